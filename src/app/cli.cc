@@ -1,0 +1,44 @@
+#include "app/cli.h"
+
+#include <fmt/format.h>
+
+namespace spate {
+
+CommandOptions::CommandOptions(CLI::App& command, const std::vector<std::string_view>& properties)
+    : command_(command) {
+  command.add_option("--config", config_path_,
+                     "YAML file of option: value pairs (same names as the flags, with _ or -); "
+                     "flags override it");
+  for (std::string_view name : properties) {
+    const PropertyDef* def = FindProperty(name);
+    if (def == nullptr) throw std::logic_error(fmt::format("no property '{}'", name));
+    const std::string key(def->name);
+    CLI::Option* option = nullptr;
+    if (def->type == PropType::kList) {
+      option = command.add_option(FlagName(key), lists_[key], HelpText(*def))
+                   ->expected(1)
+                   ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    } else {
+      option = command.add_option(FlagName(key), scalars_[key], HelpText(*def));
+    }
+    option->type_name(def->type == PropType::kInt        ? "N"
+                      : def->type == PropType::kDuration ? "DURATION"
+                                                         : "TEXT");
+    options_[key] = option;
+  }
+}
+
+Status CommandOptions::Build(Config& config) const {
+  if (!config_path_.empty()) {
+    if (Status s = config.LoadYamlFile(config_path_); !s.ok()) return s;
+  }
+  for (const auto& [key, option] : options_) {
+    if (option->count() == 0) continue;
+    Status s = lists_.count(key) ? config.SetList(key, lists_.at(key))
+                                 : config.Set(key, scalars_.at(key));
+    if (!s.ok()) return Status::Fatal(fmt::format("{}: {}", FlagName(key), s.message()));
+  }
+  return Status::Ok();
+}
+
+}  // namespace spate

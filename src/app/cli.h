@@ -1,0 +1,36 @@
+// Glue between the property table (config/) and CLI11: each subcommand declares which
+// properties it takes; they become flags with the table's help text, and after parsing they
+// are applied over the config file's values.
+//
+// Thread-safety: main thread only.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "config/config.h"
+
+namespace spate {
+
+class CommandOptions {
+ public:
+  // Adds --config and one flag per property name to `command`.
+  CommandOptions(CLI::App& command, const std::vector<std::string_view>& properties);
+
+  // Defaults < --config file < flags. Errors name the offending key or flag.
+  Status Build(Config& config) const;
+  CLI::App& command() const { return command_; }
+
+ private:
+  CLI::App& command_;
+  std::string config_path_;
+  std::map<std::string, std::string> scalars_;
+  std::map<std::string, std::vector<std::string>> lists_;
+  std::map<std::string, CLI::Option*> options_;
+};
+
+}  // namespace spate

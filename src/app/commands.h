@@ -1,0 +1,23 @@
+// The subcommands. Each takes the merged configuration and returns the process exit code:
+// 0 success, 1 the work failed (the message says why), 2 bad usage or configuration.
+#pragma once
+
+#include "config/config.h"
+
+namespace spate {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;
+inline constexpr int kExitUsage = 2;
+
+int RunCommand(const Config& config);
+int MockApiCommand(const Config& config);
+int QueryCommand(const Config& config);
+
+// Blocks SIGINT and SIGTERM in the calling thread (and so in every thread started after):
+// the commands wait for them synchronously with WaitForSignal instead of using a handler.
+void BlockStopSignals();
+// Waits up to `timeout_ms` for SIGINT/SIGTERM; returns the signal number or 0.
+int WaitForSignal(int timeout_ms);
+
+}  // namespace spate

@@ -1,0 +1,84 @@
+// spate: a real-time user-data pipeline in one binary. See README.md.
+#include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "app/cli.h"
+#include "app/commands.h"
+
+namespace {
+
+const std::vector<std::string_view> kSourceOptions = {
+    "source",  "count",   "seed",          "nat",     "url",
+    "page_size", "timeout", "connect_timeout", "retries", "retry_backoff",
+    "retry_backoff_max", "input"};
+
+std::vector<std::string_view> Concat(std::vector<std::string_view> a,
+                                     const std::vector<std::string_view>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+void SetupLogging(const spate::Config& config) {
+  // Logs go to stderr so stdout stays clean for data (mock-api's URL, query output).
+  auto logger = spdlog::stderr_color_mt("spate");
+  logger->set_pattern("%^[%Y-%m-%d %H:%M:%S.%e] [%l]%$ %v");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(config.GetString("log_level")));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Before any thread exists, so every thread inherits the mask; commands wait for signals.
+  spate::BlockStopSignals();
+
+  CLI::App app{
+      "spate: a real-time user-data pipeline.\n"
+      "Ingests randomuser.me-style users (built-in generator, the HTTP API, or a file),\n"
+      "validates and transforms them, and stores them (SQLite by default) with a dead-letter\n"
+      "table for anything that cannot be stored. Run `spate <command> --help` for options."};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "spate 0.1.0");
+
+  CLI::App* run = app.add_subcommand(
+      "run",
+      "Run the whole pipeline in one process: source -> bounded in-memory queue -> transform "
+      "-> sinks. Defaults: built-in generator, 100000 records, SQLite at ./spate-data/spate.db.");
+  spate::CommandOptions run_options(
+      *run, Concat(kSourceOptions, {"sink", "data_dir", "batch_size", "queue_capacity",
+                                    "max_record_bytes", "progress", "log_level"}));
+
+  CLI::App* mock = app.add_subcommand(
+      "mock-api",
+      "Serve a local randomuser-compatible API (GET /api/?results=&seed=&page=&nat=) with "
+      "generator data, so the randomuser source can be used without internet. Prints its URL.");
+  spate::CommandOptions mock_options(*mock, {"host", "port", "log_level"});
+
+  CLI::App* query = app.add_subcommand(
+      "query", "Show what landed: row counts, rejected records by reason, top countries, "
+               "sample rows.");
+  query->alias("stats");
+  spate::CommandOptions query_options(*query, {"data_dir", "samples", "log_level"});
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : spate::kExitUsage;
+  }
+
+  for (auto* options : {&run_options, &mock_options, &query_options}) {
+    if (!options->command().parsed()) continue;
+    spate::Config config;
+    spate::Status status = options->Build(config);
+    SetupLogging(config);
+    if (!status.ok()) {
+      spdlog::error("{}", status.message());
+      return spate::kExitUsage;
+    }
+    if (options == &run_options) return spate::RunCommand(config);
+    if (options == &mock_options) return spate::MockApiCommand(config);
+    return spate::QueryCommand(config);
+  }
+  return spate::kExitUsage;
+}

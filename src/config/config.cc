@@ -1,0 +1,328 @@
+#include "config/config.h"
+
+#include <algorithm>
+#include <cassert>
+#include <charconv>
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+namespace spate {
+namespace {
+
+// The table. Adding an option means adding a row here; flags, YAML keys, validation and
+// --help all follow from it.
+const std::vector<PropertyDef>& Table() {
+  static const std::vector<PropertyDef> table = {
+      // Sources.
+      {"source", PropType::kString, "generator",
+       "Where records come from: generator (built-in, deterministic), randomuser (HTTP API), "
+       "file (API response or JSON Lines from --input)",
+       {"generator", "randomuser", "file"}},
+      {"count", PropType::kInt, "100000",
+       "Records to ingest, then stop; 0 = no limit (until the input ends or Ctrl-C)", {}, 0},
+      {"seed", PropType::kString, "spate",
+       "Seed for the generator and the API's seed+page paging: same seed, same users"},
+      {"nat", PropType::kList, "",
+       "Nationalities to draw from (comma list of AU BR CA CH DE DK ES FI FR GB IE IN IR MX NL "
+       "NO NZ RS TR UA US); empty = all"},
+      {"url", PropType::kString, "https://randomuser.me/api/",
+       "Base URL of a randomuser-compatible API (source randomuser)"},
+      {"page_size", PropType::kInt, "5000",
+       "Users per API request (the API's results parameter, 1..5000)", {}, 1, 5000},
+      {"timeout", PropType::kDuration, "30s", "Timeout of one HTTP request (e.g. 500ms, 30s, 2m)"},
+      {"connect_timeout", PropType::kDuration, "10s", "Timeout to connect to the API"},
+      {"retries", PropType::kInt, "5",
+       "Retries of a failed request (HTTP 429, 5xx, network errors) before giving up", {}, 0,
+       100},
+      {"retry_backoff", PropType::kDuration, "500ms",
+       "First wait before a retry; doubles each attempt (with jitter)"},
+      {"retry_backoff_max", PropType::kDuration, "30s", "Longest wait between retries"},
+      {"input", PropType::kString, "-",
+       "File for source file: an API response document or JSON Lines; - reads stdin"},
+      // Pipeline.
+      {"batch_size", PropType::kInt, "1000",
+       "Records per batch between stages and per sink transaction", {}, 1, 100000},
+      {"queue_capacity", PropType::kInt, "8",
+       "Batches each bounded queue holds; a full queue slows the stage before it", {}, 1,
+       4096},
+      {"max_record_bytes", PropType::kInt, "1048576",
+       "Larger records are dead-lettered unparsed", {}, 1024, 1LL << 30},
+      // Sinks.
+      {"sink", PropType::kList, "sqlite",
+       "Where rows go (repeatable): sqlite (under --data-dir), null (discard; for benchmarks)",
+       {"sqlite", "null"}},
+      {"data_dir", PropType::kString, "./spate-data",
+       "Directory for the SQLite database (spate.db) and other local state"},
+      // Interface.
+      {"progress", PropType::kString, "auto",
+       "Progress line on stderr: auto (when stderr is a terminal), always, never",
+       {"auto", "always", "never"}},
+      {"log_level", PropType::kString, "info", "Log level",
+       {"trace", "debug", "info", "warn", "error", "off"}},
+      // mock-api.
+      {"host", PropType::kString, "127.0.0.1",
+       "Address the mock API listens on (loopback unless you mean otherwise)"},
+      {"port", PropType::kInt, "8080", "Port the mock API listens on; 0 picks a free one", {}, 0,
+       65535},
+      // query.
+      {"samples", PropType::kInt, "5", "Sample rows `spate query` prints", {}, 0, 1000},
+  };
+  return table;
+}
+
+std::string Normalize(std::string_view key) {
+  std::string out(key);
+  std::replace(out.begin(), out.end(), '-', '_');
+  return out;
+}
+
+size_t EditDistance(std::string_view a, std::string_view b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1])});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+std::string Suggestion(std::string_view key) {
+  const PropertyDef* best = nullptr;
+  size_t best_distance = 3;  // Further than this is not a typo.
+  for (const PropertyDef& def : Table()) {
+    const size_t d = EditDistance(key, def.name);
+    if (d < best_distance) {
+      best_distance = d;
+      best = &def;
+    }
+  }
+  return best ? fmt::format(" (did you mean '{}'?)", best->name) : std::string();
+}
+
+Status Validate(const PropertyDef& def, std::string_view value) {
+  switch (def.type) {
+    case PropType::kInt: {
+      int64_t v = 0;
+      auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+      if (ec != std::errc() || end != value.data() + value.size()) {
+        return Status::Fatal(fmt::format("{}: '{}' is not an integer", def.name, value));
+      }
+      if (v < def.min || v > def.max) {
+        return Status::Fatal(fmt::format("{}: {} is out of range [{}, {}]", def.name, v, def.min,
+                                         def.max));
+      }
+      return Status::Ok();
+    }
+    case PropType::kBool:
+      if (value == "true" || value == "false") return Status::Ok();
+      return Status::Fatal(fmt::format("{}: '{}' is not true or false", def.name, value));
+    case PropType::kDuration: {
+      auto parsed = ParseDurationMillis(value);
+      return parsed.ok() ? Status::Ok() : parsed.status().WithContext(def.name);
+    }
+    case PropType::kString:
+    case PropType::kList:
+      if (def.choices.empty() ||
+          std::find(def.choices.begin(), def.choices.end(), value) != def.choices.end()) {
+        return Status::Ok();
+      }
+      return Status::Fatal(fmt::format("{}: '{}' is not one of: {}", def.name, value,
+                                       fmt::join(def.choices, ", ")));
+  }
+  return Status::Ok();
+}
+
+std::vector<std::string> SplitComma(std::string_view text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t end = text.find(',', start);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view part = text.substr(start, end - start);
+    while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
+    while (!part.empty() && part.back() == ' ') part.remove_suffix(1);
+    if (!part.empty()) out.emplace_back(part);
+    start = end + 1;
+  }
+  return out;
+}
+
+const PropertyDef& MustFind(std::string_view name) {
+  const PropertyDef* def = FindProperty(name);
+  assert(def != nullptr && "unknown property name in code");
+  return *def;
+}
+
+}  // namespace
+
+std::span<const PropertyDef> AllProperties() { return Table(); }
+
+const PropertyDef* FindProperty(std::string_view name) {
+  const std::string key = Normalize(name);
+  for (const PropertyDef& def : Table()) {
+    if (def.name == key) return &def;
+  }
+  return nullptr;
+}
+
+Result<int64_t> ParseDurationMillis(std::string_view text) {
+  int64_t number = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
+  if (ec != std::errc() || number < 0) {
+    return Status::Fatal(fmt::format("'{}' is not a duration (e.g. 500ms, 10s, 2m)", text));
+  }
+  const std::string_view unit(end, text.data() + text.size() - end);
+  int64_t scale = 0;
+  if (unit.empty() || unit == "ms") {
+    scale = 1;
+  } else if (unit == "s") {
+    scale = 1000;
+  } else if (unit == "m") {
+    scale = 60 * 1000;
+  } else if (unit == "h") {
+    scale = 3600 * 1000;
+  } else {
+    return Status::Fatal(fmt::format("'{}' has an unknown unit (use ms, s, m or h)", text));
+  }
+  return number * scale;
+}
+
+std::string FlagName(std::string_view property) {
+  std::string flag = "--" + std::string(property);
+  std::replace(flag.begin(), flag.end(), '_', '-');
+  return flag;
+}
+
+std::string HelpText(const PropertyDef& def) {
+  std::string text(def.help);
+  if (!def.choices.empty() && def.help.find(def.choices.front()) == std::string_view::npos) {
+    text += fmt::format(" [{}]", fmt::join(def.choices, "|"));
+  }
+  if (!def.secret) {
+    text += def.default_value.empty() ? std::string(" (default: none)")
+                                      : fmt::format(" (default: {})", def.default_value);
+  }
+  return text;
+}
+
+Status Config::Set(std::string_view name, std::string_view value) {
+  const PropertyDef* def = FindProperty(name);
+  if (def == nullptr) return Status::Fatal(fmt::format("unknown option '{}'", name));
+  if (def->type == PropType::kList) return SetList(name, SplitComma(value));
+  if (Status s = Validate(*def, value); !s.ok()) return s;
+  values_[std::string(def->name)] = {std::string(value)};
+  return Status::Ok();
+}
+
+Status Config::SetList(std::string_view name, const std::vector<std::string>& values) {
+  const PropertyDef* def = FindProperty(name);
+  if (def == nullptr) return Status::Fatal(fmt::format("unknown option '{}'", name));
+  std::vector<std::string> flat;
+  for (const std::string& v : values) {
+    for (std::string& part : SplitComma(v)) flat.push_back(std::move(part));
+  }
+  if (def->type != PropType::kList && flat.size() != 1) {
+    return Status::Fatal(fmt::format("{}: takes one value, got {}", def->name, flat.size()));
+  }
+  for (const std::string& v : flat) {
+    if (Status s = Validate(*def, v); !s.ok()) return s;
+  }
+  values_[std::string(def->name)] = std::move(flat);
+  return Status::Ok();
+}
+
+Status Config::LoadYamlFile(const std::string& path) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    return Status::Fatal(fmt::format("cannot read config file '{}'", path));
+  } catch (const YAML::Exception& e) {
+    return Status::Fatal(fmt::format("config file '{}': {}", path, e.what()));
+  }
+  return LoadYamlNode(root, path);
+}
+
+Status Config::LoadYamlString(std::string_view yaml, std::string_view origin) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(yaml));
+  } catch (const YAML::Exception& e) {
+    return Status::Fatal(fmt::format("config '{}': {}", origin, e.what()));
+  }
+  return LoadYamlNode(root, origin);
+}
+
+Status Config::LoadYamlNode(const YAML::Node& root, std::string_view origin) {
+  if (root.IsNull()) return Status::Ok();  // An empty file sets nothing.
+  if (!root.IsMap()) {
+    return Status::Fatal(fmt::format("config '{}': expected a mapping of option: value", origin));
+  }
+  for (const auto& entry : root) {
+    const std::string key = entry.first.as<std::string>();
+    const PropertyDef* def = FindProperty(key);
+    if (def == nullptr) {
+      return Status::Fatal(fmt::format("config '{}': unknown key '{}'{}", origin, key,
+                                       Suggestion(Normalize(key))));
+    }
+    const YAML::Node& value = entry.second;
+    Status s;
+    if (value.IsSequence()) {
+      std::vector<std::string> items;
+      for (const auto& item : value) {
+        if (!item.IsScalar()) {
+          return Status::Fatal(fmt::format("config '{}': {}: list items must be plain values",
+                                           origin, key));
+        }
+        items.push_back(item.as<std::string>());
+      }
+      s = def->type == PropType::kList
+              ? SetList(key, items)
+              : Status::Fatal(fmt::format("{}: takes one value, not a list", def->name));
+    } else if (value.IsScalar()) {
+      s = Set(key, value.as<std::string>());
+    } else if (value.IsNull()) {
+      s = def->type == PropType::kList
+              ? SetList(key, {})
+              : Status::Fatal(fmt::format("{}: needs a value", def->name));
+    } else {
+      s = Status::Fatal(fmt::format("{}: expected a value, got a mapping", def->name));
+    }
+    if (!s.ok()) return s.WithContext(fmt::format("config '{}'", origin));
+  }
+  return Status::Ok();
+}
+
+std::string Config::GetString(std::string_view name) const {
+  const PropertyDef& def = MustFind(name);
+  auto it = values_.find(std::string(def.name));
+  if (it == values_.end()) return std::string(def.default_value);
+  return it->second.empty() ? std::string() : it->second.front();
+}
+
+int64_t Config::GetInt(std::string_view name) const {
+  const std::string text = GetString(name);
+  int64_t v = 0;
+  std::from_chars(text.data(), text.data() + text.size(), v);
+  return v;
+}
+
+bool Config::GetBool(std::string_view name) const { return GetString(name) == "true"; }
+
+std::vector<std::string> Config::GetList(std::string_view name) const {
+  const PropertyDef& def = MustFind(name);
+  auto it = values_.find(std::string(def.name));
+  if (it == values_.end()) return SplitComma(def.default_value);
+  return it->second;
+}
+
+int64_t Config::GetMillis(std::string_view name) const {
+  auto parsed = ParseDurationMillis(GetString(name));
+  return parsed.ok() ? parsed.value() : 0;
+}
+
+}  // namespace spate

@@ -1,0 +1,148 @@
+#include "pipeline/pipeline.h"
+
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+#include "core/clock.h"
+#include "transforms/user_transform.h"
+
+namespace spate {
+
+Pipeline::Pipeline(Source& source, std::vector<Sink*> sinks, PipelineOptions options)
+    : source_(source),
+      sinks_(std::move(sinks)),
+      options_(options),
+      ingested_(options.queue_capacity),
+      processed_(options.queue_capacity) {}
+
+Pipeline::~Pipeline() {
+  Abort();
+  // jthread members join on destruction.
+}
+
+void Pipeline::Start() {
+  source_thread_ = std::jthread([this](std::stop_token stop) {
+    SourceLoop(stop);
+    ++finished_threads_;
+  });
+  process_thread_ = std::jthread([this] {
+    ProcessLoop();
+    ++finished_threads_;
+  });
+  sink_thread_ = std::jthread([this] {
+    SinkLoop();
+    ++finished_threads_;
+  });
+}
+
+void Pipeline::RequestStop() { source_thread_.request_stop(); }
+
+void Pipeline::Abort() {
+  aborted_ = true;
+  source_thread_.request_stop();
+  ingested_.Close();
+  processed_.Close();
+}
+
+Status Pipeline::Wait() {
+  if (source_thread_.joinable()) source_thread_.join();
+  if (process_thread_.joinable()) process_thread_.join();
+  if (sink_thread_.joinable()) sink_thread_.join();
+  std::lock_guard lock(error_mu_);
+  return error_;
+}
+
+void Pipeline::Fail(Status status) {
+  {
+    std::lock_guard lock(error_mu_);
+    if (error_.ok()) error_ = std::move(status);
+  }
+}
+
+void Pipeline::SourceLoop(std::stop_token stop) {
+  uint64_t sequence = 0;
+  while (!stop.stop_requested()) {
+    Batch batch;
+    batch.sequence = sequence;
+    auto state = source_.Next(batch, options_.batch_size, stop);
+    const bool has_data = !batch.records.empty() || !batch.dead.empty();
+    if (has_data) {
+      stats_.ingested += batch.source_records;
+      if (!ingested_.Push(batch)) break;  // Closed: a sink failed or we were aborted.
+      ++sequence;
+    }
+    if (!state.ok()) {
+      if (state.status().kind() != ErrorKind::kCancelled) Fail(state.status());
+      break;
+    }
+    if (state.value() == SourceState::kFinished) break;
+  }
+  ingested_.Close();
+}
+
+void Pipeline::ProcessLoop() {
+  UserTransform transform(options_.max_record_bytes);
+  while (std::optional<Batch> batch = ingested_.Pop()) {
+    const int64_t now = NowUnixMillis();  // One ingested_at per batch: cheap and honest.
+    batch->rows.resize(batch->records.size());
+    size_t stored = 0;
+    for (RawRecord& record : batch->records) {
+      Status status = transform.Apply(record.json, now, batch->rows[stored]);
+      if (status.ok()) {
+        ++stored;
+      } else {
+        batch->dead.push_back(
+            DeadLetter{status.message(), batch->origin, record.position, std::move(record.json)});
+      }
+    }
+    batch->rows.resize(stored);
+    batch->records.clear();
+    batch->records.shrink_to_fit();  // The raw text is no longer needed; free it now.
+    if (!processed_.Push(*batch)) break;
+  }
+  processed_.Close();
+}
+
+Status Pipeline::WriteWithRetry(Sink& sink, const Batch& batch) {
+  std::chrono::milliseconds backoff = options_.sink_backoff_initial;
+  for (int attempt = 1;; ++attempt) {
+    Status status = sink.Write(batch);
+    if (status.ok() || !status.retriable()) return status;
+    if (aborted_) return Status::Cancelled("aborted while retrying: " + status.message());
+    ++stats_.sink_retries;
+    spdlog::warn("{}: {} (attempt {}, retrying in {} ms)", sink.Describe(), status.message(),
+                 attempt, backoff.count());
+    // Sleep in slices so Abort (second Ctrl-C) is noticed promptly.
+    const auto until = std::chrono::steady_clock::now() + backoff;
+    while (!aborted_ && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    backoff = std::min(backoff * 2, options_.sink_backoff_max);
+  }
+}
+
+void Pipeline::SinkLoop() {
+  while (std::optional<Batch> batch = processed_.Pop()) {
+    bool ok = true;
+    for (Sink* sink : sinks_) {
+      Status status = WriteWithRetry(*sink, *batch);
+      if (!status.ok()) {
+        Fail(status.WithContext(sink->Describe()));
+        ok = false;
+        break;
+      }
+    }
+    if (!ok) {
+      // Nothing of this batch or later ones is acknowledged; stop the stages upstream.
+      Abort();
+      break;
+    }
+    stats_.stored += batch->rows.size();
+    stats_.rejected += batch->dead.size();
+    checkpoint_.Ack(batch->sequence);
+    source_.Acknowledge(batch->sequence);
+  }
+}
+
+}  // namespace spate

@@ -1,0 +1,98 @@
+// Pipeline: source -> bounded queue -> process (transform) -> bounded queue -> sinks.
+//
+// Three threads (std::jthread, joined by Wait), joined by two BoundedQueues of Batches: a
+// full queue blocks the stage before it, so a slow sink slows the source and memory stays
+// flat. This is the memory transport of `spate run`.
+//
+// Delivery: a batch is acknowledged to its source only after every sink's Write returned ok
+// (committed). Retriable sink errors are retried with backoff until they succeed or the
+// pipeline is aborted; a fatal sink error stops the pipeline and nothing of that batch or any
+// later one is acknowledged.
+//
+// Shutdown: RequestStop() stops the source only; what was already ingested drains through
+// process and sinks (nothing acknowledged is lost, nothing ingested is dropped). Abort() also
+// gives up on retries and closes the queues: used on a second Ctrl-C.
+//
+// Thread-safety: Start/RequestStop/Abort/Wait from one controlling thread; stats() from any.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <stop_token>
+#include <thread>
+#include <vector>
+
+#include "core/bounded_queue.h"
+#include "core/checkpoint.h"
+#include "core/record.h"
+#include "core/status.h"
+#include "sinks/sink.h"
+#include "sources/source.h"
+
+namespace spate {
+
+struct PipelineOptions {
+  size_t batch_size = 1000;
+  size_t queue_capacity = 8;
+  size_t max_record_bytes = 1 << 20;
+  std::chrono::milliseconds sink_backoff_initial{100};
+  std::chrono::milliseconds sink_backoff_max{5000};
+};
+
+struct PipelineStats {
+  std::atomic<uint64_t> ingested{0};  // Source records handed to the pipeline.
+  std::atomic<uint64_t> stored{0};    // Rows committed by every sink.
+  std::atomic<uint64_t> rejected{0};  // Dead letters committed by every sink.
+  std::atomic<uint64_t> sink_retries{0};
+};
+
+class Pipeline {
+ public:
+  // `source` and `sinks` must outlive the pipeline.
+  Pipeline(Source& source, std::vector<Sink*> sinks, PipelineOptions options);
+  ~Pipeline();
+  Pipeline(const Pipeline&) = delete;
+  Pipeline& operator=(const Pipeline&) = delete;
+
+  void Start();
+  void RequestStop();
+  void Abort();
+  // True once every stage has finished (Wait will not block).
+  bool Done() const { return finished_threads_.load() == 3; }
+  // Joins the threads. Returns the first error (source or sink), or ok.
+  Status Wait();
+
+  const PipelineStats& stats() const { return stats_; }
+  // Every batch with a sequence below this is stored by all sinks.
+  uint64_t acknowledged_batches() const { return checkpoint_.mark(); }
+
+ private:
+  void SourceLoop(std::stop_token stop);
+  void ProcessLoop();
+  void SinkLoop();
+  Status WriteWithRetry(Sink& sink, const Batch& batch);
+  void Fail(Status status);
+
+  // Constant after construction.
+  Source& source_;
+  const std::vector<Sink*> sinks_;
+  const PipelineOptions options_;
+
+  BoundedQueue<Batch> ingested_;
+  BoundedQueue<Batch> processed_;
+  ContiguousCheckpoint checkpoint_;
+  PipelineStats stats_;
+  std::atomic<bool> aborted_{false};
+  std::atomic<int> finished_threads_{0};
+
+  std::mutex error_mu_;
+  Status error_;  // Protected by error_mu_. The first failure wins.
+
+  std::jthread source_thread_;
+  std::jthread process_thread_;
+  std::jthread sink_thread_;
+};
+
+}  // namespace spate

@@ -1,0 +1,205 @@
+#include "sinks/sqlite_sink.h"
+
+#include <filesystem>
+#include <system_error>
+
+#include <fmt/format.h>
+
+#include "core/clock.h"
+#include "core/hash.h"
+
+namespace spate {
+namespace {
+
+// Column types in kRowColumns order.
+const char* ColumnType(std::string_view column) {
+  if (column == "id") return "TEXT PRIMARY KEY NOT NULL";
+  if (column == "age") return "INTEGER";
+  if (column == "latitude" || column == "longitude") return "REAL";
+  return "TEXT";
+}
+
+Status Step(sqlite3* db, sqlite3_stmt* stmt, std::string_view what) {
+  const int rc = sqlite3_step(stmt);
+  sqlite3_reset(stmt);
+  if (rc == SQLITE_DONE || rc == SQLITE_ROW) return Status::Ok();
+  const int primary = rc & 0xff;
+  std::string text = fmt::format("{}: {}", what, sqlite3_errmsg(db));
+  return (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) ? Status::Retriable(text)
+                                                              : Status::Fatal(text);
+}
+
+void BindText(sqlite3_stmt* stmt, int index, std::string_view text) {
+  // SQLITE_STATIC: the Row outlives the step; no copy.
+  sqlite3_bind_text(stmt, index, text.data(), static_cast<int>(text.size()), SQLITE_STATIC);
+}
+
+}  // namespace
+
+std::string SqliteSchemaSql() {
+  std::string columns;
+  for (const char* column : kRowColumns) {
+    if (!columns.empty()) columns += ", ";
+    columns += fmt::format("{} {}", column, ColumnType(column));
+  }
+  return fmt::format(
+      "CREATE TABLE IF NOT EXISTS spate_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+      "CREATE TABLE IF NOT EXISTS created_users ({}) WITHOUT ROWID;"
+      "CREATE TABLE IF NOT EXISTS rejected_users (id TEXT PRIMARY KEY NOT NULL, "
+      "reason TEXT NOT NULL, origin TEXT NOT NULL, position INTEGER NOT NULL, raw BLOB, "
+      "rejected_at TEXT NOT NULL) WITHOUT ROWID;",
+      columns);
+}
+
+std::string SqliteUpsertSql() {
+  std::string names, params, updates;
+  for (size_t i = 0; i < kRowColumnCount; ++i) {
+    const std::string_view column = kRowColumns[i];
+    names += fmt::format("{}{}", i ? ", " : "", column);
+    params += fmt::format("{}?{}", i ? ", " : "", i + 1);
+    if (column != "id") {
+      updates += fmt::format("{}{} = excluded.{}", updates.empty() ? "" : ", ", column, column);
+    }
+  }
+  return fmt::format("INSERT INTO created_users ({}) VALUES ({}) ON CONFLICT (id) DO UPDATE SET {}",
+                     names, params, updates);
+}
+
+Status BindRow(sqlite3_stmt* stmt, const Row& row, std::string_view ingested_at) {
+  int i = 0;
+  BindText(stmt, ++i, row.id);
+  BindText(stmt, ++i, row.first_name);
+  BindText(stmt, ++i, row.last_name);
+  BindText(stmt, ++i, row.gender);
+  BindText(stmt, ++i, row.address);
+  BindText(stmt, ++i, row.post_code);
+  BindText(stmt, ++i, row.email);
+  BindText(stmt, ++i, row.username);
+  BindText(stmt, ++i, row.registered_date);
+  BindText(stmt, ++i, row.phone);
+  BindText(stmt, ++i, row.picture);
+  BindText(stmt, ++i, row.dob);
+  sqlite3_bind_int64(stmt, ++i, row.age);
+  BindText(stmt, ++i, row.nat);
+  BindText(stmt, ++i, row.city);
+  BindText(stmt, ++i, row.state);
+  BindText(stmt, ++i, row.country);
+  sqlite3_bind_double(stmt, ++i, row.latitude);
+  sqlite3_bind_double(stmt, ++i, row.longitude);
+  BindText(stmt, ++i, row.timezone);
+  BindText(stmt, ++i, row.cell);
+  BindText(stmt, ++i, ingested_at);
+  return Status::Ok();
+}
+
+Status SqliteSink::Open() {
+  std::error_code ec;
+  std::filesystem::create_directories(data_dir_, ec);
+  if (ec) {
+    return Status::Fatal(fmt::format("cannot create data directory '{}': {} (set --data-dir)",
+                                     data_dir_, ec.message()));
+  }
+  auto db = SqliteDb::Open(path(), /*create=*/true);
+  if (!db.ok()) return db.status();
+  db_.emplace(std::move(db).value());
+  // WAL + NORMAL: commits survive a process crash and readers never block the writer.
+  if (Status s = db_->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"); !s.ok()) {
+    return s.WithContext(path());
+  }
+  sqlite3_busy_timeout(db_->get(), 5000);
+  if (Status s = db_->Exec(SqliteSchemaSql()); !s.ok()) {
+    return s.WithContext(fmt::format("creating tables in {}", path()));
+  }
+  // Refuse a database written by a different schema version rather than corrupt it.
+  auto version = db_->Prepare("SELECT value FROM spate_meta WHERE key = 'schema_version'");
+  if (!version.ok()) return version.status().WithContext(path());
+  if (sqlite3_step(version->get()) == SQLITE_ROW) {
+    const std::string found = reinterpret_cast<const char*>(sqlite3_column_text(version->get(), 0));
+    if (found != std::to_string(kSqliteSchemaVersion)) {
+      return Status::Fatal(fmt::format(
+          "{} has schema version {}, this spate understands {}: use another --data-dir", path(),
+          found, kSqliteSchemaVersion));
+    }
+  } else if (Status s = db_->Exec(fmt::format(
+                 "INSERT INTO spate_meta (key, value) VALUES ('schema_version', '{}')",
+                 kSqliteSchemaVersion));
+             !s.ok()) {
+    return s.WithContext(path());
+  }
+  struct {
+    SqliteStmt* target;
+    std::string sql;
+  } statements[] = {
+      {&upsert_, SqliteUpsertSql()},
+      {&reject_,
+       "INSERT INTO rejected_users (id, reason, origin, position, raw, rejected_at) "
+       "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO UPDATE SET reason = excluded.reason, "
+       "rejected_at = excluded.rejected_at"},
+      {&begin_, "BEGIN IMMEDIATE"},
+      {&commit_, "COMMIT"},
+      {&rollback_, "ROLLBACK"},
+  };
+  for (auto& [target, sql] : statements) {
+    auto stmt = db_->Prepare(sql);
+    if (!stmt.ok()) return stmt.status().WithContext(path());
+    *target = std::move(stmt).value();
+  }
+  return Status::Ok();
+}
+
+Status SqliteSink::Write(const Batch& batch) {
+  if (Status s = Step(db_->get(), begin_.get(), "begin"); !s.ok()) return s;
+  Status s = WriteLocked(batch);
+  if (s.ok()) s = Step(db_->get(), commit_.get(), "commit");
+  if (!s.ok() && !sqlite3_get_autocommit(db_->get())) {
+    (void)Step(db_->get(), rollback_.get(), "rollback");  // The first error is the one to report.
+  }
+  return s.WithContext(path());
+}
+
+Status SqliteSink::WriteLocked(const Batch& batch) {
+  sqlite3* db = db_->get();
+  for (const Row& row : batch.rows) {
+    if (row.ingested_at_ms != formatted_ms_) {
+      formatted_ms_ = row.ingested_at_ms;
+      formatted_ = FormatIso8601Millis(formatted_ms_);
+    }
+    (void)BindRow(upsert_.get(), row, formatted_);
+    if (Status s = Step(db, upsert_.get(), "upsert into created_users"); !s.ok()) return s;
+  }
+  if (batch.dead.empty()) return Status::Ok();
+  const std::string now = FormatIso8601Millis(NowUnixMillis());
+  for (const DeadLetter& dead : batch.dead) {
+    // Stable id: the same bad record from the same place is one row however often it is
+    // replayed, like created_users.
+    uint64_t h = Fnv1a64(dead.origin);
+    h = Fnv1a64(std::string_view(reinterpret_cast<const char*>(&dead.position), 8), h);
+    h = Fnv1a64(dead.raw, h);
+    const std::string id = fmt::format("{:016x}", h);
+    sqlite3_stmt* stmt = reject_.get();
+    BindText(stmt, 1, id);
+    BindText(stmt, 2, dead.reason);
+    BindText(stmt, 3, dead.origin);
+    sqlite3_bind_int64(stmt, 4, static_cast<int64_t>(dead.position));
+    sqlite3_bind_blob(stmt, 5, dead.raw.data(), static_cast<int>(dead.raw.size()), SQLITE_STATIC);
+    BindText(stmt, 6, now);
+    if (Status s = Step(db, stmt, "insert into rejected_users"); !s.ok()) return s;
+  }
+  return Status::Ok();
+}
+
+Status SqliteSink::Close() {
+  upsert_.reset();
+  reject_.reset();
+  begin_.reset();
+  commit_.reset();
+  rollback_.reset();
+  if (db_) {
+    // Fold the WAL back into the main file so the database is one self-contained file.
+    (void)db_->Exec("PRAGMA wal_checkpoint(TRUNCATE);");
+    db_.reset();
+  }
+  return Status::Ok();
+}
+
+}  // namespace spate

@@ -1,0 +1,678 @@
+#include "sources/generator.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+#include <tuple>
+#include <utility>
+
+#include "core/hash.h"
+#include "core/json_writer.h"
+#include "sources/generator_data.h"
+
+namespace spate {
+namespace {
+
+namespace gd = generator_data;
+
+// The SplitMix64 increment; stepping a Mix64 counter by it gives the SplitMix64 stream.
+constexpr uint64_t kGamma = 0x9e3779b97f4a7c15ULL;
+// Login secrets come from their own stream, so a user is the same with or without them.
+constexpr uint64_t kSecretsStream = 0x5ec2e75a17c0ffeeULL;
+
+// Counter-based random stream for one user: deterministic, no state shared between users.
+class Rng {
+ public:
+  explicit Rng(uint64_t state) : state_(state) {}
+
+  uint64_t Next() {
+    const uint64_t r = Mix64(state_);
+    state_ += kGamma;
+    return r;
+  }
+
+  // Uniform in [0, n) for n < 2^32 (multiply-shift on the high 32 bits; no modulo bias
+  // worth mentioning at these sizes, and identical on every platform).
+  uint32_t Below(uint32_t n) { return static_cast<uint32_t>(((Next() >> 32) * n) >> 32); }
+
+  // Uniform in [lo, hi].
+  uint32_t Between(uint32_t lo, uint32_t hi) { return lo + Below(hi - lo + 1); }
+
+  std::string_view Pick(gd::Words words) {
+    return words[Below(static_cast<uint32_t>(words.size()))];
+  }
+
+ private:
+  uint64_t state_;
+};
+
+// --- Calendar ----------------------------------------------------------------------------
+// Proleptic Gregorian, UTC. Days are counted from 1970-01-01.
+
+struct CivilTime {
+  int year;
+  unsigned month;  // 1..12
+  unsigned day;    // 1..31
+  unsigned millis_of_day;
+};
+
+constexpr int64_t kMillisPerDay = 86'400'000;
+
+constexpr int64_t DaysFromCivil(int year, unsigned month, unsigned day) {
+  // Shift the year to start in March so the leap day is the last day of the year.
+  const int y = year - (month <= 2 ? 1 : 0);
+  const int era = (y >= 0 ? y : y - 399) / 400;
+  const unsigned year_of_era = static_cast<unsigned>(y - era * 400);
+  const unsigned month_from_march = month > 2 ? month - 3 : month + 9;
+  const unsigned day_of_year = (153 * month_from_march + 2) / 5 + day - 1;
+  const unsigned day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+  return int64_t{era} * 146097 + day_of_era - 719468;
+}
+
+constexpr CivilTime CivilFromMillis(int64_t unix_ms) {
+  int64_t days = unix_ms / kMillisPerDay;
+  int64_t ms = unix_ms % kMillisPerDay;
+  if (ms < 0) {
+    ms += kMillisPerDay;
+    --days;
+  }
+  const int64_t z = days + 719468;
+  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const unsigned day_of_era = static_cast<unsigned>(z - era * 146097);
+  const unsigned year_of_era =
+      (day_of_era - day_of_era / 1460 + day_of_era / 36524 - day_of_era / 146096) / 365;
+  const unsigned day_of_year =
+      day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+  const unsigned month_from_march = (5 * day_of_year + 2) / 153;
+  const unsigned day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
+  const unsigned month = month_from_march < 10 ? month_from_march + 3 : month_from_march - 9;
+  const int year = static_cast<int>(year_of_era + era * 400) + (month <= 2 ? 1 : 0);
+  return {year, month, day, static_cast<unsigned>(ms)};
+}
+
+static_assert(DaysFromCivil(1970, 1, 1) == 0);
+static_assert(DaysFromCivil(2000, 3, 1) == 11017);
+static_assert(CivilFromMillis(951782400000).month == 2);  // 2000-02-29
+static_assert(CivilFromMillis(951782400000).day == 29);
+
+constexpr int64_t MillisAt(int year, unsigned month, unsigned day) {
+  return DaysFromCivil(year, month, day) * kMillisPerDay;
+}
+
+// Ages are counted to this instant, not to "now", so output never changes with the clock.
+constexpr CivilTime kAgeReference = CivilFromMillis(MillisAt(2026, 1, 1));
+
+// Dates of birth give ages 21..80 and registrations 1..24 years at the reference date.
+constexpr int64_t kDobFirst = MillisAt(1945, 1, 2);
+constexpr int64_t kDobLast = MillisAt(2004, 12, 31);
+constexpr int64_t kRegisteredFirst = MillisAt(2002, 1, 2);
+constexpr int64_t kRegisteredLast = MillisAt(2024, 12, 31);
+
+// Whole years from `t` to kAgeReference.
+constexpr int AgeAtReference(const CivilTime& t) {
+  const auto birthday = std::tie(t.month, t.day, t.millis_of_day);
+  const auto reference =
+      std::tie(kAgeReference.month, kAgeReference.day, kAgeReference.millis_of_day);
+  return kAgeReference.year - t.year - (birthday > reference ? 1 : 0);
+}
+
+// --- Formatting ----------------------------------------------------------------------------
+
+template <size_t N>
+void Lit(std::string& out, const char (&literal)[N]) {
+  out.append(literal, N - 1);
+}
+
+void AppendUint(std::string& out, uint64_t v) {
+  char buf[20];
+  const auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);
+  (void)ec;  // 20 digits always fit a uint64.
+  out.append(buf, end);
+}
+
+// Writes `v` as exactly `width` digits, zero-padded (v must fit).
+char* PutPadded(char* p, unsigned v, int width) {
+  for (int i = width - 1; i >= 0; --i) {
+    p[i] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  }
+  return p + width;
+}
+
+// "1958-06-23T03:40:17.665Z", quoted.
+void AppendIsoDate(std::string& out, const CivilTime& t) {
+  char buf[26];
+  char* p = buf;
+  *p++ = '"';
+  p = PutPadded(p, static_cast<unsigned>(t.year), 4);
+  *p++ = '-';
+  p = PutPadded(p, t.month, 2);
+  *p++ = '-';
+  p = PutPadded(p, t.day, 2);
+  *p++ = 'T';
+  unsigned ms = t.millis_of_day;
+  p = PutPadded(p, ms / 3'600'000, 2);
+  ms %= 3'600'000;
+  *p++ = ':';
+  p = PutPadded(p, ms / 60'000, 2);
+  ms %= 60'000;
+  *p++ = ':';
+  p = PutPadded(p, ms / 1000, 2);
+  *p++ = '.';
+  p = PutPadded(p, ms % 1000, 3);
+  *p++ = 'Z';
+  *p++ = '"';
+  out.append(buf, p);
+}
+
+// A coordinate given in units of 1e-4 degrees, as a quoted decimal: "-86.3514".
+void AppendCoordinate(std::string& out, int32_t ten_thousandths) {
+  char buf[16];
+  char* p = buf;
+  *p++ = '"';
+  uint32_t v = static_cast<uint32_t>(ten_thousandths);
+  if (ten_thousandths < 0) {
+    *p++ = '-';
+    v = static_cast<uint32_t>(-ten_thousandths);
+  }
+  const auto [end, ec] = std::to_chars(p, buf + sizeof(buf), v / 10000);
+  (void)ec;  // At most three digits.
+  p = end;
+  *p++ = '.';
+  p = PutPadded(p, v % 10000, 4);
+  *p++ = '"';
+  out.append(buf, p);
+}
+
+constexpr char kHexDigits[] = "0123456789abcdef";
+
+// `count` pseudo-random lower-case hex digits, 16 per draw.
+char* PutHex(char* p, Rng& rng, int count) {
+  while (count > 0) {
+    uint64_t r = rng.Next();
+    for (int i = 0; i < 16 && count > 0; ++i, --count) {
+      *p++ = kHexDigits[r & 0xF];
+      r >>= 4;
+    }
+  }
+  return p;
+}
+
+// --- Email local parts ---------------------------------------------------------------------
+// Names are folded to lower-case ASCII: accents dropped, Persian transliterated, spaces and
+// apostrophes removed ("Van Andel" -> "vanandel", "O'Brien" -> "obrien"), hyphens kept.
+
+// U+00C0..U+00FF; '_' marks the few handled separately or dropped.
+constexpr std::string_view kLatin1Fold =
+    "aaaaaa_ceeeeiiiidnooooo_ouuuuyt_aaaaaa_ceeeeiiiidnooooo_ouuuuyty";
+// U+0100..U+017F (Latin Extended-A).
+constexpr std::string_view kLatinExtAFold =
+    "aaaaaaccccccccddddeeeeeeeeeegggggggghhhhiiiiiiiiiijjjjkkkllllllllllnnnnnnnnnoooooooorrrrrr"
+    "ssssssssttttttuuuuuuuuuuuuwwyyyzzzzzzs";
+static_assert(kLatin1Fold.size() == 0x40);
+static_assert(kLatinExtAFold.size() == 0x80);
+
+// Persian letters, by code point.
+std::string_view FoldPersian(char32_t c) {
+  switch (c) {
+    case 0x0622:
+      return "a";  // alef with madda
+    case 0x0623:
+      return "a";  // alef with hamza
+    case 0x0627:
+      return "";  // alef: a long vowel, left out as the API does
+    case 0x0628:
+      return "b";
+    case 0x067E:
+      return "p";
+    case 0x062A:
+      return "t";
+    case 0x062B:
+      return "s";
+    case 0x062C:
+      return "j";
+    case 0x0686:
+      return "ch";
+    case 0x062D:
+      return "h";
+    case 0x062E:
+      return "kh";
+    case 0x062F:
+      return "d";
+    case 0x0630:
+      return "z";
+    case 0x0631:
+      return "r";
+    case 0x0632:
+      return "z";
+    case 0x0698:
+      return "zh";
+    case 0x0633:
+      return "s";
+    case 0x0634:
+      return "sh";
+    case 0x0635:
+      return "s";
+    case 0x0636:
+      return "z";
+    case 0x0637:
+      return "t";
+    case 0x0638:
+      return "z";
+    case 0x063A:
+      return "gh";
+    case 0x0641:
+      return "f";
+    case 0x0642:
+      return "gh";
+    case 0x0643:
+      return "k";  // Arabic kaf
+    case 0x06A9:
+      return "k";  // Persian keheh
+    case 0x06AF:
+      return "g";
+    case 0x0644:
+      return "l";
+    case 0x0645:
+      return "m";
+    case 0x0646:
+      return "n";
+    case 0x0648:
+      return "v";
+    case 0x0647:
+      return "h";
+    case 0x0629:
+      return "h";
+    case 0x064A:
+      return "y";  // Arabic yeh
+    case 0x06CC:
+      return "y";  // Persian yeh
+    case 0x0626:
+      return "y";
+    default:
+      return "";  // ain, hamza, marks, ZWNJ: nothing.
+  }
+}
+
+void AppendFoldedCodePoint(std::string& out, char32_t c) {
+  if (c >= 0xC0 && c <= 0xFF) {
+    switch (c) {
+      case 0xC6:
+      case 0xE6:
+        Lit(out, "ae");
+        return;
+      case 0xDF:
+        Lit(out, "ss");
+        return;
+      case 0xD7:
+      case 0xF7:
+        return;
+      default:
+        out.push_back(kLatin1Fold[c - 0xC0]);
+        return;
+    }
+  }
+  if (c >= 0x100 && c <= 0x17F) {
+    out.push_back(kLatinExtAFold[c - 0x100]);
+    return;
+  }
+  if (c >= 0x600 && c <= 0x6FF) out.append(FoldPersian(c));
+  // Anything else has no ASCII form here and is left out.
+}
+
+void AppendEmailPart(std::string& out, std::string_view name) {
+  const auto* s = reinterpret_cast<const unsigned char*>(name.data());
+  const size_t n = name.size();
+  for (size_t i = 0; i < n;) {
+    const unsigned char b = s[i];
+    if (b < 0x80) {
+      ++i;
+      if (b >= 'A' && b <= 'Z') {
+        out.push_back(static_cast<char>(b - 'A' + 'a'));
+      } else if ((b >= 'a' && b <= 'z') || (b >= '0' && b <= '9') || b == '-') {
+        out.push_back(static_cast<char>(b));
+      }  // Spaces, apostrophes, dots: dropped.
+      continue;
+    }
+    // Multi-byte UTF-8 (the tables are valid UTF-8; stray bytes are skipped).
+    char32_t c = 0;
+    size_t len = 1;
+    if ((b & 0xE0) == 0xC0 && i + 1 < n) {
+      c = ((b & 0x1Fu) << 6) | (s[i + 1] & 0x3Fu);
+      len = 2;
+    } else if ((b & 0xF0) == 0xE0 && i + 2 < n) {
+      c = ((b & 0x0Fu) << 12) | ((s[i + 1] & 0x3Fu) << 6) | (s[i + 2] & 0x3Fu);
+      len = 3;
+    } else if ((b & 0xF8) == 0xF0 && i + 3 < n) {
+      len = 4;  // Nothing in the tables lives outside the BMP.
+    }
+    i += len;
+    AppendFoldedCodePoint(out, c);
+  }
+}
+
+// First letter of `name` folded to A-Z ('X' if there is none), for id formats.
+char Initial(std::string_view name) {
+  std::string folded;
+  AppendEmailPart(folded, name.substr(0, std::min<size_t>(name.size(), 4)));
+  for (char c : folded) {
+    if (c >= 'a' && c <= 'z') return static_cast<char>(c - 'a' + 'A');
+  }
+  return 'X';
+}
+
+// --- Patterns ------------------------------------------------------------------------------
+
+struct PatternContext {
+  CivilTime dob;
+  bool male;
+  std::string_view last_name;
+};
+
+// Expands a pattern (see generator_data.h) into `out`, unquoted.
+void AppendPattern(std::string& out, const gd::Pattern& pattern, Rng& rng,
+                   const PatternContext& ctx) {
+  const std::string_view format =
+      pattern.count > 1 ? pattern.alternatives[rng.Below(pattern.count)] : pattern.alternatives[0];
+  char buf[64];
+  char* p = buf;
+  for (const char f : format) {
+    switch (f) {
+      case '#':
+        *p++ = static_cast<char>('0' + rng.Below(10));
+        break;
+      case 'L':
+        *p++ = static_cast<char>('A' + rng.Below(26));
+        break;
+      case '@':
+        p = PutPadded(p, ctx.dob.day, 2);
+        p = PutPadded(p, ctx.dob.month, 2);
+        p = PutPadded(p, static_cast<unsigned>(ctx.dob.year % 100), 2);
+        break;
+      case '$':
+        p = PutPadded(p, static_cast<unsigned>(ctx.dob.year % 100), 2);
+        p = PutPadded(p, ctx.dob.month, 2);
+        break;
+      case '%':
+        *p++ = ctx.male ? '1' : '2';
+        break;
+      case '^':
+        *p++ = Initial(ctx.last_name);
+        break;
+      default:
+        *p++ = f;
+    }
+  }
+  out.append(buf, p);
+}
+
+void AppendPostcode(std::string& out, const gd::Postcode& postcode, Rng& rng,
+                    const PatternContext& ctx) {
+  if (postcode.kind == gd::PostcodeKind::kNumber) {
+    AppendUint(out, rng.Between(postcode.number_min, postcode.number_max));
+    return;
+  }
+  out.push_back('"');
+  AppendPattern(out, postcode.pattern, rng, ctx);
+  out.push_back('"');
+}
+
+void AppendQuotedPattern(std::string& out, const gd::Pattern& pattern, Rng& rng,
+                         const PatternContext& ctx) {
+  out.push_back('"');
+  AppendPattern(out, pattern, rng, ctx);
+  out.push_back('"');
+}
+
+// A UUID version 4 (random) in canonical lower-case form, quoted.
+void AppendUuid(std::string& out, Rng& rng) {
+  char hex[32];
+  PutHex(hex, rng, 32);
+  hex[12] = '4';                   // Version.
+  hex[16] = "89ab"[rng.Below(4)];  // RFC 4122 variant.
+  char buf[38];
+  char* p = buf;
+  *p++ = '"';
+  static constexpr int kGroups[] = {8, 4, 4, 4, 12};
+  const char* h = hex;
+  for (int g = 0; g < 5; ++g) {
+    if (g > 0) *p++ = '-';
+    std::memcpy(p, h, kGroups[g]);
+    p += kGroups[g];
+    h += kGroups[g];
+  }
+  *p++ = '"';
+  out.append(buf, p);
+}
+
+void AppendQuotedHex(std::string& out, Rng& rng, int count) {
+  char buf[66];
+  buf[0] = '"';
+  char* p = PutHex(buf + 1, rng, count);
+  *p++ = '"';
+  out.append(buf, p);
+}
+
+void AppendSalt(std::string& out, Rng& rng) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  uint64_t r = rng.Next();
+  char buf[10];
+  buf[0] = '"';
+  for (int i = 1; i <= 8; ++i) {
+    buf[i] = kAlphabet[(r & 0xFF) % 62];
+    r >>= 8;
+  }
+  buf[9] = '"';
+  out.append(buf, sizeof(buf));
+}
+
+CivilTime RandomDate(Rng& rng, int64_t first_ms, int64_t last_ms) {
+  const uint64_t span = static_cast<uint64_t>(last_ms - first_ms) + 1;
+  return CivilFromMillis(first_ms + static_cast<int64_t>(rng.Next() % span));
+}
+
+std::string ValidNationalities() {
+  std::string list;
+  for (const std::string_view code : kNationalities) {
+    if (!list.empty()) list += ", ";
+    list += code;
+  }
+  return list;
+}
+
+}  // namespace
+
+Result<UserGenerator> UserGenerator::Create(GeneratorOptions options) {
+  std::array<bool, kNationalities.size()> allowed{};
+  for (const std::string& code : options.nationalities) {
+    std::string upper = code;
+    for (char& c : upper) {
+      if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+    }
+    const auto it = std::find(kNationalities.begin(), kNationalities.end(), upper);
+    if (it == kNationalities.end()) {
+      return Status::Fatal("generator: unknown nationality \"" + code +
+                           "\"; valid nationalities are " + ValidNationalities());
+    }
+    allowed[static_cast<size_t>(it - kNationalities.begin())] = true;
+  }
+
+  // Canonical form: upper case, API order, no duplicates ("us,GB,us" == "GB,US").
+  const bool all = options.nationalities.empty();
+  std::vector<uint8_t> nat_indexes;
+  options.nationalities.clear();
+  for (size_t i = 0; i < kNationalities.size(); ++i) {
+    if (!all && !allowed[i]) continue;
+    nat_indexes.push_back(static_cast<uint8_t>(i));
+    if (!all) options.nationalities.emplace_back(kNationalities[i]);
+  }
+  const uint64_t seed_hash = Fnv1a64(options.seed);
+  return UserGenerator(std::move(options), std::move(nat_indexes), seed_hash);
+}
+
+void UserGenerator::AppendUser(uint64_t index, std::string& out) const {
+  const uint64_t base = Mix64(seed_hash_ ^ Mix64(index));
+  Rng rng(base);
+  out.reserve(out.size() + 1536);  // A user is about 1.1 KB; a no-op for a reused buffer.
+
+  const gd::NatData& nat =
+      gd::Nat(nat_indexes_[rng.Below(static_cast<uint32_t>(nat_indexes_.size()))]);
+  const bool male = rng.Below(2) == 0;
+
+  Lit(out, R"({"gender":)");
+  if (male) {
+    Lit(out, R"("male")");
+  } else {
+    Lit(out, R"("female")");
+  }
+
+  const std::string_view title = rng.Pick(male ? nat.male_titles : nat.female_titles);
+  const std::string_view first = rng.Pick(male ? nat.male_first : nat.female_first);
+  const std::string_view last = rng.Pick(nat.last);
+  Lit(out, R"(,"name":{"title":)");
+  AppendJsonString(out, title);
+  Lit(out, R"(,"first":)");
+  AppendJsonString(out, first);
+  Lit(out, R"(,"last":)");
+  AppendJsonString(out, last);
+
+  Lit(out, R"(},"location":{"street":{"number":)");
+  AppendUint(out, rng.Between(1, 9999));
+  Lit(out, R"(,"name":)");
+  AppendJsonString(out, rng.Pick(nat.streets));
+  Lit(out, R"(},"city":)");
+  AppendJsonString(out, rng.Pick(nat.cities));
+  Lit(out, R"(,"state":)");
+  AppendJsonString(out, rng.Pick(nat.states));
+  Lit(out, R"(,"country":)");
+  AppendJsonString(out, nat.country);
+
+  // The date of birth is drawn early: NO, DK, DE and FR ids (and postcodes, in principle)
+  // may embed it.
+  const CivilTime dob = RandomDate(rng, kDobFirst, kDobLast);
+  const PatternContext ctx{dob, male, last};
+
+  Lit(out, R"(,"postcode":)");
+  AppendPostcode(out, nat.postcode, rng, ctx);
+  Lit(out, R"(,"coordinates":{"latitude":)");
+  AppendCoordinate(out, static_cast<int32_t>(rng.Below(1'800'001)) - 900'000);
+  Lit(out, R"(,"longitude":)");
+  AppendCoordinate(out, static_cast<int32_t>(rng.Below(3'600'001)) - 1'800'000);
+  const std::span<const gd::Timezone> timezones = gd::Timezones();
+  const gd::Timezone& tz = timezones[rng.Below(static_cast<uint32_t>(timezones.size()))];
+  Lit(out, R"(},"timezone":{"offset":)");
+  AppendJsonString(out, tz.offset);
+  Lit(out, R"(,"description":)");
+  AppendJsonString(out, tz.description);
+
+  Lit(out, R"(}},"email":")");
+  AppendEmailPart(out, first);
+  out.push_back('.');
+  AppendEmailPart(out, last);
+  Lit(out, R"(@example.com")");
+
+  Lit(out, R"(,"login":{"uuid":)");
+  AppendUuid(out, rng);
+  Lit(out, R"(,"username":")");
+  out.append(rng.Pick(gd::UsernameAdjectives()));
+  out.append(rng.Pick(gd::UsernameAnimals()));
+  AppendUint(out, rng.Between(100, 999));
+  out.push_back('"');
+  if (options_.include_login_secrets) {
+    Rng secrets(Mix64(base ^ kSecretsStream));
+    Lit(out, R"(,"password":)");
+    AppendJsonString(out, secrets.Pick(gd::Passwords()));
+    Lit(out, R"(,"salt":)");
+    AppendSalt(out, secrets);
+    Lit(out, R"(,"md5":)");
+    AppendQuotedHex(out, secrets, 32);
+    Lit(out, R"(,"sha1":)");
+    AppendQuotedHex(out, secrets, 40);
+    Lit(out, R"(,"sha256":)");
+    AppendQuotedHex(out, secrets, 64);
+  }
+
+  Lit(out, R"(},"dob":{"date":)");
+  AppendIsoDate(out, dob);
+  Lit(out, R"(,"age":)");
+  AppendUint(out, static_cast<uint64_t>(AgeAtReference(dob)));
+  const CivilTime registered = RandomDate(rng, kRegisteredFirst, kRegisteredLast);
+  Lit(out, R"(},"registered":{"date":)");
+  AppendIsoDate(out, registered);
+  Lit(out, R"(,"age":)");
+  AppendUint(out, static_cast<uint64_t>(AgeAtReference(registered)));
+
+  Lit(out, R"(},"phone":)");
+  AppendQuotedPattern(out, nat.phone, rng, ctx);
+  Lit(out, R"(,"cell":)");
+  AppendQuotedPattern(out, nat.cell, rng, ctx);
+
+  if (nat.id_name.empty()) {
+    Lit(out, R"(,"id":{"name":"","value":null})");
+  } else {
+    Lit(out, R"(,"id":{"name":)");
+    AppendJsonString(out, nat.id_name);
+    Lit(out, R"(,"value":)");
+    AppendQuotedPattern(out, nat.id_value, rng, ctx);
+    out.push_back('}');
+  }
+
+  const uint32_t picture = rng.Below(100);
+  const std::string_view folder = male ? "men/" : "women/";
+  Lit(out, R"(,"picture":{"large":"https://randomuser.me/api/portraits/)");
+  out.append(folder);
+  AppendUint(out, picture);
+  Lit(out, R"(.jpg","medium":"https://randomuser.me/api/portraits/med/)");
+  out.append(folder);
+  AppendUint(out, picture);
+  Lit(out, R"(.jpg","thumbnail":"https://randomuser.me/api/portraits/thumb/)");
+  out.append(folder);
+  AppendUint(out, picture);
+  Lit(out, R"(.jpg"},"nat":")");
+  out.append(nat.code);
+  Lit(out, R"("})");
+}
+
+GeneratorSource::GeneratorSource(UserGenerator generator, uint64_t count, uint64_t start_index)
+    : generator_(std::move(generator)), count_(count), start_index_(start_index) {}
+
+Result<SourceState> GeneratorSource::Next(Batch& batch, size_t max_records, std::stop_token stop) {
+  batch.origin = "generator";
+  uint64_t n = std::max<size_t>(max_records, 1);
+  if (count_ != 0) n = std::min(n, count_ - next_);
+  if (stop.stop_requested()) n = 0;  // Stopping ends the stream cleanly: nothing is lost.
+
+  // Records are overwritten in place so a recycled batch reuses its strings' capacity.
+  batch.records.resize(n);
+  for (uint64_t i = 0; i < n; ++i) {
+    RawRecord& record = batch.records[i];
+    record.position = start_index_ + next_ + i;
+    record.json.clear();
+    generator_.AppendUser(record.position, record.json);
+  }
+  next_ += n;
+  batch.source_records = n;
+
+  const bool finished = stop.stop_requested() || (count_ != 0 && next_ >= count_);
+  return finished ? SourceState::kFinished : SourceState::kHaveMore;
+}
+
+std::string GeneratorSource::Describe() const {
+  const GeneratorOptions& options = generator_.options();
+  std::string description = "generator (seed \"" + options.seed + "\", nat ";
+  if (options.nationalities.empty()) {
+    description += "all";
+  } else {
+    for (size_t i = 0; i < options.nationalities.size(); ++i) {
+      if (i > 0) description += ',';
+      description += options.nationalities[i];
+    }
+  }
+  description += ", ";
+  description += count_ == 0 ? std::string("unbounded") : std::to_string(count_) + " users";
+  description += ')';
+  return description;
+}
+
+}  // namespace spate

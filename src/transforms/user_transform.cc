@@ -1,0 +1,415 @@
+#include "transforms/user_transform.h"
+
+#include <charconv>
+
+#include <fmt/format.h>
+
+#include "core/clock.h"
+#include "core/json_writer.h"
+
+namespace spate {
+namespace {
+
+namespace od = simdjson::ondemand;
+
+const char* TypeName(od::json_type type) {
+  switch (type) {
+    case od::json_type::array: return "array";
+    case od::json_type::object: return "object";
+    case od::json_type::number: return "number";
+    case od::json_type::string: return "string";
+    case od::json_type::boolean: return "boolean";
+    case od::json_type::null: return "null";
+  }
+  return "unknown";
+}
+
+// Collects the first problem found; later ones are ignored so the reason stays readable.
+class Problems {
+ public:
+  bool any() const { return !reason_.empty(); }
+  const std::string& reason() const { return reason_; }
+  void Set(std::string reason) {
+    if (reason_.empty()) reason_ = std::move(reason);
+  }
+  void WrongType(std::string_view path, std::string_view want, od::value& value) {
+    od::json_type type;
+    const char* got = value.type().get(type) ? "invalid JSON" : TypeName(type);
+    Set(fmt::format("{}: expected {}, got {}", path, want, got));
+  }
+  void Json(std::string_view path, simdjson::error_code err) {
+    Set(fmt::format("malformed JSON at {}: {}", path, simdjson::error_message(err)));
+  }
+
+ private:
+  std::string reason_;
+};
+
+// A raw object key, compared without unescaping. Only for ASCII names without escapes.
+struct Key {
+  simdjson::ondemand::raw_json_string raw;
+  bool operator==(std::string_view name) const { return raw.unsafe_is_equal(name); }
+  char first() const { return *raw.raw(); }
+};
+
+// Which required fields were seen; one bit each.
+enum Field : uint32_t {
+  kGender = 1u << 0,
+  kFirst = 1u << 1,
+  kLast = 1u << 2,
+  kStreetNumber = 1u << 3,
+  kStreetName = 1u << 4,
+  kCity = 1u << 5,
+  kState = 1u << 6,
+  kCountry = 1u << 7,
+  kPostcode = 1u << 8,
+  kLatitude = 1u << 9,
+  kLongitude = 1u << 10,
+  kTimezone = 1u << 11,
+  kEmail = 1u << 12,
+  kUuid = 1u << 13,
+  kUsername = 1u << 14,
+  kDob = 1u << 15,
+  kAge = 1u << 16,
+  kRegistered = 1u << 17,
+  kPhone = 1u << 18,
+  kCell = 1u << 19,
+  kPicture = 1u << 20,
+  kNat = 1u << 21,
+};
+
+struct FieldName {
+  Field bit;
+  const char* path;
+};
+constexpr FieldName kRequired[] = {
+    {kUuid, "login.uuid"},
+    {kFirst, "name.first"},
+    {kLast, "name.last"},
+    {kGender, "gender"},
+    {kStreetNumber, "location.street.number"},
+    {kStreetName, "location.street.name"},
+    {kCity, "location.city"},
+    {kState, "location.state"},
+    {kCountry, "location.country"},
+    {kPostcode, "location.postcode"},
+    {kLatitude, "location.coordinates.latitude"},
+    {kLongitude, "location.coordinates.longitude"},
+    {kTimezone, "location.timezone.offset"},
+    {kEmail, "email"},
+    {kUsername, "login.username"},
+    {kDob, "dob.date"},
+    {kAge, "dob.age"},
+    {kRegistered, "registered.date"},
+    {kPhone, "phone"},
+    {kCell, "cell"},
+    {kPicture, "picture.medium"},
+    {kNat, "nat"},
+};
+
+// Everything one record's mapping needs while it walks the document.
+class Mapper {
+ public:
+  explicit Mapper(Row& row) : row_(row) {}
+
+  void Top(od::object& object);
+  uint32_t seen() const { return seen_; }
+  bool legacy() const { return legacy_; }
+  Problems& problems() { return problems_; }
+  // street.number text, kept until city/state/country are known.
+  std::string street_number;
+  std::string street_name;
+
+ private:
+  void String(od::value value, const char* path, Field bit, std::string& dest) {
+    std::string_view s;
+    if (value.get_string().get(s)) return problems_.WrongType(path, "string", value);
+    dest.assign(s.data(), s.size());
+    seen_ |= bit;
+  }
+  // Numbers or strings holding digits: the API is not consistent (postcode, street number).
+  void Text(od::value value, const char* path, Field bit, std::string& dest);
+  void Coordinate(od::value value, const char* path, Field bit, double& dest);
+  void Integer(od::value value, const char* path, Field bit, int64_t& dest) {
+    if (value.get_int64().get(dest)) return problems_.WrongType(path, "integer", value);
+    seen_ |= bit;
+  }
+  template <typename Fn>
+  void Object(od::value value, const char* path, Fn&& on_field);
+
+  void Name(od::value value);
+  void Location(od::value value);
+  void Login(od::value value);
+
+  Row& row_;
+  Problems problems_;
+  uint32_t seen_ = 0;
+  bool legacy_ = false;
+};
+
+template <typename Fn>
+void Mapper::Object(od::value value, const char* path, Fn&& on_field) {
+  od::object object;
+  if (value.get_object().get(object)) return problems_.WrongType(path, "object", value);
+  for (auto field : object) {
+    // Raw (still escaped) keys: the names we look for have no escapes, and skipping the
+    // unescape copy per key is a measurable part of the per-record cost.
+    simdjson::ondemand::raw_json_string key;
+    if (auto err = field.key().get(key)) return problems_.Json(path, err);
+    od::value inner;
+    if (auto err = field.value().get(inner)) return problems_.Json(path, err);
+    on_field(Key{key}, inner);
+    if (problems_.any()) return;
+  }
+}
+
+void Mapper::Text(od::value value, const char* path, Field bit, std::string& dest) {
+  od::json_type type;
+  if (auto err = value.type().get(type)) return problems_.Json(path, err);
+  if (type == od::json_type::string) return String(value, path, bit, dest);
+  if (type != od::json_type::number) return problems_.WrongType(path, "string or number", value);
+  od::number number;
+  if (auto err = value.get_number().get(number)) return problems_.Json(path, err);
+  // Keep the number's own digits (no float round trip): 0010 cannot appear as a JSON number,
+  // so the token is exactly what the API meant.
+  std::string_view raw = value.raw_json_token();
+  while (!raw.empty() && (raw.back() == ' ' || raw.back() == '\n' || raw.back() == '\r' ||
+                          raw.back() == '\t')) {
+    raw.remove_suffix(1);
+  }
+  dest.assign(raw.data(), raw.size());
+  seen_ |= bit;
+}
+
+void Mapper::Coordinate(od::value value, const char* path, Field bit, double& dest) {
+  od::json_type type;
+  if (auto err = value.type().get(type)) return problems_.Json(path, err);
+  if (type == od::json_type::number) {
+    if (value.get_double().get(dest)) return problems_.WrongType(path, "number", value);
+  } else if (type == od::json_type::string) {
+    std::string_view s;
+    if (auto err = value.get_string().get(s)) return problems_.Json(path, err);
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), dest);
+    if (ec != std::errc() || end != s.data() + s.size()) {
+      return problems_.Set(fmt::format("{}: \"{}\" is not a number", path, s.substr(0, 40)));
+    }
+  } else {
+    return problems_.WrongType(path, "number or numeric string", value);
+  }
+  seen_ |= bit;
+}
+
+void Mapper::Name(od::value value) {
+  Object(value, "name", [&](Key key, od::value v) {
+    if (key == "first") {
+      String(v, "name.first", kFirst, row_.first_name);
+    } else if (key == "last") {
+      String(v, "name.last", kLast, row_.last_name);
+    }
+  });
+}
+
+void Mapper::Location(od::value value) {
+  Object(value, "location", [&](Key key, od::value v) {
+    if (key == "street") {
+      Object(v, "location.street", [&](Key k, od::value s) {
+        if (k == "number") {
+          Text(s, "location.street.number", kStreetNumber, street_number);
+        } else if (k == "name") {
+          String(s, "location.street.name", kStreetName, street_name);
+        }
+      });
+    } else if (key == "city") {
+      String(v, "location.city", kCity, row_.city);
+    } else if (key == "state") {
+      String(v, "location.state", kState, row_.state);
+    } else if (key == "country") {
+      String(v, "location.country", kCountry, row_.country);
+    } else if (key == "postcode") {
+      Text(v, "location.postcode", kPostcode, row_.post_code);
+    } else if (key == "coordinates") {
+      Object(v, "location.coordinates", [&](Key k, od::value c) {
+        if (k == "latitude") {
+          Coordinate(c, "location.coordinates.latitude", kLatitude, row_.latitude);
+        } else if (k == "longitude") {
+          Coordinate(c, "location.coordinates.longitude", kLongitude, row_.longitude);
+        }
+      });
+    } else if (key == "timezone") {
+      Object(v, "location.timezone", [&](Key k, od::value t) {
+        if (k == "offset") String(t, "location.timezone.offset", kTimezone, row_.timezone);
+      });
+    }
+  });
+}
+
+void Mapper::Login(od::value value) {
+  Object(value, "login", [&](Key key, od::value v) {
+    if (key == "uuid") {
+      String(v, "login.uuid", kUuid, row_.id);
+      if (problems_.any()) return;
+      if (!IsValidUuid(row_.id)) {
+        return problems_.Set(
+            fmt::format("login.uuid: \"{}\" is not a valid UUID", row_.id.substr(0, 64)));
+      }
+      for (char& c : row_.id) {
+        if (c >= 'A' && c <= 'F') c = static_cast<char>(c - 'A' + 'a');
+      }
+    } else if (key == "username") {
+      String(v, "login.username", kUsername, row_.username);
+    }
+  });
+}
+
+void Mapper::Top(od::object& object) {
+  for (auto field : object) {
+    simdjson::ondemand::raw_json_string raw_key;
+    if (auto err = field.key().get(raw_key)) return problems_.Json("record", err);
+    const Key key{raw_key};
+    od::value v;
+    if (auto err = field.value().get(v)) return problems_.Json("record", err);
+    switch (key.first()) {
+      case 'g':
+        if (key == "gender") String(v, "gender", kGender, row_.gender);
+        break;
+      case 'n':
+        if (key == "name") {
+          Name(v);
+        } else if (key == "nat") {
+          String(v, "nat", kNat, row_.nat);
+        }
+        break;
+      case 'l':
+        if (key == "location") {
+          Location(v);
+        } else if (key == "login") {
+          Login(v);
+        }
+        break;
+      case 'e':
+        if (key == "email") String(v, "email", kEmail, row_.email);
+        break;
+      case 'd':
+        if (key == "dob") {
+          Object(v, "dob", [&](Key k, od::value d) {
+            if (k == "date") {
+              String(d, "dob.date", kDob, row_.dob);
+            } else if (k == "age") {
+              Integer(d, "dob.age", kAge, row_.age);
+            }
+          });
+        }
+        break;
+      case 'r':
+        if (key == "registered") {
+          Object(v, "registered", [&](Key k, od::value d) {
+            if (k == "date") String(d, "registered.date", kRegistered, row_.registered_date);
+          });
+        }
+        break;
+      case 'p':
+        if (key == "phone") {
+          String(v, "phone", kPhone, row_.phone);
+        } else if (key == "picture") {
+          Object(v, "picture", [&](Key k, od::value p) {
+            if (k == "medium") String(p, "picture.medium", kPicture, row_.picture);
+          });
+        }
+        break;
+      case 'c':
+        if (key == "cell") String(v, "cell", kCell, row_.cell);
+        break;
+      case 'u':
+        if (key == "user") legacy_ = true;
+        break;
+      default:
+        break;
+    }
+    if (problems_.any()) return;
+  }
+}
+
+}  // namespace
+
+bool IsValidUuid(std::string_view s) {
+  if (s.size() != 36) return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      if (c != '-') return false;
+    } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+Status UserTransform::Apply(std::string_view user_json, int64_t ingested_at_ms, Row& row) {
+  if (user_json.size() > max_record_bytes_) {
+    return Status::InvalidInput(fmt::format("record too large: {} bytes (limit {})",
+                                            user_json.size(), max_record_bytes_));
+  }
+  od::document doc;
+  if (auto err = parser_.iterate(buffer_.Set(user_json)).get(doc)) {
+    return Status::InvalidInput(fmt::format("malformed JSON: {}", simdjson::error_message(err)));
+  }
+  od::object object;
+  if (auto err = doc.get_object().get(object)) {
+    return Status::InvalidInput(err == simdjson::INCORRECT_TYPE
+                                    ? "not a JSON object (a user record must be an object)"
+                                    : fmt::format("malformed JSON: {}", simdjson::error_message(err)));
+  }
+  Mapper mapper(row);
+  mapper.Top(object);
+  if (mapper.legacy() && !(mapper.seen() & kUuid)) {
+    return Status::InvalidInput(
+        "legacy 0.x record (results[].user{...}) is not supported: fetch API version 1.x");
+  }
+  if (mapper.problems().any()) return Status::InvalidInput(mapper.problems().reason());
+  if (!AtEnd(doc)) return Status::InvalidInput("malformed JSON: trailing content after object");
+  for (const FieldName& f : kRequired) {
+    if (!(mapper.seen() & f.bit)) {
+      return Status::InvalidInput(fmt::format("missing required field {}", f.path));
+    }
+  }
+  // The tutorial's address formula, exactly: "{number} {name}, {city}, {state}, {country}".
+  std::string& address = row.address;
+  address.clear();
+  address.reserve(mapper.street_number.size() + mapper.street_name.size() + row.city.size() +
+                  row.state.size() + row.country.size() + 8);
+  address.append(mapper.street_number).append(" ").append(mapper.street_name);
+  address.append(", ").append(row.city).append(", ").append(row.state);
+  address.append(", ").append(row.country);
+  row.ingested_at_ms = ingested_at_ms;
+  return Status::Ok();
+}
+
+void AppendRowJson(const Row& row, std::string& out) {
+  JsonWriter w(out);
+  w.BeginObject();
+  w.Key("id"), w.String(row.id);
+  w.Key("first_name"), w.String(row.first_name);
+  w.Key("last_name"), w.String(row.last_name);
+  w.Key("gender"), w.String(row.gender);
+  w.Key("address"), w.String(row.address);
+  w.Key("post_code"), w.String(row.post_code);
+  w.Key("email"), w.String(row.email);
+  w.Key("username"), w.String(row.username);
+  w.Key("registered_date"), w.String(row.registered_date);
+  w.Key("phone"), w.String(row.phone);
+  w.Key("picture"), w.String(row.picture);
+  w.Key("dob"), w.String(row.dob);
+  w.Key("age"), w.Int(row.age);
+  w.Key("nat"), w.String(row.nat);
+  w.Key("city"), w.String(row.city);
+  w.Key("state"), w.String(row.state);
+  w.Key("country"), w.String(row.country);
+  w.Key("latitude"), w.Double(row.latitude);
+  w.Key("longitude"), w.Double(row.longitude);
+  w.Key("timezone"), w.String(row.timezone);
+  w.Key("cell"), w.String(row.cell);
+  w.Key("ingested_at"), w.Int(row.ingested_at_ms);
+  w.EndObject();
+}
+
+}  // namespace spate
