@@ -1,7 +1,7 @@
 // Generator throughput. items_per_second is users per second on one core.
 //
-// Measured on the development VM (2 vCPUs), g++ 12 -O2: see the numbers in
-// tests/unit/generator_test.cc's header and the commit message.
+// On the 2-vCPU development VM, g++ 12 -O2, a loaded machine: AppendUser about 2.2 M users/s
+// with login secrets and 2.5 M without (CPU time); GeneratorSource::Next about 2.1 M/s.
 #include <benchmark/benchmark.h>
 
 #include <stop_token>

@@ -44,7 +44,7 @@ std::string SqliteSchemaSql() {
   }
   return fmt::format(
       "CREATE TABLE IF NOT EXISTS spate_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-      "CREATE TABLE IF NOT EXISTS created_users ({}) WITHOUT ROWID;"
+      "CREATE TABLE IF NOT EXISTS created_users ({});"
       "CREATE TABLE IF NOT EXISTS rejected_users (id TEXT PRIMARY KEY NOT NULL, "
       "reason TEXT NOT NULL, origin TEXT NOT NULL, position INTEGER NOT NULL, raw BLOB, "
       "rejected_at TEXT NOT NULL) WITHOUT ROWID;",
@@ -103,7 +103,7 @@ Status SqliteSink::Open() {
   if (!db.ok()) return db.status();
   db_.emplace(std::move(db).value());
   // WAL + NORMAL: commits survive a process crash and readers never block the writer.
-  if (Status s = db_->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"); !s.ok()) {
+  if (Status s = db_->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=16384;"); !s.ok()) {
     return s.WithContext(path());
   }
   sqlite3_busy_timeout(db_->get(), 5000);

@@ -1,13 +1,14 @@
 #include "sources/generator.h"
 
 #include <algorithm>
+#include <array>
+#include <cassert>
 #include <charconv>
 #include <cstring>
 #include <tuple>
 #include <utility>
 
 #include "core/hash.h"
-#include "core/json_writer.h"
 #include "sources/generator_data.h"
 
 namespace spate {
@@ -116,18 +117,39 @@ constexpr int AgeAtReference(const CivilTime& t) {
   return kAgeReference.year - t.year - (birthday > reference ? 1 : 0);
 }
 
-// --- Formatting ----------------------------------------------------------------------------
+// --- Output ------------------------------------------------------------------------------
+// The user is written through a raw cursor into space reserved up front: a few hundred
+// std::string appends per user would cost more than generating the data. Table text is
+// JSON-safe by construction (checked at compile time, see generator_data.h), so it is
+// copied between quotes without an escaping pass.
+
+// Upper bound on one user: about 700 bytes of keys and fixed text, 13 table words, two
+// folded names (never longer than the names), five patterns, and under 300 bytes of
+// numbers, dates, hashes and the uuid. AppendUser checks it in debug builds.
+constexpr size_t kMaxUserBytes = 1024 + 15 * gd::kMaxWordBytes + 5 * gd::kMaxPatternBytes + 512;
 
 template <size_t N>
-void Lit(std::string& out, const char (&literal)[N]) {
-  out.append(literal, N - 1);
+char* PutLit(char* p, const char (&literal)[N]) {
+  std::memcpy(p, literal, N - 1);
+  return p + N - 1;
 }
 
-void AppendUint(std::string& out, uint64_t v) {
-  char buf[20];
-  const auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);
+char* PutText(char* p, std::string_view text) {
+  std::memcpy(p, text.data(), text.size());
+  return p + text.size();
+}
+
+char* PutQuoted(char* p, std::string_view text) {
+  *p++ = '"';
+  p = PutText(p, text);
+  *p++ = '"';
+  return p;
+}
+
+char* PutUint(char* p, uint64_t v) {
+  const auto [end, ec] = std::to_chars(p, p + 20, v);
   (void)ec;  // 20 digits always fit a uint64.
-  out.append(buf, end);
+  return end;
 }
 
 // Writes `v` as exactly `width` digits, zero-padded (v must fit).
@@ -140,9 +162,7 @@ char* PutPadded(char* p, unsigned v, int width) {
 }
 
 // "1958-06-23T03:40:17.665Z", quoted.
-void AppendIsoDate(std::string& out, const CivilTime& t) {
-  char buf[26];
-  char* p = buf;
+char* PutIsoDate(char* p, const CivilTime& t) {
   *p++ = '"';
   p = PutPadded(p, static_cast<unsigned>(t.year), 4);
   *p++ = '-';
@@ -162,45 +182,91 @@ void AppendIsoDate(std::string& out, const CivilTime& t) {
   p = PutPadded(p, ms % 1000, 3);
   *p++ = 'Z';
   *p++ = '"';
-  out.append(buf, p);
+  return p;
 }
 
 // A coordinate given in units of 1e-4 degrees, as a quoted decimal: "-86.3514".
-void AppendCoordinate(std::string& out, int32_t ten_thousandths) {
-  char buf[16];
-  char* p = buf;
+char* PutCoordinate(char* p, int32_t ten_thousandths) {
   *p++ = '"';
   uint32_t v = static_cast<uint32_t>(ten_thousandths);
   if (ten_thousandths < 0) {
     *p++ = '-';
     v = static_cast<uint32_t>(-ten_thousandths);
   }
-  const auto [end, ec] = std::to_chars(p, buf + sizeof(buf), v / 10000);
-  (void)ec;  // At most three digits.
-  p = end;
+  p = PutUint(p, v / 10000);
   *p++ = '.';
   p = PutPadded(p, v % 10000, 4);
   *p++ = '"';
-  out.append(buf, p);
+  return p;
 }
 
-constexpr char kHexDigits[] = "0123456789abcdef";
+// "000102...ff": the two hex digits of every byte value.
+constexpr std::array<char, 512> kHexPairs = [] {
+  constexpr char kDigits[] = "0123456789abcdef";
+  std::array<char, 512> pairs{};
+  for (size_t b = 0; b < 256; ++b) {
+    pairs[2 * b] = kDigits[b >> 4];
+    pairs[2 * b + 1] = kDigits[b & 0xF];
+  }
+  return pairs;
+}();
 
-// `count` pseudo-random lower-case hex digits, 16 per draw.
+// `count` (even) pseudo-random lower-case hex digits, 16 per draw.
 char* PutHex(char* p, Rng& rng, int count) {
   while (count > 0) {
     uint64_t r = rng.Next();
-    for (int i = 0; i < 16 && count > 0; ++i, --count) {
-      *p++ = kHexDigits[r & 0xF];
-      r >>= 4;
+    for (int i = 0; i < 8 && count > 0; ++i, count -= 2) {
+      std::memcpy(p, &kHexPairs[2 * (r & 0xFF)], 2);
+      p += 2;
+      r >>= 8;
     }
   }
+  return p;
+}
+
+char* PutQuotedHex(char* p, Rng& rng, int count) {
+  *p++ = '"';
+  p = PutHex(p, rng, count);
+  *p++ = '"';
+  return p;
+}
+
+// A UUID version 4 (random) in canonical lower-case form, quoted.
+char* PutUuid(char* p, Rng& rng) {
+  char hex[32];
+  PutHex(hex, rng, 32);
+  hex[12] = '4';                   // Version.
+  hex[16] = "89ab"[rng.Below(4)];  // RFC 4122 variant.
+  static constexpr int kGroups[] = {8, 4, 4, 4, 12};
+  const char* h = hex;
+  *p++ = '"';
+  for (int g = 0; g < 5; ++g) {
+    if (g > 0) *p++ = '-';
+    std::memcpy(p, h, kGroups[g]);
+    p += kGroups[g];
+    h += kGroups[g];
+  }
+  *p++ = '"';
+  return p;
+}
+
+char* PutSalt(char* p, Rng& rng) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  uint64_t r = rng.Next();
+  *p++ = '"';
+  for (int i = 0; i < 8; ++i) {
+    *p++ = kAlphabet[(r & 0xFF) % 62];
+    r >>= 8;
+  }
+  *p++ = '"';
   return p;
 }
 
 // --- Email local parts ---------------------------------------------------------------------
 // Names are folded to lower-case ASCII: accents dropped, Persian transliterated, spaces and
 // apostrophes removed ("Van Andel" -> "vanandel", "O'Brien" -> "obrien"), hyphens kept.
+// The result is never longer than the name.
 
 // U+00C0..U+00FF; '_' marks the few handled separately or dropped.
 constexpr std::string_view kLatin1Fold =
@@ -212,7 +278,7 @@ constexpr std::string_view kLatinExtAFold =
 static_assert(kLatin1Fold.size() == 0x40);
 static_assert(kLatinExtAFold.size() == 0x80);
 
-// Persian letters, by code point.
+// Persian letters, by code point (each is two UTF-8 bytes, each result at most two).
 std::string_view FoldPersian(char32_t c) {
   switch (c) {
     case 0x0622:
@@ -290,37 +356,35 @@ std::string_view FoldPersian(char32_t c) {
     case 0x0626:
       return "y";
     default:
-      return "";  // ain, hamza, marks, ZWNJ: nothing.
+      return "";  // ain, hamza, marks: nothing.
   }
 }
 
-void AppendFoldedCodePoint(std::string& out, char32_t c) {
+char* PutFoldedCodePoint(char* p, char32_t c) {
   if (c >= 0xC0 && c <= 0xFF) {
     switch (c) {
       case 0xC6:
       case 0xE6:
-        Lit(out, "ae");
-        return;
+        return PutLit(p, "ae");
       case 0xDF:
-        Lit(out, "ss");
-        return;
+        return PutLit(p, "ss");
       case 0xD7:
       case 0xF7:
-        return;
+        return p;
       default:
-        out.push_back(kLatin1Fold[c - 0xC0]);
-        return;
+        *p++ = kLatin1Fold[c - 0xC0];
+        return p;
     }
   }
   if (c >= 0x100 && c <= 0x17F) {
-    out.push_back(kLatinExtAFold[c - 0x100]);
-    return;
+    *p++ = kLatinExtAFold[c - 0x100];
+    return p;
   }
-  if (c >= 0x600 && c <= 0x6FF) out.append(FoldPersian(c));
-  // Anything else has no ASCII form here and is left out.
+  if (c >= 0x600 && c <= 0x6FF) return PutText(p, FoldPersian(c));
+  return p;  // Anything else has no ASCII form here and is left out.
 }
 
-void AppendEmailPart(std::string& out, std::string_view name) {
+char* PutEmailPart(char* p, std::string_view name) {
   const auto* s = reinterpret_cast<const unsigned char*>(name.data());
   const size_t n = name.size();
   for (size_t i = 0; i < n;) {
@@ -328,9 +392,9 @@ void AppendEmailPart(std::string& out, std::string_view name) {
     if (b < 0x80) {
       ++i;
       if (b >= 'A' && b <= 'Z') {
-        out.push_back(static_cast<char>(b - 'A' + 'a'));
+        *p++ = static_cast<char>(b - 'A' + 'a');
       } else if ((b >= 'a' && b <= 'z') || (b >= '0' && b <= '9') || b == '-') {
-        out.push_back(static_cast<char>(b));
+        *p++ = static_cast<char>(b);
       }  // Spaces, apostrophes, dots: dropped.
       continue;
     }
@@ -347,16 +411,17 @@ void AppendEmailPart(std::string& out, std::string_view name) {
       len = 4;  // Nothing in the tables lives outside the BMP.
     }
     i += len;
-    AppendFoldedCodePoint(out, c);
+    p = PutFoldedCodePoint(p, c);
   }
+  return p;
 }
 
 // First letter of `name` folded to A-Z ('X' if there is none), for id formats.
 char Initial(std::string_view name) {
-  std::string folded;
-  AppendEmailPart(folded, name.substr(0, std::min<size_t>(name.size(), 4)));
-  for (char c : folded) {
-    if (c >= 'a' && c <= 'z') return static_cast<char>(c - 'a' + 'A');
+  char folded[gd::kMaxWordBytes];
+  const char* end = PutEmailPart(folded, name);
+  for (const char* c = folded; c != end; ++c) {
+    if (*c >= 'a' && *c <= 'z') return static_cast<char>(*c - 'a' + 'A');
   }
   return 'X';
 }
@@ -369,20 +434,42 @@ struct PatternContext {
   std::string_view last_name;
 };
 
-// Expands a pattern (see generator_data.h) into `out`, unquoted.
-void AppendPattern(std::string& out, const gd::Pattern& pattern, Rng& rng,
-                   const PatternContext& ctx) {
+// Digits and letters peeled off one 64-bit draw at a time (12 per draw: 26^12 < 2^64),
+// rather than one draw each.
+class SymbolPool {
+ public:
+  explicit SymbolPool(Rng& rng) : rng_(rng) {}
+
+  template <char kFirst, uint32_t kRadix>
+  char Take() {
+    if (left_ == 0) {
+      bits_ = rng_.Next();
+      left_ = 12;
+    }
+    --left_;
+    const auto v = static_cast<char>(bits_ % kRadix);
+    bits_ /= kRadix;
+    return static_cast<char>(kFirst + v);
+  }
+
+ private:
+  Rng& rng_;
+  uint64_t bits_ = 0;
+  int left_ = 0;
+};
+
+// Expands a pattern (see generator_data.h), unquoted.
+char* PutPattern(char* p, const gd::Pattern& pattern, Rng& rng, const PatternContext& ctx) {
   const std::string_view format =
       pattern.count > 1 ? pattern.alternatives[rng.Below(pattern.count)] : pattern.alternatives[0];
-  char buf[64];
-  char* p = buf;
+  SymbolPool pool(rng);
   for (const char f : format) {
     switch (f) {
       case '#':
-        *p++ = static_cast<char>('0' + rng.Below(10));
+        *p++ = pool.Take<'0', 10>();
         break;
       case 'L':
-        *p++ = static_cast<char>('A' + rng.Below(26));
+        *p++ = pool.Take<'A', 26>();
         break;
       case '@':
         p = PutPadded(p, ctx.dob.day, 2);
@@ -403,68 +490,21 @@ void AppendPattern(std::string& out, const gd::Pattern& pattern, Rng& rng,
         *p++ = f;
     }
   }
-  out.append(buf, p);
+  return p;
 }
 
-void AppendPostcode(std::string& out, const gd::Postcode& postcode, Rng& rng,
-                    const PatternContext& ctx) {
+char* PutQuotedPattern(char* p, const gd::Pattern& pattern, Rng& rng, const PatternContext& ctx) {
+  *p++ = '"';
+  p = PutPattern(p, pattern, rng, ctx);
+  *p++ = '"';
+  return p;
+}
+
+char* PutPostcode(char* p, const gd::Postcode& postcode, Rng& rng, const PatternContext& ctx) {
   if (postcode.kind == gd::PostcodeKind::kNumber) {
-    AppendUint(out, rng.Between(postcode.number_min, postcode.number_max));
-    return;
+    return PutUint(p, rng.Between(postcode.number_min, postcode.number_max));
   }
-  out.push_back('"');
-  AppendPattern(out, postcode.pattern, rng, ctx);
-  out.push_back('"');
-}
-
-void AppendQuotedPattern(std::string& out, const gd::Pattern& pattern, Rng& rng,
-                         const PatternContext& ctx) {
-  out.push_back('"');
-  AppendPattern(out, pattern, rng, ctx);
-  out.push_back('"');
-}
-
-// A UUID version 4 (random) in canonical lower-case form, quoted.
-void AppendUuid(std::string& out, Rng& rng) {
-  char hex[32];
-  PutHex(hex, rng, 32);
-  hex[12] = '4';                   // Version.
-  hex[16] = "89ab"[rng.Below(4)];  // RFC 4122 variant.
-  char buf[38];
-  char* p = buf;
-  *p++ = '"';
-  static constexpr int kGroups[] = {8, 4, 4, 4, 12};
-  const char* h = hex;
-  for (int g = 0; g < 5; ++g) {
-    if (g > 0) *p++ = '-';
-    std::memcpy(p, h, kGroups[g]);
-    p += kGroups[g];
-    h += kGroups[g];
-  }
-  *p++ = '"';
-  out.append(buf, p);
-}
-
-void AppendQuotedHex(std::string& out, Rng& rng, int count) {
-  char buf[66];
-  buf[0] = '"';
-  char* p = PutHex(buf + 1, rng, count);
-  *p++ = '"';
-  out.append(buf, p);
-}
-
-void AppendSalt(std::string& out, Rng& rng) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-  uint64_t r = rng.Next();
-  char buf[10];
-  buf[0] = '"';
-  for (int i = 1; i <= 8; ++i) {
-    buf[i] = kAlphabet[(r & 0xFF) % 62];
-    r >>= 8;
-  }
-  buf[9] = '"';
-  out.append(buf, sizeof(buf));
+  return PutQuotedPattern(p, postcode.pattern, rng, ctx);
 }
 
 CivilTime RandomDate(Rng& rng, int64_t first_ms, int64_t last_ms) {
@@ -514,124 +554,124 @@ Result<UserGenerator> UserGenerator::Create(GeneratorOptions options) {
 void UserGenerator::AppendUser(uint64_t index, std::string& out) const {
   const uint64_t base = Mix64(seed_hash_ ^ Mix64(index));
   Rng rng(base);
-  out.reserve(out.size() + 1536);  // A user is about 1.1 KB; a no-op for a reused buffer.
+
+  const size_t start = out.size();
+  out.resize(start + kMaxUserBytes);
+  char* const begin = out.data() + start;
+  char* p = begin;
 
   const gd::NatData& nat =
       gd::Nat(nat_indexes_[rng.Below(static_cast<uint32_t>(nat_indexes_.size()))]);
   const bool male = rng.Below(2) == 0;
+  p = male ? PutLit(p, R"({"gender":"male")") : PutLit(p, R"({"gender":"female")");
 
-  Lit(out, R"({"gender":)");
-  if (male) {
-    Lit(out, R"("male")");
-  } else {
-    Lit(out, R"("female")");
-  }
-
-  const std::string_view title = rng.Pick(male ? nat.male_titles : nat.female_titles);
   const std::string_view first = rng.Pick(male ? nat.male_first : nat.female_first);
   const std::string_view last = rng.Pick(nat.last);
-  Lit(out, R"(,"name":{"title":)");
-  AppendJsonString(out, title);
-  Lit(out, R"(,"first":)");
-  AppendJsonString(out, first);
-  Lit(out, R"(,"last":)");
-  AppendJsonString(out, last);
+  p = PutLit(p, R"(,"name":{"title":)");
+  p = PutQuoted(p, rng.Pick(male ? nat.male_titles : nat.female_titles));
+  p = PutLit(p, R"(,"first":)");
+  p = PutQuoted(p, first);
+  p = PutLit(p, R"(,"last":)");
+  p = PutQuoted(p, last);
 
-  Lit(out, R"(},"location":{"street":{"number":)");
-  AppendUint(out, rng.Between(1, 9999));
-  Lit(out, R"(,"name":)");
-  AppendJsonString(out, rng.Pick(nat.streets));
-  Lit(out, R"(},"city":)");
-  AppendJsonString(out, rng.Pick(nat.cities));
-  Lit(out, R"(,"state":)");
-  AppendJsonString(out, rng.Pick(nat.states));
-  Lit(out, R"(,"country":)");
-  AppendJsonString(out, nat.country);
+  p = PutLit(p, R"(},"location":{"street":{"number":)");
+  p = PutUint(p, rng.Between(1, 9999));
+  p = PutLit(p, R"(,"name":)");
+  p = PutQuoted(p, rng.Pick(nat.streets));
+  p = PutLit(p, R"(},"city":)");
+  p = PutQuoted(p, rng.Pick(nat.cities));
+  p = PutLit(p, R"(,"state":)");
+  p = PutQuoted(p, rng.Pick(nat.states));
+  p = PutLit(p, R"(,"country":)");
+  p = PutQuoted(p, nat.country);
 
-  // The date of birth is drawn early: NO, DK, DE and FR ids (and postcodes, in principle)
-  // may embed it.
+  // Drawn early because ids (DK, NO, DE, FR) embed it.
   const CivilTime dob = RandomDate(rng, kDobFirst, kDobLast);
   const PatternContext ctx{dob, male, last};
 
-  Lit(out, R"(,"postcode":)");
-  AppendPostcode(out, nat.postcode, rng, ctx);
-  Lit(out, R"(,"coordinates":{"latitude":)");
-  AppendCoordinate(out, static_cast<int32_t>(rng.Below(1'800'001)) - 900'000);
-  Lit(out, R"(,"longitude":)");
-  AppendCoordinate(out, static_cast<int32_t>(rng.Below(3'600'001)) - 1'800'000);
+  p = PutLit(p, R"(,"postcode":)");
+  p = PutPostcode(p, nat.postcode, rng, ctx);
+  p = PutLit(p, R"(,"coordinates":{"latitude":)");
+  p = PutCoordinate(p, static_cast<int32_t>(rng.Below(1'800'001)) - 900'000);
+  p = PutLit(p, R"(,"longitude":)");
+  p = PutCoordinate(p, static_cast<int32_t>(rng.Below(3'600'001)) - 1'800'000);
   const std::span<const gd::Timezone> timezones = gd::Timezones();
   const gd::Timezone& tz = timezones[rng.Below(static_cast<uint32_t>(timezones.size()))];
-  Lit(out, R"(},"timezone":{"offset":)");
-  AppendJsonString(out, tz.offset);
-  Lit(out, R"(,"description":)");
-  AppendJsonString(out, tz.description);
+  p = PutLit(p, R"(},"timezone":{"offset":)");
+  p = PutQuoted(p, tz.offset);
+  p = PutLit(p, R"(,"description":)");
+  p = PutQuoted(p, tz.description);
 
-  Lit(out, R"(}},"email":")");
-  AppendEmailPart(out, first);
-  out.push_back('.');
-  AppendEmailPart(out, last);
-  Lit(out, R"(@example.com")");
+  p = PutLit(p, R"(}},"email":")");
+  p = PutEmailPart(p, first);
+  *p++ = '.';
+  p = PutEmailPart(p, last);
+  p = PutLit(p, R"(@example.com")");
 
-  Lit(out, R"(,"login":{"uuid":)");
-  AppendUuid(out, rng);
-  Lit(out, R"(,"username":")");
-  out.append(rng.Pick(gd::UsernameAdjectives()));
-  out.append(rng.Pick(gd::UsernameAnimals()));
-  AppendUint(out, rng.Between(100, 999));
-  out.push_back('"');
+  p = PutLit(p, R"(,"login":{"uuid":)");
+  p = PutUuid(p, rng);
+  p = PutLit(p, R"(,"username":")");
+  p = PutText(p, rng.Pick(gd::UsernameAdjectives()));
+  p = PutText(p, rng.Pick(gd::UsernameAnimals()));
+  p = PutUint(p, rng.Between(100, 999));
+  *p++ = '"';
   if (options_.include_login_secrets) {
     Rng secrets(Mix64(base ^ kSecretsStream));
-    Lit(out, R"(,"password":)");
-    AppendJsonString(out, secrets.Pick(gd::Passwords()));
-    Lit(out, R"(,"salt":)");
-    AppendSalt(out, secrets);
-    Lit(out, R"(,"md5":)");
-    AppendQuotedHex(out, secrets, 32);
-    Lit(out, R"(,"sha1":)");
-    AppendQuotedHex(out, secrets, 40);
-    Lit(out, R"(,"sha256":)");
-    AppendQuotedHex(out, secrets, 64);
+    p = PutLit(p, R"(,"password":)");
+    p = PutQuoted(p, secrets.Pick(gd::Passwords()));
+    p = PutLit(p, R"(,"salt":)");
+    p = PutSalt(p, secrets);
+    p = PutLit(p, R"(,"md5":)");
+    p = PutQuotedHex(p, secrets, 32);
+    p = PutLit(p, R"(,"sha1":)");
+    p = PutQuotedHex(p, secrets, 40);
+    p = PutLit(p, R"(,"sha256":)");
+    p = PutQuotedHex(p, secrets, 64);
   }
 
-  Lit(out, R"(},"dob":{"date":)");
-  AppendIsoDate(out, dob);
-  Lit(out, R"(,"age":)");
-  AppendUint(out, static_cast<uint64_t>(AgeAtReference(dob)));
+  p = PutLit(p, R"(},"dob":{"date":)");
+  p = PutIsoDate(p, dob);
+  p = PutLit(p, R"(,"age":)");
+  p = PutUint(p, static_cast<uint64_t>(AgeAtReference(dob)));
   const CivilTime registered = RandomDate(rng, kRegisteredFirst, kRegisteredLast);
-  Lit(out, R"(},"registered":{"date":)");
-  AppendIsoDate(out, registered);
-  Lit(out, R"(,"age":)");
-  AppendUint(out, static_cast<uint64_t>(AgeAtReference(registered)));
+  p = PutLit(p, R"(},"registered":{"date":)");
+  p = PutIsoDate(p, registered);
+  p = PutLit(p, R"(,"age":)");
+  p = PutUint(p, static_cast<uint64_t>(AgeAtReference(registered)));
 
-  Lit(out, R"(},"phone":)");
-  AppendQuotedPattern(out, nat.phone, rng, ctx);
-  Lit(out, R"(,"cell":)");
-  AppendQuotedPattern(out, nat.cell, rng, ctx);
+  p = PutLit(p, R"(},"phone":)");
+  p = PutQuotedPattern(p, nat.phone, rng, ctx);
+  p = PutLit(p, R"(,"cell":)");
+  p = PutQuotedPattern(p, nat.cell, rng, ctx);
 
   if (nat.id_name.empty()) {
-    Lit(out, R"(,"id":{"name":"","value":null})");
+    p = PutLit(p, R"(,"id":{"name":"","value":null})");
   } else {
-    Lit(out, R"(,"id":{"name":)");
-    AppendJsonString(out, nat.id_name);
-    Lit(out, R"(,"value":)");
-    AppendQuotedPattern(out, nat.id_value, rng, ctx);
-    out.push_back('}');
+    p = PutLit(p, R"(,"id":{"name":)");
+    p = PutQuoted(p, nat.id_name);
+    p = PutLit(p, R"(,"value":)");
+    p = PutQuotedPattern(p, nat.id_value, rng, ctx);
+    *p++ = '}';
   }
 
   const uint32_t picture = rng.Below(100);
   const std::string_view folder = male ? "men/" : "women/";
-  Lit(out, R"(,"picture":{"large":"https://randomuser.me/api/portraits/)");
-  out.append(folder);
-  AppendUint(out, picture);
-  Lit(out, R"(.jpg","medium":"https://randomuser.me/api/portraits/med/)");
-  out.append(folder);
-  AppendUint(out, picture);
-  Lit(out, R"(.jpg","thumbnail":"https://randomuser.me/api/portraits/thumb/)");
-  out.append(folder);
-  AppendUint(out, picture);
-  Lit(out, R"(.jpg"},"nat":")");
-  out.append(nat.code);
-  Lit(out, R"("})");
+  p = PutLit(p, R"(,"picture":{"large":"https://randomuser.me/api/portraits/)");
+  p = PutText(p, folder);
+  p = PutUint(p, picture);
+  p = PutLit(p, R"(.jpg","medium":"https://randomuser.me/api/portraits/med/)");
+  p = PutText(p, folder);
+  p = PutUint(p, picture);
+  p = PutLit(p, R"(.jpg","thumbnail":"https://randomuser.me/api/portraits/thumb/)");
+  p = PutText(p, folder);
+  p = PutUint(p, picture);
+  p = PutLit(p, R"(.jpg"},"nat":)");
+  p = PutQuoted(p, nat.code);
+  *p++ = '}';
+
+  const auto written = static_cast<size_t>(p - begin);
+  assert(written <= kMaxUserBytes);
+  out.resize(start + written);
 }
 
 GeneratorSource::GeneratorSource(UserGenerator generator, uint64_t count, uint64_t start_index)

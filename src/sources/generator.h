@@ -39,7 +39,9 @@ class UserGenerator {
   // Fails (Fatal, naming the code and the valid ones) on an unknown nationality.
   static Result<UserGenerator> Create(GeneratorOptions options);
 
-  // Appends user number `index` as one compact JSON object (no trailing newline).
+  // Appends user number `index` as one compact JSON object (no trailing newline). Ages
+  // (dob.age, registered.age) count to 2026-01-01T00:00:00Z, not to today, so the bytes
+  // never depend on the clock.
   void AppendUser(uint64_t index, std::string& out) const;
 
   const GeneratorOptions& options() const { return options_; }
@@ -54,7 +56,8 @@ class UserGenerator {
 };
 
 // Source over a UserGenerator: users start_index .. start_index+count-1 (count 0 = until
-// stopped). Records carry position = user index.
+// stopped). Records carry position = user index. Next replaces batch.records (reusing the
+// strings of a recycled batch); a requested stop ends the stream with kFinished.
 class GeneratorSource final : public Source {
  public:
   GeneratorSource(UserGenerator generator, uint64_t count, uint64_t start_index = 0);

@@ -876,6 +876,55 @@ constexpr bool NatsInApiOrder() {
 }
 static_assert(NatsInApiOrder(), "kNats must follow kNationalities");
 
+constexpr bool WordOk(SV word) {
+  if (word.size() > kMaxWordBytes) return false;
+  for (const char c : word) {
+    if (c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20) return false;
+  }
+  return true;
+}
+
+constexpr bool WordsOk(Words words) {
+  for (const SV word : words) {
+    if (!WordOk(word)) return false;
+  }
+  return !words.empty();
+}
+
+constexpr bool PatternOk(const Pattern& pattern) {
+  if (pattern.count < 1 || pattern.count > pattern.alternatives.size()) return false;
+  for (size_t i = 0; i < pattern.count; ++i) {
+    size_t expanded = 0;
+    for (const char c : pattern.alternatives[i]) {
+      expanded += c == '@' ? 6 : c == '$' ? 4 : 1;
+      if (c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20) return false;
+    }
+    if (expanded > kMaxPatternBytes) return false;
+  }
+  return true;
+}
+
+constexpr bool NatsOk() {
+  for (const NatData& nat : kNats) {
+    if (!WordOk(nat.code) || !WordOk(nat.country) || !WordOk(nat.id_name)) return false;
+    for (const Words words : {nat.male_first, nat.female_first, nat.last, nat.male_titles,
+                              nat.female_titles, nat.streets, nat.cities, nat.states}) {
+      if (!WordsOk(words)) return false;
+    }
+    if (!PatternOk(nat.phone) || !PatternOk(nat.cell)) return false;
+    if (!nat.id_name.empty() && !PatternOk(nat.id_value)) return false;
+    if (nat.postcode.kind == PostcodeKind::kString && !PatternOk(nat.postcode.pattern)) {
+      return false;
+    }
+    if (nat.postcode.kind == PostcodeKind::kNumber &&
+        nat.postcode.number_min > nat.postcode.number_max) {
+      return false;
+    }
+  }
+  return true;
+}
+static_assert(NatsOk(), "a word list or pattern breaks a promise in generator_data.h");
+
 constexpr Timezone kTimezones[] = {
     {"-12:00", "Eniwetok, Kwajalein"},
     {"-11:00", "Midway Island, Samoa"},
@@ -925,6 +974,15 @@ constexpr SV kPasswords[] = {"sunshine",  "dragon",   "monkey",   "football", "l
                              "pepper",    "cookie",   "matrix",   "summer",   "winter",  "falcon",
                              "maverick",  "phoenix",  "banana",   "chelsea",  "thunder", "123456",
                              "password1", "iloveyou", "coffee",   "bulldog",  "truck",   "kitty1"};
+
+constexpr bool TimezonesOk() {
+  for (const Timezone& tz : kTimezones) {
+    if (!WordOk(tz.offset) || !WordOk(tz.description)) return false;
+  }
+  return true;
+}
+static_assert(TimezonesOk());
+static_assert(WordsOk(kAdjectives) && WordsOk(kAnimals) && WordsOk(kPasswords));
 
 }  // namespace
 

@@ -40,6 +40,14 @@ struct Postcode {
 
 using Words = std::span<const std::string_view>;
 
+// Promises the generator relies on to write without escaping or bounds checks; all are
+// checked at compile time in generator_data.cc:
+//   - every word and timezone text is JSON-safe (no '"', '\\' or control characters);
+//   - every word and timezone text is at most kMaxWordBytes long;
+//   - every pattern expands to at most kMaxPatternBytes ('@' becomes six bytes).
+inline constexpr size_t kMaxWordBytes = 64;
+inline constexpr size_t kMaxPatternBytes = 24;
+
 struct NatData {
   std::string_view code;  // "AU"
   std::string_view country;
