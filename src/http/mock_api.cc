@@ -135,7 +135,7 @@ Status MockApiServer::Start(const MockApiOptions& options) {
     server_.reset();
     return Status::Fatal(fmt::format("mock-api: listening on {}:{} failed", options.host, port));
   }
-  spdlog::info("mock-api: serving http://{}:{}/api/", options.host, port);
+  spdlog::debug("mock-api: serving http://{}:{}/api/", options.host, port);
   return Status::Ok();
 }
 
