@@ -34,8 +34,8 @@ Status CommandOptions::Build(Config& config) const {
   }
   for (const auto& [key, option] : options_) {
     if (option->count() == 0) continue;
-    Status s = lists_.count(key) ? config.SetList(key, lists_.at(key))
-                                 : config.Set(key, scalars_.at(key));
+    Status s =
+        lists_.count(key) ? config.SetList(key, lists_.at(key)) : config.Set(key, scalars_.at(key));
     if (!s.ok()) return Status::Fatal(fmt::format("{}: {}", FlagName(key), s.message()));
   }
   return Status::Ok();

@@ -43,8 +43,9 @@ int QueryCommand(const Config& config) {
   }
   sqlite3_busy_timeout(db->get(), 5000);  // A run may be writing right now.
   int64_t rows = 0, rejected = 0;
-  bool ok = ForEachRow(*db, "SELECT (SELECT count(*) FROM created_users), "
-                            "(SELECT count(*) FROM rejected_users)",
+  bool ok = ForEachRow(*db,
+                       "SELECT (SELECT count(*) FROM created_users), "
+                       "(SELECT count(*) FROM rejected_users)",
                        [&](sqlite3_stmt* s) {
                          rows = sqlite3_column_int64(s, 0);
                          rejected = sqlite3_column_int64(s, 1);

@@ -131,8 +131,10 @@ int RunCommand(const Config& config) {
   while (!pipeline.Done()) {
     if (const int sig = WaitForSignal(200); sig != 0) {
       if (++interrupts == 1) {
-        spdlog::info("{}: stopping the source, draining and storing what was ingested "
-                     "(again to abort)", sig == SIGINT ? "interrupt" : "terminate");
+        spdlog::info(
+            "{}: stopping the source, draining and storing what was ingested "
+            "(again to abort)",
+            sig == SIGINT ? "interrupt" : "terminate");
         pipeline.RequestStop();
       } else {
         spdlog::warn("aborting: batches not yet stored are not acknowledged");
@@ -163,8 +165,7 @@ int RunCommand(const Config& config) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   const PipelineStats& s = pipeline.stats();
   const uint64_t done = s.stored.load() + s.rejected.load();
-  fmt::print(stderr,
-             "spate run: {} records in {:.2f} s ({}/s): {} rows stored, {} rejected{}\n",
+  fmt::print(stderr, "spate run: {} records in {:.2f} s ({}/s): {} rows stored, {} rejected{}\n",
              Thousands(s.ingested.load()), secs,
              Thousands(static_cast<uint64_t>(secs > 0 ? done / secs : 0)),
              Thousands(s.stored.load()), Thousands(s.rejected.load()),

@@ -1,17 +1,25 @@
 // spate: a real-time user-data pipeline in one binary. See README.md.
-#include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 #include "app/cli.h"
 #include "app/commands.h"
 
 namespace {
 
-const std::vector<std::string_view> kSourceOptions = {
-    "source",  "count",   "seed",          "nat",     "url",
-    "page_size", "timeout", "connect_timeout", "retries", "retry_backoff",
-    "retry_backoff_max", "input"};
+const std::vector<std::string_view> kSourceOptions = {"source",
+                                                      "count",
+                                                      "seed",
+                                                      "nat",
+                                                      "url",
+                                                      "page_size",
+                                                      "timeout",
+                                                      "connect_timeout",
+                                                      "retries",
+                                                      "retry_backoff",
+                                                      "retry_backoff_max",
+                                                      "input"};
 
 std::vector<std::string_view> Concat(std::vector<std::string_view> a,
                                      const std::vector<std::string_view>& b) {
@@ -55,9 +63,10 @@ int main(int argc, char** argv) {
       "generator data, so the randomuser source can be used without internet. Prints its URL.");
   spate::CommandOptions mock_options(*mock, {"host", "port", "log_level"});
 
-  CLI::App* query = app.add_subcommand(
-      "query", "Show what landed: row counts, rejected records by reason, top countries, "
-               "sample rows.");
+  CLI::App* query =
+      app.add_subcommand("query",
+                         "Show what landed: row counts, rejected records by reason, top countries, "
+                         "sample rows.");
   query->alias("stats");
   spate::CommandOptions query_options(*query, {"data_dir", "samples", "log_level"});
 

@@ -15,12 +15,18 @@ namespace {
 const std::vector<PropertyDef>& Table() {
   static const std::vector<PropertyDef> table = {
       // Sources.
-      {"source", PropType::kString, "generator",
+      {"source",
+       PropType::kString,
+       "generator",
        "Where records come from: generator (built-in, deterministic), randomuser (HTTP API), "
        "file (API response or JSON Lines from --input)",
        {"generator", "randomuser", "file"}},
-      {"count", PropType::kInt, "100000",
-       "Records to ingest, then stop; 0 = no limit (until the input ends or Ctrl-C)", {}, 0},
+      {"count",
+       PropType::kInt,
+       "100000",
+       "Records to ingest, then stop; 0 = no limit (until the input ends or Ctrl-C)",
+       {},
+       0},
       {"seed", PropType::kString, "spate",
        "Seed for the generator and the API's seed+page paging: same seed, same users"},
       {"nat", PropType::kList, "",
@@ -28,12 +34,21 @@ const std::vector<PropertyDef>& Table() {
        "NO NZ RS TR UA US); empty = all"},
       {"url", PropType::kString, "https://randomuser.me/api/",
        "Base URL of a randomuser-compatible API (source randomuser)"},
-      {"page_size", PropType::kInt, "5000",
-       "Users per API request (the API's results parameter, 1..5000)", {}, 1, 5000},
+      {"page_size",
+       PropType::kInt,
+       "5000",
+       "Users per API request (the API's results parameter, 1..5000)",
+       {},
+       1,
+       5000},
       {"timeout", PropType::kDuration, "30s", "Timeout of one HTTP request (e.g. 500ms, 30s, 2m)"},
       {"connect_timeout", PropType::kDuration, "10s", "Timeout to connect to the API"},
-      {"retries", PropType::kInt, "5",
-       "Retries of a failed request (HTTP 429, 5xx, network errors) before giving up", {}, 0,
+      {"retries",
+       PropType::kInt,
+       "5",
+       "Retries of a failed request (HTTP 429, 5xx, network errors) before giving up",
+       {},
+       0,
        100},
       {"retry_backoff", PropType::kDuration, "500ms",
        "First wait before a retry; doubles each attempt (with jitter)"},
@@ -41,29 +56,55 @@ const std::vector<PropertyDef>& Table() {
       {"input", PropType::kString, "-",
        "File for source file: an API response document or JSON Lines; - reads stdin"},
       // Pipeline.
-      {"batch_size", PropType::kInt, "1000",
-       "Records per batch between stages and per sink transaction", {}, 1, 100000},
-      {"queue_capacity", PropType::kInt, "8",
-       "Batches each bounded queue holds; a full queue slows the stage before it", {}, 1,
+      {"batch_size",
+       PropType::kInt,
+       "1000",
+       "Records per batch between stages and per sink transaction",
+       {},
+       1,
+       100000},
+      {"queue_capacity",
+       PropType::kInt,
+       "8",
+       "Batches each bounded queue holds; a full queue slows the stage before it",
+       {},
+       1,
        4096},
-      {"max_record_bytes", PropType::kInt, "1048576",
-       "Larger records are dead-lettered unparsed", {}, 1024, 1LL << 30},
+      {"max_record_bytes",
+       PropType::kInt,
+       "1048576",
+       "Larger records are dead-lettered unparsed",
+       {},
+       1024,
+       1LL << 30},
       // Sinks.
-      {"sink", PropType::kList, "sqlite",
+      {"sink",
+       PropType::kList,
+       "sqlite",
        "Where rows go (repeatable): sqlite (under --data-dir), null (discard; for benchmarks)",
        {"sqlite", "null"}},
       {"data_dir", PropType::kString, "./spate-data",
        "Directory for the SQLite database (spate.db) and other local state"},
       // Interface.
-      {"progress", PropType::kString, "auto",
+      {"progress",
+       PropType::kString,
+       "auto",
        "Progress line on stderr: auto (when stderr is a terminal), always, never",
        {"auto", "always", "never"}},
-      {"log_level", PropType::kString, "info", "Log level",
+      {"log_level",
+       PropType::kString,
+       "info",
+       "Log level",
        {"trace", "debug", "info", "warn", "error", "off"}},
       // mock-api.
       {"host", PropType::kString, "127.0.0.1",
        "Address the mock API listens on (loopback unless you mean otherwise)"},
-      {"port", PropType::kInt, "8080", "Port the mock API listens on; 0 picks a free one", {}, 0,
+      {"port",
+       PropType::kInt,
+       "8080",
+       "Port the mock API listens on; 0 picks a free one",
+       {},
+       0,
        65535},
       // query.
       {"samples", PropType::kInt, "5", "Sample rows `spate query` prints", {}, 0, 1000},
@@ -112,8 +153,8 @@ Status Validate(const PropertyDef& def, std::string_view value) {
         return Status::Fatal(fmt::format("{}: '{}' is not an integer", def.name, value));
       }
       if (v < def.min || v > def.max) {
-        return Status::Fatal(fmt::format("{}: {} is out of range [{}, {}]", def.name, v, def.min,
-                                         def.max));
+        return Status::Fatal(
+            fmt::format("{}: {} is out of range [{}, {}]", def.name, v, def.min, def.max));
       }
       return Status::Ok();
     }
@@ -130,8 +171,8 @@ Status Validate(const PropertyDef& def, std::string_view value) {
           std::find(def.choices.begin(), def.choices.end(), value) != def.choices.end()) {
         return Status::Ok();
       }
-      return Status::Fatal(fmt::format("{}: '{}' is not one of: {}", def.name, value,
-                                       fmt::join(def.choices, ", ")));
+      return Status::Fatal(
+          fmt::format("{}: '{}' is not one of: {}", def.name, value, fmt::join(def.choices, ", ")));
   }
   return Status::Ok();
 }
@@ -266,8 +307,8 @@ Status Config::LoadYamlNode(const YAML::Node& root, std::string_view origin) {
     const std::string key = entry.first.as<std::string>();
     const PropertyDef* def = FindProperty(key);
     if (def == nullptr) {
-      return Status::Fatal(fmt::format("config '{}': unknown key '{}'{}", origin, key,
-                                       Suggestion(Normalize(key))));
+      return Status::Fatal(
+          fmt::format("config '{}': unknown key '{}'{}", origin, key, Suggestion(Normalize(key))));
     }
     const YAML::Node& value = entry.second;
     Status s;
@@ -275,8 +316,8 @@ Status Config::LoadYamlNode(const YAML::Node& root, std::string_view origin) {
       std::vector<std::string> items;
       for (const auto& item : value) {
         if (!item.IsScalar()) {
-          return Status::Fatal(fmt::format("config '{}': {}: list items must be plain values",
-                                           origin, key));
+          return Status::Fatal(
+              fmt::format("config '{}': {}: list items must be plain values", origin, key));
         }
         items.push_back(item.as<std::string>());
       }
@@ -286,9 +327,8 @@ Status Config::LoadYamlNode(const YAML::Node& root, std::string_view origin) {
     } else if (value.IsScalar()) {
       s = Set(key, value.as<std::string>());
     } else if (value.IsNull()) {
-      s = def->type == PropType::kList
-              ? SetList(key, {})
-              : Status::Fatal(fmt::format("{}: needs a value", def->name));
+      s = def->type == PropType::kList ? SetList(key, {})
+                                       : Status::Fatal(fmt::format("{}: needs a value", def->name));
     } else {
       s = Status::Fatal(fmt::format("{}: expected a value, got a mapping", def->name));
     }

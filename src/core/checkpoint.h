@@ -28,8 +28,8 @@ class ContiguousCheckpoint {
 
  private:
   mutable std::mutex mu_;
-  uint64_t next_;               // Protected by mu_.
-  std::set<uint64_t> ahead_;    // Protected by mu_.
+  uint64_t next_;             // Protected by mu_.
+  std::set<uint64_t> ahead_;  // Protected by mu_.
 };
 
 }  // namespace spate

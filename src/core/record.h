@@ -21,9 +21,9 @@ struct RawRecord {
 
 struct DeadLetter {
   std::string reason;
-  std::string origin;    // "file:users.json", "generator", "https://randomuser.me/api/"
+  std::string origin;  // "file:users.json", "generator", "https://randomuser.me/api/"
   uint64_t position = 0;
-  std::string raw;       // The original bytes (secrets removed when they could be).
+  std::string raw;  // The original bytes (secrets removed when they could be).
 };
 
 // The canonical row. The first eleven columns are the tutorial's created_users table with
@@ -33,7 +33,7 @@ struct Row {
   std::string first_name;
   std::string last_name;
   std::string gender;
-  std::string address;  // "{street.number} {street.name}, {city}, {state}, {country}"
+  std::string address;    // "{street.number} {street.name}, {city}, {state}, {country}"
   std::string post_code;  // Text whether the API sent a number or a string.
   std::string email;
   std::string username;
@@ -55,10 +55,10 @@ struct Row {
 
 // Column names in Row order; sinks and `spate query` use this so the schema lives in one place.
 inline constexpr const char* kRowColumns[] = {
-    "id",    "first_name", "last_name", "gender",  "address",   "post_code",
-    "email", "username",   "registered_date",      "phone",     "picture",
-    "dob",   "age",        "nat",       "city",    "state",     "country",
-    "latitude", "longitude", "timezone", "cell",   "ingested_at"};
+    "id",         "first_name",      "last_name", "gender",   "address",   "post_code", "email",
+    "username",   "registered_date", "phone",     "picture",  "dob",       "age",       "nat",
+    "city",       "state",           "country",   "latitude", "longitude", "timezone",  "cell",
+    "ingested_at"};
 inline constexpr size_t kRowColumnCount = sizeof(kRowColumns) / sizeof(kRowColumns[0]);
 
 struct Batch {

@@ -103,7 +103,9 @@ Status SqliteSink::Open() {
   if (!db.ok()) return db.status();
   db_.emplace(std::move(db).value());
   // WAL + NORMAL: commits survive a process crash and readers never block the writer.
-  if (Status s = db_->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=16384;"); !s.ok()) {
+  if (Status s = db_->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA "
+                           "cache_size=-65536; PRAGMA wal_autocheckpoint=16384;");
+      !s.ok()) {
     return s.WithContext(path());
   }
   sqlite3_busy_timeout(db_->get(), 5000);
@@ -116,13 +118,13 @@ Status SqliteSink::Open() {
   if (sqlite3_step(version->get()) == SQLITE_ROW) {
     const std::string found = reinterpret_cast<const char*>(sqlite3_column_text(version->get(), 0));
     if (found != std::to_string(kSqliteSchemaVersion)) {
-      return Status::Fatal(fmt::format(
-          "{} has schema version {}, this spate understands {}: use another --data-dir", path(),
-          found, kSqliteSchemaVersion));
+      return Status::Fatal(
+          fmt::format("{} has schema version {}, this spate understands {}: use another --data-dir",
+                      path(), found, kSqliteSchemaVersion));
     }
-  } else if (Status s = db_->Exec(fmt::format(
-                 "INSERT INTO spate_meta (key, value) VALUES ('schema_version', '{}')",
-                 kSqliteSchemaVersion));
+  } else if (Status s = db_->Exec(
+                 fmt::format("INSERT INTO spate_meta (key, value) VALUES ('schema_version', '{}')",
+                             kSqliteSchemaVersion));
              !s.ok()) {
     return s.WithContext(path());
   }

@@ -20,8 +20,8 @@ bool IsSecretKey(std::string_view key) {
 }
 
 std::string_view TrimRight(std::string_view s) {
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\n' || s.back() == '\r' ||
-                        s.back() == '\t')) {
+  while (!s.empty() &&
+         (s.back() == ' ' || s.back() == '\n' || s.back() == '\r' || s.back() == '\t')) {
     s.remove_suffix(1);
   }
   return s;
@@ -196,8 +196,8 @@ Result<uint64_t> Ingestor::SplitResponse(std::string_view document, uint64_t fir
         // A scalar or array where a user belongs: keep it for a human, go on with the rest.
         std::string raw;
         if (auto err = CopyValue(value, raw, 0)) return malformed(err);
-        out.dead.push_back(DeadLetter{"results element is not a JSON object", out.origin,
-                                      position, std::move(raw)});
+        out.dead.push_back(DeadLetter{"results element is not a JSON object", out.origin, position,
+                                      std::move(raw)});
         continue;
       }
       od::object user;

@@ -22,8 +22,7 @@
 namespace spate {
 
 // The login fields that must never leave the ingest stage.
-inline constexpr std::string_view kLoginSecrets[] = {"password", "salt", "md5", "sha1",
-                                                     "sha256"};
+inline constexpr std::string_view kLoginSecrets[] = {"password", "salt", "md5", "sha1", "sha256"};
 
 class Ingestor {
  public:

@@ -87,7 +87,8 @@ TEST(Run, RandomUserSourceAgainstMockApi) {
   // The same seed through the generator gives the very same users.
   Outcome gen = RunSpate(dir, {"run", "--count", "1234", "--seed", "abc", "--data-dir", gen_data});
   ASSERT_EQ(gen.exit_code, 0) << gen.err;
-  const std::string sql = "SELECT id || first_name || address || post_code || email FROM created_users";
+  const std::string sql =
+      "SELECT id || first_name || address || post_code || email FROM created_users";
   EXPECT_EQ(Strings(http_data, sql), Strings(gen_data, sql));
 }
 
@@ -95,9 +96,9 @@ TEST(Run, UnreachableApiIsAClearErrorNotAHang) {
   TempDir dir;
   const auto started = std::chrono::steady_clock::now();
   // Port 9 (discard) on loopback: nothing listens there on a test machine.
-  Outcome outcome = RunSpate(dir, {"run", "--source", "randomuser", "--url",
-                                   "http://127.0.0.1:9/api/", "--retries", "2", "--retry-backoff",
-                                   "10ms", "--data-dir", dir.File("data")});
+  Outcome outcome =
+      RunSpate(dir, {"run", "--source", "randomuser", "--url", "http://127.0.0.1:9/api/",
+                     "--retries", "2", "--retry-backoff", "10ms", "--data-dir", dir.File("data")});
   EXPECT_EQ(outcome.exit_code, 1) << outcome.err;
   EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(30));
   EXPECT_NE(outcome.err.find("127.0.0.1:9"), std::string::npos) << outcome.err;
@@ -109,7 +110,9 @@ TEST(Run, FileSourceDeadLettersBadLinesAndKeepsGoing) {
   {
     // Users one per line from the real fixture, with bad lines between them.
     std::ofstream out(input);
-    out << "{\"results\":[" << "1" << "]}\n";  // A response line whose element is not a user.
+    out << "{\"results\":["
+        << "1"
+        << "]}\n";  // A response line whose element is not a user.
     out << "not json\n";
     out << "{\"gender\":\"x\"}\n";  // A user object with nearly everything missing.
     out << "{\"truncated\": \n";
@@ -125,14 +128,17 @@ TEST(Run, FileSourceDeadLettersBadLinesAndKeepsGoing) {
     out << line << "\n";
   }
   const std::string data = dir.File("data");
-  Outcome outcome = RunSpate(dir, {"run", "--source", "file", "--input", input, "--data-dir", data});
+  Outcome outcome =
+      RunSpate(dir, {"run", "--source", "file", "--input", input, "--data-dir", data});
   ASSERT_EQ(outcome.exit_code, 0) << outcome.err;
   EXPECT_EQ(Count(data, "SELECT count(*) FROM created_users"), 111);
   EXPECT_EQ(Count(data, "SELECT count(*) FROM rejected_users"), 4);
-  EXPECT_EQ(Count(data, "SELECT count(*) FROM rejected_users WHERE reason LIKE "
-                        "'%missing required field%'"),
+  EXPECT_EQ(Count(data,
+                  "SELECT count(*) FROM rejected_users WHERE reason LIKE "
+                  "'%missing required field%'"),
             1);
-  EXPECT_EQ(Count(data, "SELECT position FROM rejected_users WHERE CAST(raw AS TEXT) = 'not json'"), 2);
+  EXPECT_EQ(Count(data, "SELECT position FROM rejected_users WHERE CAST(raw AS TEXT) = 'not json'"),
+            2);
 
   // Query shows it.
   Outcome query = RunSpate(dir, {"query", "--data-dir", data});

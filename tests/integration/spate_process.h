@@ -25,7 +25,8 @@ struct Outcome {
 // A spate child with stdout/stderr captured into files in `dir`.
 class SpateProcess {
  public:
-  SpateProcess(const TempDir& dir, std::vector<std::string> args, const std::string& stdin_file = "")
+  SpateProcess(const TempDir& dir, std::vector<std::string> args,
+               const std::string& stdin_file = "")
       : out_path_(dir.File("stdout-" + std::to_string(counter_))),
         err_path_(dir.File("stderr-" + std::to_string(counter_++))) {
     std::vector<char*> argv;
@@ -34,8 +35,8 @@ class SpateProcess {
     argv.push_back(nullptr);
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, stdin_file.empty() ? "/dev/null" : stdin_file.c_str(),
-                                     O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(
+        &actions, 0, stdin_file.empty() ? "/dev/null" : stdin_file.c_str(), O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&actions, 1, out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
                                      0644);
     posix_spawn_file_actions_addopen(&actions, 2, err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC,

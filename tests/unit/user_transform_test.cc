@@ -53,8 +53,8 @@ std::vector<Expected> ExpectedRows(const std::string& document) {
     e.city = Str(loc["city"]);
     e.state = Str(loc["state"]);
     e.country = Str(loc["country"]);
-    e.address = Number(loc["street"]["number"]) + " " + Str(loc["street"]["name"]) + ", " +
-                e.city + ", " + e.state + ", " + e.country;
+    e.address = Number(loc["street"]["number"]) + " " + Str(loc["street"]["name"]) + ", " + e.city +
+                ", " + e.state + ", " + e.country;
     e.postcode = Number(loc["postcode"]);
     e.email = Str(u["email"]);
     e.username = Str(u["login"]["username"]);
@@ -257,7 +257,11 @@ TEST(UserTransformMalformed, HugeStrings) {
 
 TEST(UserTransformMalformed, InvalidUtf8) {
   const std::string good = GoodUser();
-  EXPECT_NE(Reject(Replace(good, "Damas", "Da\xff\xfe" "mas")).find("UTF"), std::string::npos);
+  EXPECT_NE(Reject(Replace(good, "Damas",
+                           "Da\xff\xfe"
+                           "mas"))
+                .find("UTF"),
+            std::string::npos);
   EXPECT_NE(Reject(Replace(good, "Damas", "Da\xc3")).find("UTF"), std::string::npos);
 }
 
