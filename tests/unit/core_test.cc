@@ -1,0 +1,95 @@
+// Core vocabulary: bounded queue, checkpoint, JSON writer, durations.
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "core/bounded_queue.h"
+#include "core/checkpoint.h"
+#include "core/clock.h"
+#include "core/json_writer.h"
+
+namespace spate {
+namespace {
+
+TEST(BoundedQueue, PushBlocksWhenFullUntilPopped) {
+  BoundedQueue<int> queue(2);
+  ASSERT_TRUE(queue.Push(1));
+  ASSERT_TRUE(queue.Push(2));
+  std::atomic<bool> pushed{false};
+  std::jthread producer([&] {
+    queue.Push(3);
+    pushed = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_FALSE(pushed) << "a full queue must block the producer";
+  EXPECT_EQ(queue.Pop(), 1);
+  producer.join();
+  EXPECT_TRUE(pushed);
+  EXPECT_EQ(queue.size(), 2u);
+}
+
+TEST(BoundedQueue, CloseDrainsThenEnds) {
+  BoundedQueue<int> queue(4);
+  queue.Push(1);
+  queue.Push(2);
+  queue.Close();
+  EXPECT_FALSE(queue.Push(3));
+  EXPECT_EQ(queue.Pop(), 1);
+  EXPECT_EQ(queue.Pop(), 2);
+  EXPECT_EQ(queue.Pop(), std::nullopt);
+}
+
+TEST(BoundedQueue, CloseWakesABlockedProducer) {
+  BoundedQueue<int> queue(1);
+  queue.Push(1);
+  std::jthread producer([&] { EXPECT_FALSE(queue.Push(2)); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  queue.Close();
+}
+
+TEST(ContiguousCheckpoint, AdvancesOnlyOverContiguousAcks) {
+  ContiguousCheckpoint checkpoint;
+  EXPECT_EQ(checkpoint.Ack(1), 0u);
+  EXPECT_EQ(checkpoint.Ack(2), 0u);
+  EXPECT_EQ(checkpoint.pending(), 2u);
+  EXPECT_EQ(checkpoint.Ack(0), 3u);
+  EXPECT_EQ(checkpoint.pending(), 0u);
+  EXPECT_EQ(checkpoint.Ack(0), 3u);  // Duplicate.
+  EXPECT_EQ(checkpoint.Ack(3), 4u);
+  EXPECT_EQ(checkpoint.mark(), 4u);
+}
+
+TEST(JsonWriter, WritesAndEscapes) {
+  std::string out;
+  JsonWriter w(out);
+  w.BeginObject();
+  w.Key("a");
+  w.Int(-5);
+  w.Key("b\"");
+  w.String("x\\y\n\x1f é 12345678\"");
+  w.Key("c");
+  w.BeginArray();
+  w.Double(1.5);
+  w.Bool(true);
+  w.Null();
+  w.Double(std::numeric_limits<double>::infinity());
+  w.EndArray();
+  w.EndObject();
+  EXPECT_EQ(out, R"({"a":-5,"b\"":"x\\y\n\u001f é 12345678\"","c":[1.5,true,null,null]})");
+}
+
+TEST(JsonWriter, LongStringsWithoutEscapesAreCopied) {
+  std::string s(1000, 'x');
+  s[999] = '"';
+  std::string out;
+  AppendJsonString(out, s);
+  EXPECT_EQ(out, "\"" + std::string(999, 'x') + "\\\"\"");
+}
+
+TEST(Clock, FormatsIso8601) {
+  EXPECT_EQ(FormatIso8601Millis(0), "1970-01-01T00:00:00.000Z");
+  EXPECT_EQ(FormatIso8601Millis(1700000000123), "2023-11-14T22:13:20.123Z");
+}
+
+}  // namespace
+}  // namespace spate

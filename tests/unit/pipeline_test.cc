@@ -1,0 +1,173 @@
+// The pipeline's delivery rules with a scripted source and sinks.
+#include "pipeline/pipeline.h"
+
+#include <gtest/gtest.h>
+
+#include <deque>
+
+#include "sinks/sqlite_sink.h"
+#include "sources/generator.h"
+#include "test_util.h"
+
+namespace spate {
+namespace {
+
+GeneratorSource MakeSource(uint64_t count) {
+  auto generator = UserGenerator::Create(GeneratorOptions{"seed", {}, false});
+  EXPECT_TRUE(generator.ok());
+  return GeneratorSource(std::move(generator).value(), count);
+}
+
+// Records what it is given; can be slowed down or told to fail.
+class ScriptedSink final : public Sink {
+ public:
+  Status Open() override { return Status::Ok(); }
+  Status Write(const Batch& batch) override {
+    if (!script.empty()) {
+      Status next = script.front();
+      script.pop_front();
+      if (!next.ok()) return next;
+    }
+    if (delay.count() > 0) std::this_thread::sleep_for(delay);
+    rows += batch.rows.size();
+    ++batches;
+    return Status::Ok();
+  }
+  Status Close() override { return Status::Ok(); }
+  std::string Describe() const override { return "scripted"; }
+
+  std::deque<Status> script;  // Results of the first Write calls, then ok.
+  std::chrono::milliseconds delay{0};
+  std::atomic<uint64_t> rows{0};
+  std::atomic<uint64_t> batches{0};
+};
+
+PipelineOptions Options() {
+  PipelineOptions options;
+  options.batch_size = 100;
+  options.queue_capacity = 2;
+  options.sink_backoff_initial = std::chrono::milliseconds(1);
+  return options;
+}
+
+TEST(Pipeline, DeliversEverything) {
+  GeneratorSource source = MakeSource(1050);
+  ScriptedSink sink;
+  Pipeline pipeline(source, {&sink}, Options());
+  pipeline.Start();
+  ASSERT_TRUE(pipeline.Wait().ok());
+  EXPECT_EQ(sink.rows, 1050u);
+  EXPECT_EQ(pipeline.stats().stored, 1050u);
+  EXPECT_EQ(pipeline.acknowledged_batches(), 11u);
+}
+
+TEST(Pipeline, SlowSinkBoundsWhatIsInFlight) {
+  GeneratorSource source = MakeSource(0);  // Unbounded.
+  ScriptedSink sink;
+  sink.delay = std::chrono::milliseconds(20);
+  Pipeline pipeline(source, {&sink}, Options());
+  pipeline.Start();
+  uint64_t worst = 0;
+  for (int i = 0; i < 25; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    const uint64_t in_flight = pipeline.stats().ingested - pipeline.stats().stored;
+    worst = std::max(worst, in_flight);
+  }
+  pipeline.RequestStop();
+  ASSERT_TRUE(pipeline.Wait().ok());
+  // Two queues of 2 batches, plus one batch in each of the three stages.
+  EXPECT_LE(worst, (2 * 2 + 3) * 100u);
+  // Drained: everything ingested was stored.
+  EXPECT_EQ(pipeline.stats().ingested, pipeline.stats().stored);
+  EXPECT_GT(sink.rows, 0u);
+}
+
+TEST(Pipeline, RetriableSinkErrorsAreRetried) {
+  GeneratorSource source = MakeSource(300);
+  ScriptedSink sink;
+  sink.script = {Status::Retriable("busy"), Status::Retriable("busy again")};
+  Pipeline pipeline(source, {&sink}, Options());
+  pipeline.Start();
+  ASSERT_TRUE(pipeline.Wait().ok());
+  EXPECT_EQ(sink.rows, 300u);
+  EXPECT_EQ(pipeline.stats().sink_retries, 2u);
+}
+
+TEST(Pipeline, FatalSinkErrorStopsAndAcknowledgesNothingAfter) {
+  GeneratorSource source = MakeSource(0);
+  ScriptedSink sink;
+  sink.script = {Status::Ok(), Status::Fatal("disk on fire")};
+  Pipeline pipeline(source, {&sink}, Options());
+  pipeline.Start();
+  Status status = pipeline.Wait();
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("disk on fire"), std::string::npos);
+  EXPECT_EQ(pipeline.acknowledged_batches(), 1u);
+  EXPECT_EQ(pipeline.stats().stored, 100u);
+}
+
+TEST(Pipeline, BadRecordsBecomeDeadLettersInSqlite) {
+  // A source of three records, one good, two bad.
+  class ListSource final : public Source {
+   public:
+    Result<SourceState> Next(Batch& batch, size_t, std::stop_token) override {
+      batch.origin = "list";
+      auto generator = UserGenerator::Create(GeneratorOptions{"s", {}, false});
+      RawRecord good;
+      generator->AppendUser(0, good.json);
+      batch.records.push_back(good);
+      batch.records.push_back(RawRecord{R"({"gender":1})", 1});
+      batch.records.push_back(RawRecord{"{", 2});
+      batch.source_records = 3;
+      return SourceState::kFinished;
+    }
+    std::string Describe() const override { return "list"; }
+  } source;
+  spate::testing::TempDir dir;
+  SqliteSink sink(dir.path());
+  ASSERT_TRUE(sink.Open().ok());
+  Pipeline pipeline(source, {&sink}, Options());
+  pipeline.Start();
+  ASSERT_TRUE(pipeline.Wait().ok());
+  EXPECT_EQ(pipeline.stats().stored, 1u);
+  EXPECT_EQ(pipeline.stats().rejected, 2u);
+  ASSERT_TRUE(sink.Close().ok());
+  auto db = SqliteDb::Open(dir.File("spate.db"), false);
+  ASSERT_TRUE(db.ok());
+  auto stmt = db->Prepare("SELECT position, reason, origin FROM rejected_users ORDER BY position");
+  ASSERT_TRUE(stmt.ok());
+  ASSERT_EQ(sqlite3_step(stmt->get()), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int64(stmt->get(), 0), 1);
+  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(stmt->get(), 1)),
+               "gender: expected string, got number");
+  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(stmt->get(), 2)), "list");
+  ASSERT_EQ(sqlite3_step(stmt->get()), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int64(stmt->get(), 0), 2);
+}
+
+TEST(SqliteSink, RefusesAnotherSchemaVersion) {
+  spate::testing::TempDir dir;
+  {
+    SqliteSink sink(dir.path());
+    ASSERT_TRUE(sink.Open().ok());
+    ASSERT_TRUE(sink.Close().ok());
+  }
+  {
+    auto db = SqliteDb::Open(dir.File("spate.db"), true);
+    ASSERT_TRUE(db->Exec("UPDATE spate_meta SET value = '99' WHERE key = 'schema_version'").ok());
+  }
+  SqliteSink sink(dir.path());
+  Status status = sink.Open();
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("schema version 99"), std::string::npos) << status.message();
+}
+
+TEST(SqliteSink, UnwritableDirectoryNamesTheFix) {
+  SqliteSink sink("/proc/spate-cannot-be-here");
+  Status status = sink.Open();
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("--data-dir"), std::string::npos) << status.message();
+}
+
+}  // namespace
+}  // namespace spate
