@@ -127,7 +127,7 @@ int RunCommand(const Config& config) {
 
   int interrupts = 0;
   auto last_report = started;
-  uint64_t last_ingested = 0;
+  uint64_t last_done = 0;
   while (!pipeline.Done()) {
     if (const int sig = WaitForSignal(200); sig != 0) {
       if (++interrupts == 1) {
@@ -145,12 +145,14 @@ int RunCommand(const Config& config) {
     if (progress && now - last_report >= std::chrono::milliseconds(500)) {
       const PipelineStats& s = pipeline.stats();
       const double secs = std::chrono::duration<double>(now - last_report).count();
-      const uint64_t ingested = s.ingested.load();
-      fmt::print(stderr, "\r\033[K  {} records  {} stored  {} rejected  {}/s", Thousands(ingested),
-                 Thousands(s.stored.load()), Thousands(s.rejected.load()),
-                 Thousands(static_cast<uint64_t>((ingested - last_ingested) / secs)));
+      // The rate counts records finished (stored or rejected): what the sinks keep up with.
+      const uint64_t done = s.stored.load() + s.rejected.load();
+      fmt::print(stderr, "\r\033[K  {} records  {} stored  {} rejected  {}/s",
+                 Thousands(s.ingested.load()), Thousands(s.stored.load()),
+                 Thousands(s.rejected.load()),
+                 Thousands(static_cast<uint64_t>((done - last_done) / secs)));
       last_report = now;
-      last_ingested = ingested;
+      last_done = done;
     }
   }
   Status status = pipeline.Wait();

@@ -363,10 +363,10 @@ std::string RandomUserSource::Scrub(std::string text) const {
   return text;
 }
 
-std::chrono::milliseconds RandomUserSource::Backoff(uint32_t retry) {
+std::chrono::milliseconds RandomUserSource::Backoff(uint64_t retry) {
   // initial * 2^(retry-1), capped, then "equal jitter": uniform in [d/2, d].
   std::chrono::milliseconds delay = options_.backoff_initial;
-  for (uint32_t i = 1; i < retry && delay < options_.backoff_max; ++i) delay *= 2;
+  for (uint64_t i = 1; i < retry && delay < options_.backoff_max; ++i) delay *= 2;
   delay = std::min(delay, options_.backoff_max);
   std::uniform_int_distribution<int64_t> dist(delay.count() / 2, delay.count());
   return std::chrono::milliseconds(dist(jitter_));
@@ -443,8 +443,8 @@ Status RandomUserSource::FetchPage(const std::stop_token& stop) {
   const std::string url = PageUrl(page_);
   const std::string shown = RedactUrlCredentials(url);
   const uint64_t first_position = (page_ - 1) * page_results_;
-  const uint32_t max_attempts = options_.max_retries + 1;
-  for (uint32_t n = 1;; ++n) {
+  const uint64_t max_attempts = uint64_t{options_.max_retries} + 1;
+  for (uint64_t n = 1;; ++n) {
     if (stop.stop_requested()) {
       return Status::Cancelled(fmt::format("randomuser: stopped before GET {}", shown));
     }

@@ -83,7 +83,7 @@ class RandomUserSource final : public Source {
   // One GET of `url`; on success pending_ holds the page's records and dead letters.
   Attempt TryOnce(const std::string& url, uint64_t first_position, const std::stop_token& stop);
   // The wait before retry number `retry` (1-based): exponential, capped, jittered.
-  std::chrono::milliseconds Backoff(uint32_t retry);
+  std::chrono::milliseconds Backoff(uint64_t retry);
   // Replaces the URL's credentials wherever they appear in `text`.
   std::string Scrub(std::string text) const;
 

@@ -1,6 +1,7 @@
 // MockApiServer on loopback: response shape, parameter leniency, paging, nat filter, faults.
 #include "http/mock_api.h"
 
+#include <chrono>
 #include <set>
 #include <string>
 #include <vector>
@@ -34,7 +35,7 @@ class MockApiTest : public ::testing::Test {
     EXPECT_TRUE(res) << "no response for " << target;
     if (!res) return {};
     EXPECT_EQ(res->status, 200) << target << ": " << res->body;
-    EXPECT_EQ(res->get_header_value("Content-Type"), "application/json");
+    EXPECT_EQ(res->get_header_value("Content-Type"), "application/json; charset=utf-8");
     body_ = res->body;
     simdjson::dom::element doc;
     auto error = parser_.parse(body_).get(doc);
@@ -95,6 +96,18 @@ TEST_F(MockApiTest, ServesTheGeneratorsUsers) {
     generator->AppendUser(4 + i, expected);
     EXPECT_EQ(users[i], simdjson::minify(parser_.parse(expected).value())) << "user " << 4 + i;
   }
+}
+
+// Regression: cpp-httplib brotli-compressed bare "application/json" at its default quality,
+// which took ~8 s per 5000-user page for clients that accept br (curl --compressed).
+TEST_F(MockApiTest, FullPageIsFastForClientsAcceptingCompression) {
+  httplib::Client client(kHost, server_.port());
+  const auto start = std::chrono::steady_clock::now();
+  auto res = client.Get("/api/?results=5000&seed=big", {{"Accept-Encoding", "gzip, deflate, br"}});
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_LT(elapsed, std::chrono::seconds(3));
 }
 
 TEST_F(MockApiTest, PagingIsDeterministic) {
