@@ -92,6 +92,30 @@ TEST(Run, RandomUserSourceAgainstMockApi) {
   EXPECT_EQ(Strings(http_data, sql), Strings(gen_data, sql));
 }
 
+TEST(Run, RandomUserSourceAgainstTheMockApiCommand) {
+  TempDir dir;
+  // `spate mock-api --port 0` picks a free port and prints its URL on stdout.
+  SpateProcess mock(dir, {"mock-api", "--port", "0"});
+  std::string url;
+  for (int i = 0; i < 500 && url.empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    const std::string out = mock.Stdout();
+    if (out.find('\n') != std::string::npos) url = out.substr(0, out.find('\n'));
+  }
+  ASSERT_EQ(url.rfind("http://127.0.0.1:", 0), 0u) << url << mock.Stderr();
+  const std::string data = dir.File("data");
+  Outcome run = RunSpate(dir, {"run", "--source", "randomuser", "--url", url, "--count", "700",
+                               "--page-size", "300", "--nat", "gb,ir", "--data-dir", data});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(Count(data, "SELECT count(*) FROM created_users"), 700);
+  EXPECT_EQ(Count(data, "SELECT count(*) FROM created_users WHERE nat NOT IN ('GB', 'IR')"), 0);
+  EXPECT_EQ(Strings(data, "SELECT country FROM created_users"),
+            (std::set<std::string>{"Iran", "United Kingdom"}));
+  mock.Signal(SIGTERM);
+  Outcome stopped = mock.Wait(std::chrono::seconds(30));
+  EXPECT_EQ(stopped.exit_code, 0) << stopped.err;
+}
+
 TEST(Run, UnreachableApiIsAClearErrorNotAHang) {
   TempDir dir;
   const auto started = std::chrono::steady_clock::now();
