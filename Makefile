@@ -19,7 +19,8 @@ build: setup $(BUILD)/CMakeCache.txt
 
 # The main job on embedded defaults: generator -> memory queue -> SQLite in ./spate-data.
 # Pass options with ARGS, e.g. make run ARGS="--count 1000000".
-run: build
+run: setup $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS) --target spate
 	$(BUILD)/spate run $(ARGS)
 
 # Every test: unit + integration on the release build, then all tests again under

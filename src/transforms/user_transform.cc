@@ -1,6 +1,10 @@
 #include "transforms/user_transform.h"
 
+#include <bit>
+#include <cassert>
 #include <charconv>
+#include <cstring>
+#include <iterator>
 
 #include <fmt/format.h>
 
@@ -14,12 +18,18 @@ namespace od = simdjson::ondemand;
 
 const char* TypeName(od::json_type type) {
   switch (type) {
-    case od::json_type::array: return "array";
-    case od::json_type::object: return "object";
-    case od::json_type::number: return "number";
-    case od::json_type::string: return "string";
-    case od::json_type::boolean: return "boolean";
-    case od::json_type::null: return "null";
+    case od::json_type::array:
+      return "array";
+    case od::json_type::object:
+      return "object";
+    case od::json_type::number:
+      return "number";
+    case od::json_type::string:
+      return "string";
+    case od::json_type::boolean:
+      return "boolean";
+    case od::json_type::null:
+      return "null";
   }
   return "unknown";
 }
@@ -51,6 +61,49 @@ struct Key {
   bool operator==(std::string_view name) const { return raw.unsafe_is_equal(name); }
   char first() const { return *raw.raw(); }
 };
+
+// True if `s` holds a backslash. Reads whole 8-byte words, so up to 7 bytes past the end of
+// `s`: only for text inside simdjson's padded input (a closing quote and padding follow).
+bool HasBackslash(std::string_view s) {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr uint64_t kHigh = 0x8080808080808080ULL;
+  const char* p = s.data();
+  size_t n = s.size();
+  while (true) {
+    uint64_t w;
+    std::memcpy(&w, p, 8);
+    if (n < 8) {
+      if (n == 0) return false;
+      // Keep the first n bytes in memory order; the rest become 0 (not a backslash).
+      const uint64_t keep = (uint64_t{1} << (8 * n)) - 1;
+      w &= std::endian::native == std::endian::little ? keep : ~(~uint64_t{0} >> (8 * n));
+    }
+    const uint64_t x = w ^ (kOnes * '\\');
+    if (((x - kOnes) & ~x & kHigh) != 0) return true;
+    if (n <= 8) return false;
+    p += 8;
+    n -= 8;
+  }
+}
+
+// The text of a string value that has no escapes, straight from the (UTF-8 validated) input:
+// what get_string would return, without unescaping into simdjson's string buffer first. False
+// for escaped strings and other types; the caller then asks simdjson (and reports its errors).
+// Does not consume the value: the object iteration skips it like any unread value.
+bool PlainString(od::value& value, std::string_view& out) {
+  std::string_view token = value.raw_json_token();
+  // A token runs up to the next one, so whitespace may follow the closing quote.
+  while (token.size() > 2 && (token.back() == ' ' || token.back() == '\n' || token.back() == '\r' ||
+                              token.back() == '\t')) {
+    token.remove_suffix(1);
+  }
+  if (token.size() < 2 || token.front() != '"' || token.back() != '"') return false;
+  token = token.substr(1, token.size() - 2);
+  // Without a backslash the content is the string itself (it cannot hold a quote either).
+  if (HasBackslash(token)) return false;
+  out = token;
+  return true;
+}
 
 // Which required fields were seen; one bit each.
 enum Field : uint32_t {
@@ -116,19 +169,31 @@ class Mapper {
   uint32_t seen() const { return seen_; }
   bool legacy() const { return legacy_; }
   Problems& problems() { return problems_; }
-  // street.number text, kept until city/state/country are known.
-  std::string street_number;
-  std::string street_name;
+  // location.street.* text, kept until city/state/country are known. Views into the input or
+  // the parser's string buffer: valid until the parser's next document.
+  std::string_view street_number;
+  std::string_view street_name;
 
  private:
+  // The string's text as a view (valid like street_name); false if it is not a string.
+  bool StringView(od::value value, const char* path, Field bit, std::string_view& dest) {
+    if (!PlainString(value, dest) && value.get_string().get(dest)) {
+      problems_.WrongType(path, "string", value);
+      return false;
+    }
+    seen_ |= bit;
+    return true;
+  }
   void String(od::value value, const char* path, Field bit, std::string& dest) {
     std::string_view s;
-    if (value.get_string().get(s)) return problems_.WrongType(path, "string", value);
-    dest.assign(s.data(), s.size());
-    seen_ |= bit;
+    if (StringView(value, path, bit, s)) dest.assign(s.data(), s.size());
   }
   // Numbers or strings holding digits: the API is not consistent (postcode, street number).
-  void Text(od::value value, const char* path, Field bit, std::string& dest);
+  bool TextView(od::value value, const char* path, Field bit, std::string_view& dest);
+  void Text(od::value value, const char* path, Field bit, std::string& dest) {
+    std::string_view s;
+    if (TextView(value, path, bit, s)) dest.assign(s.data(), s.size());
+  }
   void Coordinate(od::value value, const char* path, Field bit, double& dest);
   void Integer(od::value value, const char* path, Field bit, int64_t& dest) {
     if (value.get_int64().get(dest)) return problems_.WrongType(path, "integer", value);
@@ -163,22 +228,32 @@ void Mapper::Object(od::value value, const char* path, Fn&& on_field) {
   }
 }
 
-void Mapper::Text(od::value value, const char* path, Field bit, std::string& dest) {
+bool Mapper::TextView(od::value value, const char* path, Field bit, std::string_view& dest) {
   od::json_type type;
-  if (auto err = value.type().get(type)) return problems_.Json(path, err);
-  if (type == od::json_type::string) return String(value, path, bit, dest);
-  if (type != od::json_type::number) return problems_.WrongType(path, "string or number", value);
+  if (auto err = value.type().get(type)) {
+    problems_.Json(path, err);
+    return false;
+  }
+  if (type == od::json_type::string) return StringView(value, path, bit, dest);
+  if (type != od::json_type::number) {
+    problems_.WrongType(path, "string or number", value);
+    return false;
+  }
   od::number number;
-  if (auto err = value.get_number().get(number)) return problems_.Json(path, err);
+  if (auto err = value.get_number().get(number)) {
+    problems_.Json(path, err);
+    return false;
+  }
   // Keep the number's own digits (no float round trip): 0010 cannot appear as a JSON number,
   // so the token is exactly what the API meant.
   std::string_view raw = value.raw_json_token();
-  while (!raw.empty() && (raw.back() == ' ' || raw.back() == '\n' || raw.back() == '\r' ||
-                          raw.back() == '\t')) {
+  while (!raw.empty() &&
+         (raw.back() == ' ' || raw.back() == '\n' || raw.back() == '\r' || raw.back() == '\t')) {
     raw.remove_suffix(1);
   }
-  dest.assign(raw.data(), raw.size());
+  dest = raw;
   seen_ |= bit;
+  return true;
 }
 
 void Mapper::Coordinate(od::value value, const char* path, Field bit, double& dest) {
@@ -188,7 +263,9 @@ void Mapper::Coordinate(od::value value, const char* path, Field bit, double& de
     if (value.get_double().get(dest)) return problems_.WrongType(path, "number", value);
   } else if (type == od::json_type::string) {
     std::string_view s;
-    if (auto err = value.get_string().get(s)) return problems_.Json(path, err);
+    if (!PlainString(value, s)) {
+      if (auto err = value.get_string().get(s)) return problems_.Json(path, err);
+    }
     auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), dest);
     if (ec != std::errc() || end != s.data() + s.size()) {
       return problems_.Set(fmt::format("{}: \"{}\" is not a number", path, s.substr(0, 40)));
@@ -214,9 +291,9 @@ void Mapper::Location(od::value value) {
     if (key == "street") {
       Object(v, "location.street", [&](Key k, od::value s) {
         if (k == "number") {
-          Text(s, "location.street.number", kStreetNumber, street_number);
+          TextView(s, "location.street.number", kStreetNumber, street_number);
         } else if (k == "name") {
-          String(s, "location.street.name", kStreetName, street_name);
+          StringView(s, "location.street.name", kStreetName, street_name);
         }
       });
     } else if (key == "city") {
@@ -346,8 +423,8 @@ bool IsValidUuid(std::string_view s) {
 
 Status UserTransform::Apply(std::string_view user_json, int64_t ingested_at_ms, Row& row) {
   if (user_json.size() > max_record_bytes_) {
-    return Status::InvalidInput(fmt::format("record too large: {} bytes (limit {})",
-                                            user_json.size(), max_record_bytes_));
+    return Status::InvalidInput(
+        fmt::format("record too large: {} bytes (limit {})", user_json.size(), max_record_bytes_));
   }
   od::document doc;
   if (auto err = parser_.iterate(buffer_.Set(user_json)).get(doc)) {
@@ -355,9 +432,10 @@ Status UserTransform::Apply(std::string_view user_json, int64_t ingested_at_ms, 
   }
   od::object object;
   if (auto err = doc.get_object().get(object)) {
-    return Status::InvalidInput(err == simdjson::INCORRECT_TYPE
-                                    ? "not a JSON object (a user record must be an object)"
-                                    : fmt::format("malformed JSON: {}", simdjson::error_message(err)));
+    return Status::InvalidInput(
+        err == simdjson::INCORRECT_TYPE
+            ? "not a JSON object (a user record must be an object)"
+            : fmt::format("malformed JSON: {}", simdjson::error_message(err)));
   }
   Mapper mapper(row);
   mapper.Top(object);
@@ -384,7 +462,10 @@ Status UserTransform::Apply(std::string_view user_json, int64_t ingested_at_ms, 
   return Status::Ok();
 }
 
-void AppendRowJson(const Row& row, std::string& out) {
+namespace {
+
+// AppendRowJson's general path: any row, escaping where needed.
+void AppendRowJsonEscaped(const Row& row, std::string& out) {
   JsonWriter w(out);
   w.BeginObject();
   w.Key("id"), w.String(row.id);
@@ -410,6 +491,102 @@ void AppendRowJson(const Row& row, std::string& out) {
   w.Key("cell"), w.String(row.cell);
   w.Key("ingested_at"), w.Int(row.ingested_at_ms);
   w.EndObject();
+}
+
+// The keys and punctuation of a row object, in kRowColumns order: kRowLiterals[i] comes
+// before column i's value, the last one closes the object.
+constexpr std::string_view kRowLiterals[] = {
+    R"({"id":")",
+    R"(","first_name":")",
+    R"(","last_name":")",
+    R"(","gender":")",
+    R"(","address":")",
+    R"(","post_code":")",
+    R"(","email":")",
+    R"(","username":")",
+    R"(","registered_date":")",
+    R"(","phone":")",
+    R"(","picture":")",
+    R"(","dob":")",
+    R"(","age":)",
+    R"(,"nat":")",
+    R"(","city":")",
+    R"(","state":")",
+    R"(","country":")",
+    R"(","latitude":)",
+    R"(,"longitude":)",
+    R"(,"timezone":")",
+    R"(","cell":")",
+    R"(","ingested_at":)",
+    R"(})",
+};
+static_assert(std::size(kRowLiterals) == kRowColumnCount + 1);
+
+constexpr size_t kRowLiteralBytes = [] {
+  size_t n = 0;
+  for (std::string_view s : kRowLiterals) n += s.size();
+  return n;
+}();
+
+char* Put(char* p, std::string_view s) {
+  std::memcpy(p, s.data(), s.size());
+  return p + s.size();
+}
+
+}  // namespace
+
+void AppendRowJson(const Row& row, std::string& out) {
+  // The common case: no string needs escaping. Then the output is the literals and the values
+  // copied as they are, so the buffer grows once to the exact size and each value is checked
+  // as it is copied; if a value needed escaping, the general path writes the row instead.
+  // The literals must produce exactly what AppendRowJsonEscaped does (user_transform_test).
+  char age[kJsonIntMaxBytes], lat[kJsonDoubleMaxBytes], lon[kJsonDoubleMaxBytes],
+      ingested[kJsonIntMaxBytes];
+  const std::string_view age_text(age, WriteJsonInt(age, row.age) - age);
+  const std::string_view lat_text(lat, WriteJsonDouble(lat, row.latitude) - lat);
+  const std::string_view lon_text(lon, WriteJsonDouble(lon, row.longitude) - lon);
+  const std::string_view ingested_text(ingested,
+                                       WriteJsonInt(ingested, row.ingested_at_ms) - ingested);
+  const size_t size = kRowLiteralBytes + row.id.size() + row.first_name.size() +
+                      row.last_name.size() + row.gender.size() + row.address.size() +
+                      row.post_code.size() + row.email.size() + row.username.size() +
+                      row.registered_date.size() + row.phone.size() + row.picture.size() +
+                      row.dob.size() + age_text.size() + row.nat.size() + row.city.size() +
+                      row.state.size() + row.country.size() + lat_text.size() + lon_text.size() +
+                      row.timezone.size() + row.cell.size() + ingested_text.size();
+  const size_t at = out.size();
+  out.resize(at + size);
+  char* p = out.data() + at;
+  uint64_t escapes = 0;
+  auto str = [&escapes](char* dst, std::string_view s) { return CopyJsonChars(dst, s, escapes); };
+  p = str(Put(p, kRowLiterals[0]), row.id);
+  p = str(Put(p, kRowLiterals[1]), row.first_name);
+  p = str(Put(p, kRowLiterals[2]), row.last_name);
+  p = str(Put(p, kRowLiterals[3]), row.gender);
+  p = str(Put(p, kRowLiterals[4]), row.address);
+  p = str(Put(p, kRowLiterals[5]), row.post_code);
+  p = str(Put(p, kRowLiterals[6]), row.email);
+  p = str(Put(p, kRowLiterals[7]), row.username);
+  p = str(Put(p, kRowLiterals[8]), row.registered_date);
+  p = str(Put(p, kRowLiterals[9]), row.phone);
+  p = str(Put(p, kRowLiterals[10]), row.picture);
+  p = str(Put(p, kRowLiterals[11]), row.dob);
+  p = Put(Put(p, kRowLiterals[12]), age_text);
+  p = str(Put(p, kRowLiterals[13]), row.nat);
+  p = str(Put(p, kRowLiterals[14]), row.city);
+  p = str(Put(p, kRowLiterals[15]), row.state);
+  p = str(Put(p, kRowLiterals[16]), row.country);
+  p = Put(Put(p, kRowLiterals[17]), lat_text);
+  p = Put(Put(p, kRowLiterals[18]), lon_text);
+  p = str(Put(p, kRowLiterals[19]), row.timezone);
+  p = str(Put(p, kRowLiterals[20]), row.cell);
+  p = Put(Put(p, kRowLiterals[21]), ingested_text);
+  p = Put(p, kRowLiterals[22]);
+  assert(p == out.data() + out.size());  // `size` counts every byte written.
+  if (escapes != 0) {
+    out.resize(at);
+    AppendRowJsonEscaped(row, out);
+  }
 }
 
 }  // namespace spate
