@@ -72,32 +72,37 @@ inline bool JsonNeedsEscape(std::string_view s) {
 // Copies the bytes of `s` to `dst` unescaped and returns dst + s.size(); ORs into `escapes`
 // a non-zero value if any byte needed escaping (then the copy is not valid JSON string
 // content). One pass: each word is checked as it is copied. Writes only dst[0, s.size()).
-inline char* CopyJsonChars(char* dst, std::string_view s, uint64_t& escapes) {
+// Always inlined: AppendRowJson calls it 18 times per row, and the calls were a tenth of the
+// transform benchmark's time.
+[[gnu::always_inline]] inline char* CopyJsonChars(char* dst, std::string_view s,
+                                                  uint64_t& escapes) {
   const char* src = s.data();
   const size_t n = s.size();
+  uint64_t mask = 0;  // A local: `escapes` could alias `dst`, so it is written once.
   if (n >= 8) {
     uint64_t w;
     for (size_t i = 0; i + 8 < n; i += 8) {
       std::memcpy(&w, src + i, 8);
       std::memcpy(dst + i, &w, 8);
-      escapes |= json_internal::EscapeMask8(w);
+      mask |= json_internal::EscapeMask8(w);
     }
     std::memcpy(&w, src + n - 8, 8);  // The last word, overlapping the one before.
     std::memcpy(dst + n - 8, &w, 8);
-    escapes |= json_internal::EscapeMask8(w);
+    mask |= json_internal::EscapeMask8(w);
   } else if (n >= 4) {
     uint32_t a, b;
     std::memcpy(&a, src, 4);
     std::memcpy(&b, src + n - 4, 4);
     std::memcpy(dst, &a, 4);
     std::memcpy(dst + n - 4, &b, 4);
-    escapes |= json_internal::EscapeMask8(a | uint64_t{b} << 32);
+    mask = json_internal::EscapeMask8(a | uint64_t{b} << 32);
   } else if (n > 0) {
     dst[0] = src[0];
     dst[n / 2] = src[n / 2];
     dst[n - 1] = src[n - 1];
-    escapes |= json_internal::EscapeMask(src, n);
+    mask = json_internal::EscapeMask(src, n);
   }
+  escapes |= mask;
   return dst + n;
 }
 

@@ -21,7 +21,9 @@ namespace spate {
 // Schema version this build writes; a database with a different one is refused.
 inline constexpr int kSqliteSchemaVersion = 1;
 
-// The DDL and the upsert statement, shared with the benchmark's plain-loop baseline.
+// The connection settings, the DDL and the upsert statement, shared with the benchmark's
+// plain-loop baseline so both measure the same database work.
+std::string SqlitePragmaSql();
 std::string SqliteSchemaSql();
 std::string SqliteUpsertSql();
 

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Runs every benchmark and checks the issue's targets; `make bench` calls it.
+#
+#   bench/run.sh BUILD_DIR      e.g. bench/run.sh build/release (a Release build)
+#
+# 1. transform_bench   parse + map + serialise one user: >= 1,000,000 records/s on one core
+# 2. generator_bench   generator throughput (reported, no target)
+# 3. sqlite_compare    `spate run` into SQLite vs a plain prepared-statement loop: >= 80%
+# 4. peak RSS          `spate run --count 1000000` with --sink sqlite: < 100 MB (also --sink null)
+#
+# Prints a summary at the end; exits 1 if a target was missed. About 2 minutes on the 2-vCPU
+# development VM. Environment: SQLITE_ROWS (200000), SQLITE_ROUNDS (5), RSS_COUNT (1000000).
+# Figures and how to read them: docs/benchmarks.md.
+set -euo pipefail
+
+if [[ $# -ne 1 ]]; then
+  echo "usage: $0 BUILD_DIR" >&2
+  exit 2
+fi
+build=$1
+bench_dir=$build/bench
+spate=$build/spate
+for f in "$bench_dir/transform_bench" "$bench_dir/generator_bench" "$bench_dir/sqlite_compare" \
+  "$spate"; do
+  if [[ ! -x $f ]]; then
+    echo "$0: $f is missing: build first (cmake --build $build)" >&2
+    exit 2
+  fi
+done
+
+sqlite_rows=${SQLITE_ROWS:-200000}
+sqlite_rounds=${SQLITE_ROUNDS:-5}
+rss_count=${RSS_COUNT:-1000000}
+work=$(mktemp -d "${TMPDIR:-/tmp}/spate-bench.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+started=$SECONDS
+
+section() { printf '\n== %s\n' "$*"; }
+# MB here is 10^6 bytes; /usr/bin/time and getrusage report KiB.
+mb() { /usr/bin/python3 -c "print(f'{$1 * 1024 / 1e6:.1f} MB')"; }
+verdict() { /usr/bin/python3 -c "print('MET' if $1 else 'MISSED')"; }
+
+section "machine"
+echo "nproc: $(nproc)"
+lscpu | grep 'Model name' || true
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# Median items_per_second of one benchmark from a Google Benchmark JSON file.
+median_rate() {
+  /usr/bin/python3 - "$1" "$2" <<'EOF'
+import json, sys
+data = json.load(open(sys.argv[1]))
+name = sys.argv[2] + "_median"
+rates = [b["items_per_second"] for b in data["benchmarks"] if b["name"] == name]
+print(f"{rates[0]:.0f}" if rates else "0")
+EOF
+}
+
+section "1. transform_bench (parse + map + serialise, one core; CPU time)"
+"$bench_dir/transform_bench" --benchmark_repetitions=3 --benchmark_min_time=1 \
+  --benchmark_report_aggregates_only=true --benchmark_out="$work/transform.json" \
+  --benchmark_out_format=json
+transform_rate=$(median_rate "$work/transform.json" BM_TransformAndSerialise)
+
+section "2. generator_bench"
+"$bench_dir/generator_bench" --benchmark_min_time=0.2
+
+section "3. sqlite_compare ($sqlite_rows rows, $sqlite_rounds rounds)"
+"$bench_dir/sqlite_compare" "$sqlite_rows" "$sqlite_rounds" | tee "$work/sqlite.txt"
+sqlite_ratio=$(sed -n 's/^RESULT sqlite_ratio=\([0-9.]*\).*/\1/p' "$work/sqlite.txt")
+
+# Peak RSS in kB of a command: /usr/bin/time -v where installed, else getrusage in python3.
+peak_rss_kb() {
+  local log=$work/rss.log
+  if [[ -x /usr/bin/time ]]; then
+    /usr/bin/time -v "$@" 2>"$log" >/dev/null
+  else
+    /usr/bin/python3 -c '
+import resource, subprocess, sys
+code = subprocess.run(sys.argv[1:]).returncode
+kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+print(f"Maximum resident set size (kbytes): {kb}", file=sys.stderr)
+sys.exit(code)' "$@" 2>"$log" >/dev/null
+  fi
+  grep '^spate run:' "$log" >&2 || true
+  sed -n 's/.*Maximum resident set size (kbytes): *\([0-9]*\).*/\1/p' "$log"
+}
+
+section "4. peak RSS of spate run --count $rss_count"
+rss_sqlite_kb=$(peak_rss_kb "$spate" run --count "$rss_count" --sink sqlite \
+  --data-dir "$work/data" --progress never --log-level warn)
+echo "sqlite: $(mb "$rss_sqlite_kb")"
+rm -rf "$work/data"
+rss_null_kb=$(peak_rss_kb "$spate" run --count "$rss_count" --sink null \
+  --data-dir "$work/data-null" --progress never --log-level warn)
+echo "null:   $(mb "$rss_null_kb")"
+
+transform_ok=$(verdict "$transform_rate >= 1e6")
+sqlite_ok=$(verdict "${sqlite_ratio:-0} >= 0.8")
+rss_ok=$(verdict "$rss_sqlite_kb * 1024 < 100e6")
+
+section "summary ($((SECONDS - started)) s)"
+printf '%-44s %16s %14s %s\n' "target" "measured" "goal" ""
+printf '%-44s %16s %14s %s\n' "transform (parse+map+serialise), rec/s" \
+  "$transform_rate" ">= 1000000" "$transform_ok"
+printf '%-44s %16s %14s %s\n' "spate run sqlite / plain loop (median)" \
+  "$(/usr/bin/python3 -c "print(f'{${sqlite_ratio:-0} * 100:.1f}%')")" ">= 80%" "$sqlite_ok"
+printf '%-44s %16s %14s %s\n' "peak RSS, $rss_count records, --sink sqlite" \
+  "$(mb "$rss_sqlite_kb")" "< 100 MB" "$rss_ok"
+printf '%-44s %16s %14s %s\n' "peak RSS, $rss_count records, --sink null" \
+  "$(mb "$rss_null_kb")" "(reported)" ""
+[[ "$transform_ok $sqlite_ok $rss_ok" != *MISSED* ]]
