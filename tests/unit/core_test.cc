@@ -1,6 +1,9 @@
 // Core vocabulary: bounded queue, checkpoint, JSON writer, durations.
 #include <gtest/gtest.h>
 
+#include <charconv>
+#include <cmath>
+#include <random>
 #include <thread>
 
 #include "core/bounded_queue.h"
@@ -89,6 +92,33 @@ TEST(JsonWriter, LongStringsWithoutEscapesAreCopied) {
 TEST(Clock, FormatsIso8601) {
   EXPECT_EQ(FormatIso8601Millis(0), "1970-01-01T00:00:00.000Z");
   EXPECT_EQ(FormatIso8601Millis(1700000000123), "2023-11-14T22:13:20.123Z");
+}
+
+}  // namespace
+}  // namespace spate
+
+namespace spate {
+namespace {
+
+// WriteJsonDouble has a fast path for short decimals (coordinates); whatever path it takes,
+// the text must parse back to the same double and match std::to_chars' shortest form.
+TEST(JsonWriter, DoublesMatchShortestRoundTrip) {
+  std::mt19937_64 rng(42);
+  std::uniform_real_distribution<double> wide(-1e6, 1e6);
+  std::vector<double> values = {0.0,      -0.0, 1e-3,    0.000999,    1e5,   99999.99999, -78.1478,
+                                175.9694, 0.1,  1.0 / 3, 123456789.0, 1e300, 5e-324,      -2.5};
+  for (int i = 0; i < 20000; ++i) {
+    values.push_back(wide(rng));
+    values.push_back(std::round(wide(rng) / 100 * 1e4) / 1e4);  // Four decimals, as the API.
+  }
+  for (double v : values) {
+    char fast[64];
+    char* end = WriteJsonDouble(fast, v);
+    char expected[64];
+    auto [expected_end, ec] = std::to_chars(expected, expected + sizeof(expected), v);
+    ASSERT_EQ(ec, std::errc());
+    EXPECT_EQ(std::string(fast, end), std::string(expected, expected_end)) << v;
+  }
 }
 
 }  // namespace
