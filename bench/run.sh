@@ -6,7 +6,7 @@
 # 1. transform_bench   parse + map + serialise one user: >= 1,000,000 records/s on one core
 # 2. generator_bench   generator throughput (reported, no target)
 # 3. sqlite_compare    `spate run` into SQLite vs a plain prepared-statement loop: >= 80%
-# 4. peak RSS          `spate run --count 1000000` with --sink sqlite: < 100 MB (also --sink null)
+# 4. peak RSS          `spate run --count 1000000` with --sink sqlite: < 100 MB (also --sink discard)
 #
 # Prints a summary at the end; exits 1 if a target was missed. About 2 minutes on the 2-vCPU
 # development VM. Environment: SQLITE_ROWS (200000), SQLITE_ROUNDS (5), RSS_COUNT (1000000).
@@ -91,7 +91,7 @@ rss_sqlite_kb=$(peak_rss_kb "$spate" run --count "$rss_count" --sink sqlite \
   --data-dir "$work/data" --progress never --log-level warn)
 echo "sqlite: $(mb "$rss_sqlite_kb")"
 rm -rf "$work/data"
-rss_null_kb=$(peak_rss_kb "$spate" run --count "$rss_count" --sink null \
+rss_null_kb=$(peak_rss_kb "$spate" run --count "$rss_count" --sink discard \
   --data-dir "$work/data-null" --progress never --log-level warn)
 echo "null:   $(mb "$rss_null_kb")"
 
@@ -107,6 +107,6 @@ printf '%-44s %16s %14s %s\n' "spate run sqlite / plain loop (median)" \
   "$(/usr/bin/python3 -c "print(f'{${sqlite_ratio:-0} * 100:.1f}%')")" ">= 80%" "$sqlite_ok"
 printf '%-44s %16s %14s %s\n' "peak RSS, $rss_count records, --sink sqlite" \
   "$(mb "$rss_sqlite_kb")" "< 100 MB" "$rss_ok"
-printf '%-44s %16s %14s %s\n' "peak RSS, $rss_count records, --sink null" \
+printf '%-44s %16s %14s %s\n' "peak RSS, $rss_count records, --sink discard" \
   "$(mb "$rss_null_kb")" "(reported)" ""
 [[ "$transform_ok $sqlite_ok $rss_ok" != *MISSED* ]]

@@ -22,7 +22,10 @@ namespace {
 
 Result<std::unique_ptr<Source>> MakeSource(const Config& config) {
   const std::string kind = config.GetString("source");
-  const uint64_t count = static_cast<uint64_t>(config.GetInt("count"));
+  uint64_t count = static_cast<uint64_t>(config.GetInt("count"));
+  // The default count bounds the endless sources; a file is read to its end unless the user
+  // asked for a number.
+  if (kind == "file" && !config.IsSet("count")) count = 0;
   if (kind == "generator") {
     GeneratorOptions options;
     options.seed = config.GetString("seed");
@@ -64,7 +67,7 @@ Result<std::vector<std::unique_ptr<Sink>>> MakeSinks(const Config& config) {
     if (name == "sqlite") {
       sinks.push_back(std::make_unique<SqliteSink>(config.GetString("data_dir")));
     } else {
-      sinks.push_back(std::make_unique<NullSink>());
+      sinks.push_back(std::make_unique<DiscardSink>());
     }
   }
   if (sinks.empty()) return Status::Fatal("no sink: give at least one --sink");
@@ -176,6 +179,12 @@ int RunCommand(const Config& config) {
   const std::vector<std::string> sink_names = config.GetList("sink");
   if (std::find(sink_names.begin(), sink_names.end(), "sqlite") != sink_names.end()) {
     fmt::print(stderr, "  look: spate query --data-dir {}\n", config.GetString("data_dir"));
+  }
+  if (interrupts >= 2) {
+    // Aborted: what was queued but not stored is not acknowledged; rerunning the same input
+    // stores it (upserts make that safe). 130 is the shell's code for "ended by SIGINT".
+    spdlog::warn("aborted: records ingested but not stored were dropped; rerun to store them");
+    return kExitAborted;
   }
   if (!status.ok()) {
     spdlog::error("{}", status.message());

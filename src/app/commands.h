@@ -1,5 +1,6 @@
 // The subcommands. Each takes the merged configuration and returns the process exit code:
-// 0 success, 1 the work failed (the message says why), 2 bad usage or configuration.
+// 0 success, 1 the work failed (the message says why), 2 bad usage or configuration,
+// 130 aborted by a second interrupt (unstored records were dropped).
 #pragma once
 
 #include "config/config.h"
@@ -9,6 +10,7 @@ namespace spate {
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;
 inline constexpr int kExitUsage = 2;
+inline constexpr int kExitAborted = 130;
 
 int RunCommand(const Config& config);
 int MockApiCommand(const Config& config);

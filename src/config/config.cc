@@ -24,7 +24,8 @@ const std::vector<PropertyDef>& Table() {
       {"count",
        PropType::kInt,
        "100000",
-       "Records to ingest, then stop; 0 = no limit (until the input ends or Ctrl-C)",
+       "Records to ingest, then stop; 0 = no limit (until the input ends or Ctrl-C). "
+       "--source file reads the whole input unless --count is given",
        {},
        0},
       {"seed", PropType::kString, "spate",
@@ -81,8 +82,9 @@ const std::vector<PropertyDef>& Table() {
       {"sink",
        PropType::kList,
        "sqlite",
-       "Where rows go (repeatable): sqlite (under --data-dir), null (discard; for benchmarks)",
-       {"sqlite", "null"}},
+       "Where rows go (repeatable): sqlite (under --data-dir), discard (stores nothing; for "
+       "measuring)",
+       {"sqlite", "discard"}},
       {"data_dir", PropType::kString, "./spate-data",
        "Directory for the SQLite database (spate.db) and other local state"},
       // Interface.
@@ -229,6 +231,7 @@ Result<int64_t> ParseDurationMillis(std::string_view text) {
   } else {
     return Status::Fatal(fmt::format("'{}' has an unknown unit (use ms, s, m or h)", text));
   }
+  if (number > INT64_MAX / scale) return Status::Fatal(fmt::format("'{}' is too long", text));
   return number * scale;
 }
 

@@ -22,7 +22,7 @@ Pipeline::~Pipeline() {
 }
 
 void Pipeline::Start() {
-  source_thread_ = std::jthread([this](std::stop_token stop) {
+  source_thread_ = std::jthread([this, stop = source_stop_.get_token()] {
     SourceLoop(stop);
     ++finished_threads_;
   });
@@ -36,11 +36,11 @@ void Pipeline::Start() {
   });
 }
 
-void Pipeline::RequestStop() { source_thread_.request_stop(); }
+void Pipeline::RequestStop() { source_stop_.request_stop(); }
 
 void Pipeline::Abort() {
   aborted_ = true;
-  source_thread_.request_stop();
+  source_stop_.request_stop();
   ingested_.Close();
   processed_.Close();
 }
@@ -84,6 +84,7 @@ void Pipeline::SourceLoop(std::stop_token stop) {
 void Pipeline::ProcessLoop() {
   UserTransform transform(options_.max_record_bytes);
   while (std::optional<Batch> batch = ingested_.Pop()) {
+    if (aborted_) break;                  // Abort means stop now, not drain.
     const int64_t now = NowUnixMillis();  // One ingested_at per batch: cheap and honest.
     batch->rows.resize(batch->records.size());
     size_t stored = 0;
@@ -124,6 +125,7 @@ Status Pipeline::WriteWithRetry(Sink& sink, const Batch& batch) {
 
 void Pipeline::SinkLoop() {
   while (std::optional<Batch> batch = processed_.Pop()) {
+    if (aborted_) break;  // What is still queued stays unacknowledged.
     bool ok = true;
     for (Sink* sink : sinks_) {
       Status status = WriteWithRetry(*sink, *batch);

@@ -85,6 +85,9 @@ class Pipeline {
   ContiguousCheckpoint checkpoint_;
   PipelineStats stats_;
   std::atomic<bool> aborted_{false};
+  // Stops the source thread. request_stop on it is thread-safe, whereas calling the jthread
+  // object's request_stop from the sink thread would race with join on the main thread.
+  std::stop_source source_stop_;
   std::atomic<int> finished_threads_{0};
 
   std::mutex error_mu_;

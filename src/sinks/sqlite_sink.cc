@@ -163,7 +163,7 @@ Status SqliteSink::Write(const Batch& batch) {
   if (!s.ok() && !sqlite3_get_autocommit(db_->get())) {
     (void)Step(db_->get(), rollback_.get(), "rollback");  // The first error is the one to report.
   }
-  return s.WithContext(path());
+  return s;  // The pipeline names the sink (Describe has the path) in front of the message.
 }
 
 Status SqliteSink::WriteLocked(const Batch& batch) {

@@ -57,12 +57,12 @@ class SqliteSink final : public Sink {
 };
 
 // Discards everything and reports success: measures the pipeline without a store.
-class NullSink final : public Sink {
+class DiscardSink final : public Sink {
  public:
   Status Open() override { return Status::Ok(); }
   Status Write(const Batch&) override { return Status::Ok(); }
   Status Close() override { return Status::Ok(); }
-  std::string Describe() const override { return "null (discard)"; }
+  std::string Describe() const override { return "discard"; }
 };
 
 }  // namespace spate

@@ -1,14 +1,18 @@
 #include "sources/file_source.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstring>
-#include <iostream>
-#include <iterator>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 namespace spate {
 namespace {
+
+constexpr std::string_view kUtf8Bom = "\xEF\xBB\xBF";
 
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) {
@@ -45,6 +49,15 @@ bool IsCompleteObject(std::string_view line) {
   return false;
 }
 
+// Drops records, then dead letters, added after the first `keep` of this call's additions.
+void TrimAdded(Batch& batch, size_t records_before, size_t dead_before, uint64_t keep) {
+  const size_t records_added = batch.records.size() - records_before;
+  const size_t keep_records = std::min<uint64_t>(records_added, keep);
+  batch.records.resize(records_before + keep_records);
+  batch.dead.resize(dead_before +
+                    std::min<uint64_t>(batch.dead.size() - dead_before, keep - keep_records));
+}
+
 }  // namespace
 
 FileSource::FileSource(std::string path, uint64_t count)
@@ -52,15 +65,19 @@ FileSource::FileSource(std::string path, uint64_t count)
 
 Status FileSource::Open() {
   if (path_ == "-") {
-    in_ = &std::cin;
+    if (isatty(STDIN_FILENO)) {
+      spdlog::warn(
+          "reading users from the terminal (stdin); end with Ctrl-D, or give --input FILE");
+    }
+    reader_ = std::make_unique<LineReader>(STDIN_FILENO);
     return Status::Ok();
   }
-  file_.open(path_, std::ios::binary);
-  if (!file_) {
+  const int fd = open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
     return Status::Fatal(
         fmt::format("cannot open input file '{}': {} (set --input)", path_, std::strerror(errno)));
   }
-  in_ = &file_;
+  reader_ = std::make_unique<LineReader>(fd);
   return Status::Ok();
 }
 
@@ -79,35 +96,56 @@ void FileSource::AddLine(std::string_view line, uint64_t line_number, Batch& bat
       }
       return;
     }
-    if (split.status().kind() == ErrorKind::kFatal) {  // {"error": ...} response.
+    if (split.status().kind() == ErrorKind::kFatal) {  // An {"error": ...} response.
       batch.dead.push_back(
-          DeadLetter{split.status().message(), batch.origin, line_number, std::string(line)});
+          DeadLetter{split.status().message(), batch.origin, line_number, ScrubSecrets(line)});
       return;
     }
   }
   ingestor_.AddUser(line, line_number, batch);
 }
 
-void FileSource::LoadDocument(std::string first_line, Batch& batch) {
-  std::string document = std::move(first_line);
-  document.push_back('\n');
-  document.append(std::istreambuf_iterator<char>(*in_), std::istreambuf_iterator<char>());
-  pending_.origin = batch.origin;
-  auto split = ingestor_.SplitResponse(document, 0, pending_);
-  if (!split.ok()) {
-    // Nothing usable: keep the whole document so nothing is lost, with the reason.
-    pending_.dead.push_back(
-        DeadLetter{split.status().message(), batch.origin, 0, std::move(document)});
+Status FileSource::LoadDocument(std::string first_line, std::stop_token stop) {
+  std::string text = std::move(first_line);
+  text.push_back('\n');
+  auto got = reader_->ReadRest(text, stop);
+  if (!got.ok()) return got.status().WithContext(origin_);
+  if (got.value() == LineReader::Got::kStopped) return Status::Cancelled("stopped");
+  pending_.origin = origin_;
+  const std::string_view trimmed = Trim(text);
+  Result<uint64_t> split = Status::InvalidInput("empty");
+  if (!trimmed.empty() && trimmed.front() == '[') {
+    // A bare array of users: the same as a response's results.
+    split = ingestor_.SplitResponse("{\"results\":" + std::string(trimmed) + "}", 0, pending_);
+  } else {
+    split = ingestor_.SplitResponse(text, 0, pending_);
   }
+  if (split.ok()) {
+    layout_ = Layout::kDocument;
+    return Status::Ok();
+  }
+  if (split.status().kind() == ErrorKind::kFatal) {  // {"error": ...}: keep it, with reason.
+    layout_ = Layout::kDocument;
+    pending_.dead.push_back(DeadLetter{split.status().message(), origin_, 0, ScrubSecrets(text)});
+    return Status::Ok();
+  }
+  // Neither a document nor an array: read it again as JSON Lines, so a broken first line
+  // (or a truncated tail) costs only its own line.
+  layout_ = Layout::kLines;
+  line_number_ = 0;
+  reader_->Replay(std::move(text));
+  return Status::Ok();
 }
 
 void FileSource::TakePending(Batch& batch, size_t max) {
-  // Dead letters of a document go out first, all at once: there are few of them.
-  for (DeadLetter& dead : pending_.dead) batch.dead.push_back(std::move(dead));
-  batch.source_records += pending_.dead.size();
-  pending_.dead.clear();
-  while (pending_offset_ < pending_.records.size() && batch.records.size() < max) {
-    if (count_ != 0 && emitted_ >= count_) break;
+  // Dead letters of a document go out first: there are few of them.
+  while (!pending_.dead.empty() && Room() > 0) {
+    batch.dead.push_back(std::move(pending_.dead.back()));
+    pending_.dead.pop_back();
+    ++batch.source_records;
+    ++emitted_;
+  }
+  while (pending_offset_ < pending_.records.size() && batch.records.size() < max && Room() > 0) {
     batch.records.push_back(std::move(pending_.records[pending_offset_++]));
     ++batch.source_records;
     ++emitted_;
@@ -116,37 +154,51 @@ void FileSource::TakePending(Batch& batch, size_t max) {
 
 Result<SourceState> FileSource::Next(Batch& batch, size_t max_records, std::stop_token stop) {
   batch.origin = origin_;
-  if (in_ == nullptr) return Status::Fatal("file source used before Open()");
+  if (reader_ == nullptr) return Status::Fatal("file source used before Open()");
   if (layout_ == Layout::kDocument) {
     TakePending(batch, max_records);
-    const bool done =
-        pending_offset_ >= pending_.records.size() || (count_ != 0 && emitted_ >= count_);
+    const bool done = pending_offset_ >= pending_.records.size() || Room() == 0;
     return done ? SourceState::kFinished : SourceState::kHaveMore;
   }
   std::string line;
   while (batch.records.size() + batch.dead.size() < max_records) {
-    if (stop.stop_requested()) return SourceState::kFinished;
-    if (count_ != 0 && emitted_ >= count_) return SourceState::kFinished;
-    if (!std::getline(*in_, line)) {
-      if (in_->bad()) {
-        return Status::Fatal(fmt::format("reading {}: {}", origin_, std::strerror(errno)));
-      }
-      return SourceState::kFinished;
+    if (Room() == 0) return SourceState::kFinished;
+    auto got = reader_->Next(line, stop, kIdleFlushMs);
+    if (!got.ok()) return got.status().WithContext(origin_);
+    switch (got.value()) {
+      case LineReader::Got::kEnd:
+      case LineReader::Got::kStopped:
+        return SourceState::kFinished;
+      case LineReader::Got::kIdle:
+        if (!batch.records.empty() || !batch.dead.empty()) return SourceState::kHaveMore;
+        continue;
+      case LineReader::Got::kLine:
+        break;
     }
     ++line_number_;
-    const std::string_view trimmed = Trim(line);
+    std::string_view trimmed = Trim(line);
+    if (line_number_ == 1 && trimmed.substr(0, kUtf8Bom.size()) == kUtf8Bom) {
+      trimmed.remove_prefix(kUtf8Bom.size());
+    }
     if (trimmed.empty()) continue;
     if (layout_ == Layout::kUnknown) {
       if (!IsCompleteObject(trimmed)) {
-        layout_ = Layout::kDocument;
-        LoadDocument(std::move(line), batch);
+        if (Status s = LoadDocument(std::string(trimmed), stop); !s.ok()) {
+          if (s.kind() == ErrorKind::kCancelled) return SourceState::kFinished;
+          return s;
+        }
         return Next(batch, max_records, stop);
       }
       layout_ = Layout::kLines;
     }
-    const size_t before = batch.records.size() + batch.dead.size();
+    const size_t records_before = batch.records.size();
+    const size_t dead_before = batch.dead.size();
     AddLine(trimmed, line_number_, batch);
-    const size_t added = batch.records.size() + batch.dead.size() - before;
+    uint64_t added = batch.records.size() + batch.dead.size() - records_before - dead_before;
+    if (added > Room()) {  // A one-line response with more users than --count allows.
+      TrimAdded(batch, records_before, dead_before, Room());
+      added = Room();
+    }
     batch.source_records += added;
     emitted_ += added;
   }

@@ -116,6 +116,52 @@ std::string Excerpt(std::string_view s, size_t max = 200) {
 
 }  // namespace
 
+std::string ScrubSecrets(std::string_view raw) {
+  std::string out;
+  out.reserve(raw.size());
+  size_t i = 0;
+  while (i < raw.size()) {
+    if (raw[i] != '"') {
+      out.push_back(raw[i++]);
+      continue;
+    }
+    // A quoted token: copy it, then see whether it is a secret's key.
+    size_t end = i + 1;
+    while (end < raw.size() && raw[end] != '"') end += raw[end] == '\\' ? 2 : 1;
+    end = std::min(end + 1, raw.size());
+    const std::string_view token = raw.substr(i, end - i);
+    out.append(token);
+    i = end;
+    const bool secret = token.size() >= 2 && IsSecretKey(token.substr(1, token.size() - 2));
+    if (!secret) continue;
+    size_t j = i;
+    while (j < raw.size() && (raw[j] == ' ' || raw[j] == '\t' || raw[j] == '\n' || raw[j] == '\r'))
+      ++j;
+    if (j >= raw.size() || raw[j] != ':') continue;  // A value that happens to say "salt".
+    ++j;
+    while (j < raw.size() && (raw[j] == ' ' || raw[j] == '\t' || raw[j] == '\n' || raw[j] == '\r'))
+      ++j;
+    out.append(raw.substr(i, j - i));  // The colon and spacing.
+    if (j < raw.size() && raw[j] == '"') {
+      size_t value_end = j + 1;
+      while (value_end < raw.size() && raw[value_end] != '"') {
+        value_end += raw[value_end] == '\\' ? 2 : 1;
+      }
+      out.append("\"[removed]\"");
+      i = std::min(value_end + 1, raw.size());
+    } else {
+      size_t value_end = j;
+      while (value_end < raw.size() && raw[value_end] != ',' && raw[value_end] != '}' &&
+             raw[value_end] != ']') {
+        ++value_end;
+      }
+      out.append("null");
+      i = value_end;
+    }
+  }
+  return out;
+}
+
 Status Ingestor::StripSecrets(std::string_view user_json, std::string& out) {
   out.clear();
   od::document doc;
@@ -123,8 +169,11 @@ Status Ingestor::StripSecrets(std::string_view user_json, std::string& out) {
     return Status::InvalidInput(fmt::format("malformed JSON: {}", simdjson::error_message(err)));
   }
   od::object object;
-  if (doc.get_object().get(object)) {
-    return Status::InvalidInput("not a JSON object (a user record must be an object)");
+  if (auto err = doc.get_object().get(object)) {
+    return Status::InvalidInput(
+        err == simdjson::INCORRECT_TYPE
+            ? std::string("not a JSON object (a user record must be an object)")
+            : fmt::format("malformed JSON: {}", simdjson::error_message(err)));
   }
   if (auto err = CopyObject(object, out, 0)) {
     return Status::InvalidInput(fmt::format("malformed JSON: {}", simdjson::error_message(err)));
@@ -141,9 +190,8 @@ void Ingestor::AddUser(std::string_view user_json, uint64_t position, Batch& out
     out.records.push_back(std::move(record));
     return;
   }
-  // The original bytes may still hold secrets we could not parse out; the dead-letter copy is
-  // what a human needs to see the problem, so keep it but bounded.
-  out.dead.push_back(DeadLetter{status.message(), out.origin, position, std::string(user_json)});
+  // The bytes did not parse, so StripSecrets could not remove anything: scrub them by hand.
+  out.dead.push_back(DeadLetter{status.message(), out.origin, position, ScrubSecrets(user_json)});
 }
 
 Result<uint64_t> Ingestor::SplitResponse(std::string_view document, uint64_t first_position,

@@ -24,6 +24,12 @@ namespace spate {
 // The login fields that must never leave the ingest stage.
 inline constexpr std::string_view kLoginSecrets[] = {"password", "salt", "md5", "sha1", "sha256"};
 
+// For bytes that could not be parsed (and so could not be stripped properly): blanks the value
+// after every key named like a login secret, at any depth, even in broken JSON, so a dead
+// letter never stores a password or hash. A string value becomes "[removed]"; anything else
+// up to the next , } or ] becomes null. Other bytes are kept as they are.
+std::string ScrubSecrets(std::string_view raw);
+
 class Ingestor {
  public:
   // Appends every user in an API response document to `out.records` (positions

@@ -251,6 +251,12 @@ void Mapper::Coordinate(od::value& value, const char* path, Field bit, double& d
   } else {
     return problems_.WrongType(path, "number or numeric string", value);
   }
+  // from_chars takes "nan" and "inf"; neither is a place. Latitudes end at 90, longitudes
+  // at 180 (bit says which this is).
+  const double limit = bit == kLatitude ? 90.0 : 180.0;
+  if (!(dest >= -limit && dest <= limit)) {
+    return problems_.Set(fmt::format("{}: {} is out of range [-{}, {}]", path, dest, limit, limit));
+  }
   seen_ |= bit;
 }
 

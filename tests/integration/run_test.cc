@@ -1,6 +1,10 @@
 // End to end: the spate binary, as a user runs it.
 #include <gtest/gtest.h>
+#include <httplib.h>
+#include <simdjson.h>
 #include <sqlite3.h>
+
+#include <sys/stat.h>
 
 #include <fstream>
 #include <set>
@@ -62,13 +66,50 @@ TEST(Run, CountGivesThatManyRowsAndRerunKeepsThem) {
 }
 
 TEST(Run, NoLoginSecretsAreStored) {
+  // The mock API sends login secrets, like the real one. Learn some of their values first.
+  MockApiServer server;
+  ASSERT_TRUE(server.Start(MockApiOptions{}).ok());
+  const std::string url = "http://127.0.0.1:" + std::to_string(server.port()) + "/api/";
+  httplib::Client client("127.0.0.1", server.port());
+  auto page = client.Get("/api/?results=300&seed=secrets&page=1");
+  ASSERT_TRUE(page && page->status == 200);
+  std::vector<std::string> secrets;
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc = parser.parse(page->body);
+  for (simdjson::dom::element user : doc["results"].get_array()) {
+    for (const char* field : {"password", "sha256", "md5"}) {
+      secrets.emplace_back(std::string_view(user["login"][field]));
+    }
+  }
+  ASSERT_EQ(secrets.size(), 900u);
+
   TempDir dir;
   const std::string data = dir.File("data");
-  ASSERT_EQ(RunSpate(dir, {"run", "--count", "300", "--data-dir", data}).exit_code, 0);
-  // The database file never contains a password/hash field name or column.
+  Outcome run = RunSpate(dir, {"run", "--source", "randomuser", "--url", url, "--seed", "secrets",
+                               "--count", "300", "--page-size", "300", "--data-dir", data});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  ASSERT_EQ(Count(data, "SELECT count(*) FROM created_users"), 300);
+  // Broken input carrying secrets goes to rejected_users; the secrets must not go with it.
+  const std::string input = dir.File("broken.jsonl");
+  std::ofstream(input) << R"({"login":{"uuid":"x","password":")" << secrets[0] << R"(",)"
+                       << "\n"
+                       << R"({"results":[{"login":{"sha256":")" << secrets[1] << R"("}}, 7]})"
+                       << "\n";
+  Outcome file = RunSpate(dir, {"run", "--source", "file", "--input", input, "--data-dir", data});
+  ASSERT_EQ(file.exit_code, 0) << file.err;
+  ASSERT_EQ(Count(data, "SELECT count(*) FROM rejected_users"), 3);
+
+  // Not a single secret value anywhere in the database file.
   const std::string bytes = spate::testing::ReadFile(data + "/spate.db");
-  for (const char* secret : {"password", "sha256", "salt"}) {
-    EXPECT_EQ(bytes.find(secret), std::string::npos) << secret;
+  for (const std::string& secret : secrets) {
+    ASSERT_EQ(bytes.find(secret), std::string::npos) << secret;
+  }
+  // Dead letters keep the keys (so a human sees what was there) but never a value.
+  for (const char* name : {"password", "sha256", "salt"}) {
+    const std::string key = std::string("\"") + name + "\":\"";
+    for (size_t at = bytes.find(key); at != std::string::npos; at = bytes.find(key, at + 1)) {
+      EXPECT_EQ(bytes.compare(at + key.size(), 10, "[removed]\""), 0) << bytes.substr(at, 40);
+    }
   }
 }
 
@@ -204,6 +245,33 @@ TEST(Run, InterruptDrainsAndExitsZero) {
   }
   EXPECT_EQ(std::to_string(rows), digits) << summary;
   EXPECT_NE(outcome.err.find("stopped early"), std::string::npos);
+}
+
+TEST(Run, InterruptStopsAReadFromAPipeThatNeverEnds) {
+  TempDir dir;
+  const std::string fifo = dir.File("fifo");
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  const std::string data = dir.File("data");
+  // O_RDWR never blocks on a FIFO, and holding a write end lets spate's read-only open
+  // succeed at once (posix_spawn waits for the child's opens, so a blocking open here would
+  // deadlock). spate then sees a pipe that stays open: no EOF until we close it.
+  const int writer = open(fifo.c_str(), O_RDWR);
+  ASSERT_GE(writer, 0);
+  SpateProcess run(dir, {"run", "--source", "file", "--data-dir", data}, fifo);
+  std::string lines;
+  const std::string doc = Fixture("v1.4-2-users-de-nz-null-id.json");
+  std::string one_line;
+  for (char c : doc) {
+    if (c != '\n') one_line.push_back(c);
+  }
+  lines = one_line + "\n";
+  ASSERT_EQ(write(writer, lines.data(), lines.size()), static_cast<ssize_t>(lines.size()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));  // The writer stays open.
+  run.Signal(SIGINT);
+  Outcome outcome = run.Wait(std::chrono::seconds(10));
+  close(writer);
+  ASSERT_EQ(outcome.exit_code, 0) << outcome.err;
+  EXPECT_EQ(Count(data, "SELECT count(*) FROM created_users"), 2);
 }
 
 TEST(Cli, HelpExplainsEveryFlag) {

@@ -32,8 +32,8 @@ TEST(Config, SetValidates) {
 
 TEST(Config, ListsSplitOnCommasAndValidateEachItem) {
   Config config;
-  ASSERT_TRUE(config.SetList("sink", {"sqlite,null"}).ok());
-  EXPECT_EQ(config.GetList("sink"), (std::vector<std::string>{"sqlite", "null"}));
+  ASSERT_TRUE(config.SetList("sink", {"sqlite,discard"}).ok());
+  EXPECT_EQ(config.GetList("sink"), (std::vector<std::string>{"sqlite", "discard"}));
   Status bad = config.SetList("sink", {"sqlite", "mongo"});
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.message().find("'mongo' is not one of"), std::string::npos);
@@ -42,7 +42,7 @@ TEST(Config, ListsSplitOnCommasAndValidateEachItem) {
 TEST(Config, YamlSetsOptions) {
   Config config;
   ASSERT_TRUE(
-      config.LoadYamlString("count: 7\nnat: [gb, fr]\nretry-backoff: 2s\nsink: null\n", "test")
+      config.LoadYamlString("count: 7\nnat: [gb, fr]\nretry-backoff: 2s\nsink: discard\n", "test")
           .ok());
   EXPECT_EQ(config.GetInt("count"), 7);
   EXPECT_EQ(config.GetList("nat"), (std::vector<std::string>{"gb", "fr"}));

@@ -171,3 +171,25 @@ TEST(SqliteSink, UnwritableDirectoryNamesTheFix) {
 
 }  // namespace
 }  // namespace spate
+
+namespace spate {
+namespace {
+
+TEST(Pipeline, AbortStopsWithoutDrainingTheQueues) {
+  GeneratorSource source = MakeSource(0);
+  ScriptedSink sink;
+  sink.delay = std::chrono::milliseconds(100);
+  Pipeline pipeline(source, {&sink}, Options());
+  pipeline.Start();
+  std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  const auto aborted_at = std::chrono::steady_clock::now();
+  pipeline.Abort();
+  (void)pipeline.Wait();
+  // At most the batch being written finishes; the queued ones are not written.
+  EXPECT_LT(std::chrono::steady_clock::now() - aborted_at, std::chrono::milliseconds(500));
+  EXPECT_LT(pipeline.stats().stored, pipeline.stats().ingested);
+  EXPECT_EQ(pipeline.stats().stored, sink.rows);
+}
+
+}  // namespace
+}  // namespace spate

@@ -283,3 +283,24 @@ TEST(RowJson, EscapesAndRoundTrips) {
 
 }  // namespace
 }  // namespace spate
+
+namespace spate {
+namespace {
+
+TEST(UserTransformMalformed, CoordinatesMustBeFiniteAndInRange) {
+  const std::string good = GoodUser();
+  EXPECT_EQ(Reject(Replace(good, R"("latitude":"-78.1478")", R"("latitude":"nan")")),
+            "location.coordinates.latitude: nan is out of range [-90, 90]");
+  EXPECT_EQ(Reject(Replace(good, R"("latitude":"-78.1478")", R"("latitude":"91")")),
+            "location.coordinates.latitude: 91 is out of range [-90, 90]");
+  EXPECT_EQ(Reject(Replace(good, R"("longitude":"-175.9694")", R"("longitude":"-inf")")),
+            "location.coordinates.longitude: -inf is out of range [-180, 180]");
+  UserTransform transform;
+  Row row;
+  EXPECT_TRUE(
+      transform.Apply(Replace(good, R"("longitude":"-175.9694")", R"("longitude":180)"), 0, row)
+          .ok());
+}
+
+}  // namespace
+}  // namespace spate
