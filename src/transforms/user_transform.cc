@@ -186,6 +186,7 @@ class Mapper {
   // Numbers or strings holding digits: the API is not consistent (postcode, street number).
   void Text(od::value& value, const char* path, Field bit, std::string& dest);
   void Coordinate(od::value& value, const char* path, Field bit, double& dest);
+  void OutOfRange(const char* path, double value, double limit);
   void Integer(od::value& value, const char* path, Field bit, int64_t& dest) {
     if (value.get_int64().get(dest)) return problems_.WrongType(path, "integer", value);
     seen_ |= bit;
@@ -234,6 +235,11 @@ void Mapper::Text(od::value& value, const char* path, Field bit, std::string& de
   seen_ |= bit;
 }
 
+// Cold: kept out of line so the error formatting does not weigh on the hot path.
+[[gnu::noinline, gnu::cold]] void Mapper::OutOfRange(const char* path, double value, double limit) {
+  problems_.Set(fmt::format("{}: {} is out of range [-{}, {}]", path, value, limit, limit));
+}
+
 void Mapper::Coordinate(od::value& value, const char* path, Field bit, double& dest) {
   od::json_type type;
   if (auto err = value.type().get(type)) return problems_.Json(path, err);
@@ -254,8 +260,8 @@ void Mapper::Coordinate(od::value& value, const char* path, Field bit, double& d
   // from_chars takes "nan" and "inf"; neither is a place. Latitudes end at 90, longitudes
   // at 180 (bit says which this is).
   const double limit = bit == kLatitude ? 90.0 : 180.0;
-  if (!(dest >= -limit && dest <= limit)) {
-    return problems_.Set(fmt::format("{}: {} is out of range [-{}, {}]", path, dest, limit, limit));
+  if (!(dest >= -limit && dest <= limit)) [[unlikely]] {
+    return OutOfRange(path, dest, limit);
   }
   seen_ |= bit;
 }
