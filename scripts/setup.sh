@@ -7,7 +7,9 @@ packages=(
   build-essential cmake ninja-build pkg-config clang-format
   libsimdjson-dev libyaml-cpp-dev libfmt-dev libspdlog-dev libcli11-dev
   libsqlite3-dev sqlite3 libcurl4-openssl-dev libcpp-httplib-dev
+  librdkafka-dev kcat
   libgtest-dev libgmock-dev libbenchmark-dev
+  python3-kafka
 )
 
 missing=()

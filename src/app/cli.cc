@@ -18,12 +18,17 @@ CommandOptions::CommandOptions(CLI::App& command, const std::vector<std::string_
       option = command.add_option(FlagName(key), lists_[key], HelpText(*def))
                    ->expected(1)
                    ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    } else if (def->type == PropType::kBool) {
+      // A switch: present means true (the config file can still say false or true).
+      option = command.add_flag(FlagName(key), flags_[key], HelpText(*def));
     } else {
       option = command.add_option(FlagName(key), scalars_[key], HelpText(*def));
     }
-    option->type_name(def->type == PropType::kInt        ? "N"
-                      : def->type == PropType::kDuration ? "DURATION"
-                                                         : "TEXT");
+    if (def->type != PropType::kBool) {
+      option->type_name(def->type == PropType::kInt        ? "N"
+                        : def->type == PropType::kDuration ? "DURATION"
+                                                           : "TEXT");
+    }
     options_[key] = option;
   }
 }
@@ -34,8 +39,9 @@ Status CommandOptions::Build(Config& config) const {
   }
   for (const auto& [key, option] : options_) {
     if (option->count() == 0) continue;
-    Status s =
-        lists_.count(key) ? config.SetList(key, lists_.at(key)) : config.Set(key, scalars_.at(key));
+    Status s = lists_.count(key)   ? config.SetList(key, lists_.at(key))
+               : flags_.count(key) ? config.Set(key, flags_.at(key) ? "true" : "false")
+                                   : config.Set(key, scalars_.at(key));
     if (!s.ok()) return Status::Fatal(fmt::format("{}: {}", FlagName(key), s.message()));
   }
   return Status::Ok();

@@ -30,6 +30,7 @@ class CommandOptions {
   std::string config_path_;
   std::map<std::string, std::string> scalars_;
   std::map<std::string, std::vector<std::string>> lists_;
+  std::map<std::string, bool> flags_;
   std::map<std::string, CLI::Option*> options_;
 };
 

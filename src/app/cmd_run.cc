@@ -1,186 +1,37 @@
-// spate run: the whole pipeline in one process (source -> memory queue -> transform -> sinks).
-#include <unistd.h>
-
+// spate run: the whole pipeline in one process. With --transport memory (the default):
+// source -> bounded in-memory queue -> transform -> sinks. With --transport kafka: produce to
+// the topic and, at the same time, consume it back as `spate process` would.
 #include <algorithm>
 #include <chrono>
-#include <csignal>
 #include <memory>
-#include <set>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "app/commands.h"
-#include "pipeline/pipeline.h"
-#include "sinks/sqlite_sink.h"
-#include "sources/file_source.h"
-#include "sources/generator.h"
-#include "sources/randomuser_source.h"
+#include "app/components.h"
+#include "transport/kafka_source.h"
 
 namespace spate {
 namespace {
 
-Result<std::unique_ptr<Source>> MakeSource(const Config& config) {
-  const std::string kind = config.GetString("source");
-  uint64_t count = static_cast<uint64_t>(config.GetInt("count"));
-  // The default count bounds the endless sources; a file is read to its end unless the user
-  // asked for a number.
-  if (kind == "file" && !config.IsSet("count")) count = 0;
-  if (kind == "generator") {
-    GeneratorOptions options;
-    options.seed = config.GetString("seed");
-    options.nationalities = config.GetList("nat");
-    // The generator plays the API and ingest in one step: it never makes the secrets that
-    // ingest would strip (the mock API does make them, and the HTTP source strips them).
-    options.include_login_secrets = false;
-    auto generator = UserGenerator::Create(options);
-    if (!generator.ok()) return generator.status();
-    return std::unique_ptr<Source>(
-        std::make_unique<GeneratorSource>(std::move(generator).value(), count));
-  }
-  if (kind == "randomuser") {
-    RandomUserOptions options;
-    options.base_url = config.GetString("url");
-    options.seed = config.GetString("seed");
-    options.nationalities = config.GetList("nat");
-    options.count = count;
-    options.page_size = static_cast<uint32_t>(config.GetInt("page_size"));
-    options.timeout = std::chrono::milliseconds(config.GetMillis("timeout"));
-    options.connect_timeout = std::chrono::milliseconds(config.GetMillis("connect_timeout"));
-    options.max_retries = static_cast<uint32_t>(config.GetInt("retries"));
-    options.backoff_initial = std::chrono::milliseconds(config.GetMillis("retry_backoff"));
-    options.backoff_max = std::chrono::milliseconds(config.GetMillis("retry_backoff_max"));
-    auto source = RandomUserSource::Create(std::move(options));
-    if (!source.ok()) return source.status();
-    return std::unique_ptr<Source>(std::move(source).value());
-  }
-  auto source = std::make_unique<FileSource>(config.GetString("input"), count);
-  if (Status s = source->Open(); !s.ok()) return s;
-  return std::unique_ptr<Source>(std::move(source));
-}
-
-Result<std::vector<std::unique_ptr<Sink>>> MakeSinks(const Config& config) {
-  std::vector<std::unique_ptr<Sink>> sinks;
-  std::set<std::string> seen;
-  for (const std::string& name : config.GetList("sink")) {
-    if (!seen.insert(name).second) continue;  // --sink sqlite --sink sqlite: one is enough.
-    if (name == "sqlite") {
-      sinks.push_back(std::make_unique<SqliteSink>(config.GetString("data_dir")));
-    } else {
-      sinks.push_back(std::make_unique<DiscardSink>());
-    }
-  }
-  if (sinks.empty()) return Status::Fatal("no sink: give at least one --sink");
-  return sinks;
-}
-
-bool ShowProgress(const Config& config) {
-  const std::string mode = config.GetString("progress");
-  if (mode == "always") return true;
-  if (mode == "never") return false;
-  return isatty(STDERR_FILENO) == 1;
-}
-
-std::string Thousands(uint64_t n) {
-  const std::string digits = std::to_string(n);
-  std::string out;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) out.push_back(',');
-    out.push_back(digits[i]);
-  }
-  return out;
-}
-
-}  // namespace
-
-int RunCommand(const Config& config) {
-  auto source = MakeSource(config);
-  if (!source.ok()) {
-    spdlog::error("{}", source.status().message());
-    return kExitUsage;
-  }
-  auto sinks = MakeSinks(config);
-  if (!sinks.ok()) {
-    spdlog::error("{}", sinks.status().message());
-    return kExitUsage;
-  }
-  std::vector<Sink*> sink_ptrs;
-  for (auto& sink : sinks.value()) {
-    if (Status s = sink->Open(); !s.ok()) {
-      spdlog::error("{}: {}", sink->Describe(), s.message());
-      return kExitFailure;
-    }
-    sink_ptrs.push_back(sink.get());
-  }
-
-  PipelineOptions options;
-  options.batch_size = static_cast<size_t>(config.GetInt("batch_size"));
-  options.queue_capacity = static_cast<size_t>(config.GetInt("queue_capacity"));
-  options.max_record_bytes = static_cast<size_t>(config.GetInt("max_record_bytes"));
-  Pipeline pipeline(*source.value(), sink_ptrs, options);
-
-  const bool progress = ShowProgress(config);
-  const uint64_t count = static_cast<uint64_t>(config.GetInt("count"));
-  spdlog::info("spate run: {} -> {}{}", source.value()->Describe(),
-               fmt::join(config.GetList("sink"), ", "),
-               count ? fmt::format(" ({} records; Ctrl-C stops early)", Thousands(count))
-                     : std::string(" (until the input ends or Ctrl-C)"));
-  const auto started = std::chrono::steady_clock::now();
-  pipeline.Start();
-
-  int interrupts = 0;
-  auto last_report = started;
-  uint64_t last_done = 0;
-  while (!pipeline.Done()) {
-    if (const int sig = WaitForSignal(200); sig != 0) {
-      if (++interrupts == 1) {
-        spdlog::info(
-            "{}: stopping the source, draining and storing what was ingested "
-            "(again to abort)",
-            sig == SIGINT ? "interrupt" : "terminate");
-        pipeline.RequestStop();
-      } else {
-        spdlog::warn("aborting: batches not yet stored are not acknowledged");
-        pipeline.Abort();
-      }
-    }
-    const auto now = std::chrono::steady_clock::now();
-    if (progress && now - last_report >= std::chrono::milliseconds(500)) {
-      const PipelineStats& s = pipeline.stats();
-      const double secs = std::chrono::duration<double>(now - last_report).count();
-      // The rate counts records finished (stored or rejected): what the sinks keep up with.
-      const uint64_t done = s.stored.load() + s.rejected.load();
-      fmt::print(stderr, "\r\033[K  {} records  {} stored  {} rejected  {}/s",
-                 Thousands(s.ingested.load()), Thousands(s.stored.load()),
-                 Thousands(s.rejected.load()),
-                 Thousands(static_cast<uint64_t>((done - last_done) / secs)));
-      last_report = now;
-      last_done = done;
-    }
-  }
-  Status status = pipeline.Wait();
-  if (progress) fmt::print(stderr, "\r\033[K");
-  Status close_status;
-  for (auto& sink : sinks.value()) {
-    if (Status s = sink->Close(); !s.ok() && close_status.ok()) close_status = s;
-  }
-  if (status.ok()) status = close_status;
-
-  const double secs =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  const PipelineStats& s = pipeline.stats();
+void PrintSummary(const char* command, const PipelineStats& s, const DriveResult& drive,
+                  const std::vector<std::unique_ptr<Sink>>& sinks, const Config& config) {
   const uint64_t done = s.stored.load() + s.rejected.load();
-  fmt::print(stderr, "spate run: {} records in {:.2f} s ({}/s): {} rows stored, {} rejected{}\n",
-             Thousands(s.ingested.load()), secs,
-             Thousands(static_cast<uint64_t>(secs > 0 ? done / secs : 0)),
+  fmt::print(stderr, "{}: {} records in {:.2f} s ({}/s): {} rows stored, {} rejected{}\n", command,
+             Thousands(s.ingested.load()), drive.seconds,
+             Thousands(static_cast<uint64_t>(drive.seconds > 0 ? done / drive.seconds : 0)),
              Thousands(s.stored.load()), Thousands(s.rejected.load()),
-             interrupts ? " (stopped early by a signal)" : "");
-  for (auto& sink : sinks.value()) fmt::print(stderr, "  sink: {}\n", sink->Describe());
-  const std::vector<std::string> sink_names = config.GetList("sink");
-  if (std::find(sink_names.begin(), sink_names.end(), "sqlite") != sink_names.end()) {
+             drive.interrupts ? " (stopped early by a signal)" : "");
+  for (auto& sink : sinks) fmt::print(stderr, "  sink: {}\n", sink->Describe());
+  const std::vector<std::string> names = config.GetList("sink");
+  if (std::find(names.begin(), names.end(), "sqlite") != names.end()) {
     fmt::print(stderr, "  look: spate query --data-dir {}\n", config.GetString("data_dir"));
   }
-  if (interrupts >= 2) {
+}
+
+int Finish(const DriveResult& drive, const Status& status) {
+  if (drive.interrupts >= 2) {
     // Aborted: what was queued but not stored is not acknowledged; rerunning the same input
     // stores it (upserts make that safe). 130 is the shell's code for "ended by SIGINT".
     spdlog::warn("aborted: records ingested but not stored were dropped; rerun to store them");
@@ -191,6 +42,236 @@ int RunCommand(const Config& config) {
     return kExitFailure;
   }
   return kExitOk;
+}
+
+std::string CountText(const Config& config) {
+  const uint64_t count = static_cast<uint64_t>(config.GetInt("count"));
+  return count && !(config.GetString("source") == "file" && !config.IsSet("count"))
+             ? fmt::format(" ({} records; Ctrl-C stops early)", Thousands(count))
+             : std::string(" (until the input ends or Ctrl-C)");
+}
+
+int RunMemory(const Config& config, Source& source) {
+  auto sinks = MakeSinks(config);
+  if (!sinks.ok()) {
+    spdlog::error("{}", sinks.status().message());
+    return kExitUsage;
+  }
+  if (Status s = OpenSinks(sinks.value()); !s.ok()) {
+    spdlog::error("{}", s.message());
+    return kExitFailure;
+  }
+  Pipeline pipeline(source, SinkPointers(sinks.value()), MakePipelineOptions(config, true));
+  spdlog::info("spate run: {} -> {}{}", source.Describe(), fmt::join(config.GetList("sink"), ", "),
+               CountText(config));
+  pipeline.Start();
+  const PipelineStats& s = pipeline.stats();
+  const DriveResult drive =
+      Drive({&pipeline}, config,
+            {[&] {
+               return fmt::format("{} records  {} stored  {} rejected", Thousands(s.ingested),
+                                  Thousands(s.stored), Thousands(s.rejected));
+             },
+             [&] { return s.stored.load() + s.rejected.load(); }, nullptr});
+  Status status = pipeline.Wait();
+  if (Status c = CloseSinks(sinks.value()); status.ok()) status = c;
+  PrintSummary("spate run", s, drive, sinks.value(), config);
+  return Finish(drive, status);
+}
+
+// Produce and process in one process: two pipelines joined by the Kafka topic. When the
+// producing side ends, the consuming side is told the topic's end offsets and stops there.
+int RunKafka(const Config& config, Source& source) {
+  auto settings = MakeKafkaSettings(config);
+  if (!settings.ok()) {
+    spdlog::error("{}", settings.status().message());
+    return kExitUsage;
+  }
+  std::vector<std::unique_ptr<Sink>> producer_sinks;
+  producer_sinks.push_back(MakeKafkaProducer(config, settings.value(), /*records=*/true));
+  auto* producer = static_cast<KafkaProducerSink*>(producer_sinks.front().get());
+  if (Status s = OpenSinks(producer_sinks); !s.ok()) {
+    spdlog::error("{}", s.message());
+    return kExitFailure;
+  }
+  KafkaSourceOptions consumer_options;
+  consumer_options.settings = settings.value();
+  consumer_options.topic = config.GetString("topic");
+  consumer_options.group = config.GetString("group");
+  consumer_options.from = config.GetString("from");
+  auto consumer = KafkaSource::Create(consumer_options);
+  if (!consumer.ok()) {
+    spdlog::error("{}", consumer.status().message());
+    return kExitFailure;
+  }
+  auto sinks = MakeSinks(config);
+  if (!sinks.ok()) {
+    spdlog::error("{}", sinks.status().message());
+    return kExitUsage;
+  }
+  sinks.value().push_back(MakeKafkaProducer(config, settings.value(), /*records=*/false));
+  if (Status s = OpenSinks(sinks.value()); !s.ok()) {
+    spdlog::error("{}", s.message());
+    return kExitFailure;
+  }
+
+  Pipeline produce(source, SinkPointers(producer_sinks), MakePipelineOptions(config, false));
+  Pipeline process(*consumer.value(), SinkPointers(sinks.value()),
+                   MakePipelineOptions(config, true));
+  spdlog::info("spate run: {} -> kafka {} -> {}{}", source.Describe(), config.GetString("topic"),
+               fmt::join(config.GetList("sink"), ", "), CountText(config));
+  produce.Start();
+  process.Start();
+
+  Status produce_status;
+  bool chained = false;
+  const PipelineStats& ps = produce.stats();
+  const PipelineStats& s = process.stats();
+  auto tick = [&] {
+    if (chained || !produce.Done()) return;
+    chained = true;
+    produce_status = produce.Wait();
+    if (!produce_status.ok()) {
+      process.RequestStop();
+      return;
+    }
+    auto end = HighWatermarks(producer->handle(), config.GetString("topic"),
+                              settings.value().connect_timeout);
+    if (!end.ok()) {
+      produce_status = end.status().WithContext("reading the topic's end offsets");
+      process.RequestStop();
+      return;
+    }
+    consumer.value()->StopAt(std::move(end).value());
+  };
+  const DriveResult drive =
+      Drive({&produce, &process}, config,
+            {[&] {
+               return fmt::format("{} records  {} produced  {} stored  {} rejected",
+                                  Thousands(ps.ingested), Thousands(ps.stored), Thousands(s.stored),
+                                  Thousands(s.rejected));
+             },
+             [&] { return s.stored.load() + s.rejected.load(); }, tick});
+  Status status = produce_status;
+  if (Status p = process.Wait(); status.ok()) status = p;
+  consumer.value()->Close();
+  if (Status c = CloseSinks(producer_sinks); status.ok()) status = c;
+  if (Status c = CloseSinks(sinks.value()); status.ok()) status = c;
+  PrintSummary("spate run", s, drive, sinks.value(), config);
+  fmt::print(stderr, "  produced: {} records to kafka {}\n", Thousands(ps.stored),
+             config.GetString("topic"));
+  return Finish(drive, status);
+}
+
+}  // namespace
+
+int RunCommand(const Config& config) {
+  auto source = MakeSource(config);
+  if (!source.ok()) {
+    spdlog::error("{}", source.status().message());
+    return kExitUsage;
+  }
+  if (config.GetString("transport") == "kafka") return RunKafka(config, *source.value());
+  return RunMemory(config, *source.value());
+}
+
+int ProduceCommand(const Config& config) {
+  auto source = MakeSource(config);
+  if (!source.ok()) {
+    spdlog::error("{}", source.status().message());
+    return kExitUsage;
+  }
+  auto settings = MakeKafkaSettings(config);
+  if (!settings.ok()) {
+    spdlog::error("{}", settings.status().message());
+    return kExitUsage;
+  }
+  std::vector<std::unique_ptr<Sink>> sinks;
+  sinks.push_back(MakeKafkaProducer(config, settings.value(), /*records=*/true));
+  if (Status s = OpenSinks(sinks); !s.ok()) {
+    spdlog::error("{}", s.message());
+    return kExitFailure;
+  }
+  Pipeline pipeline(*source.value(), SinkPointers(sinks), MakePipelineOptions(config, false));
+  spdlog::info("spate produce: {} -> kafka {} at {}{}", source.value()->Describe(),
+               config.GetString("topic"), settings.value().brokers, CountText(config));
+  pipeline.Start();
+  const PipelineStats& s = pipeline.stats();
+  const DriveResult drive = Drive({&pipeline}, config,
+                                  {[&] {
+                                     return fmt::format("{} records  {} delivered  {} dead letters",
+                                                        Thousands(s.ingested), Thousands(s.stored),
+                                                        Thousands(s.rejected));
+                                   },
+                                   [&] { return s.stored.load() + s.rejected.load(); }, nullptr});
+  Status status = pipeline.Wait();
+  if (Status c = CloseSinks(sinks); status.ok()) status = c;
+  const uint64_t done = s.stored.load() + s.rejected.load();
+  fmt::print(stderr,
+             "spate produce: {} records in {:.2f} s ({}/s): {} delivered to {}, {} dead letters "
+             "to {}{}\n",
+             Thousands(s.ingested.load()), drive.seconds,
+             Thousands(static_cast<uint64_t>(drive.seconds > 0 ? done / drive.seconds : 0)),
+             Thousands(s.stored.load()), config.GetString("topic"), Thousands(s.rejected.load()),
+             DlqTopic(config), drive.interrupts ? " (stopped early by a signal)" : "");
+  return Finish(drive, status);
+}
+
+int ProcessCommand(const Config& config) {
+  auto settings = MakeKafkaSettings(config);
+  if (!settings.ok()) {
+    spdlog::error("{}", settings.status().message());
+    return kExitUsage;
+  }
+  auto sinks = MakeSinks(config);
+  if (!sinks.ok()) {
+    spdlog::error("{}", sinks.status().message());
+    return kExitUsage;
+  }
+  sinks.value().push_back(MakeKafkaProducer(config, settings.value(), /*records=*/false));
+  if (Status s = OpenSinks(sinks.value()); !s.ok()) {
+    spdlog::error("{}", s.message());
+    return kExitFailure;
+  }
+  KafkaSourceOptions options;
+  options.settings = settings.value();
+  options.topic = config.GetString("topic");
+  options.group = config.GetString("group");
+  options.from = config.GetString("from");
+  auto source = KafkaSource::Create(options);
+  if (!source.ok()) {
+    spdlog::error("{}", source.status().message());
+    return kExitFailure;
+  }
+  if (config.GetBool("exit_at_end")) {
+    auto producer = static_cast<KafkaProducerSink*>(sinks.value().back().get());
+    auto end = HighWatermarks(producer->handle(), options.topic, options.settings.connect_timeout);
+    if (!end.ok()) {
+      spdlog::error("reading the end offsets of {}: {}", options.topic, end.status().message());
+      return kExitFailure;
+    }
+    source.value()->StopAt(std::move(end).value());
+  }
+  Pipeline pipeline(*source.value(), SinkPointers(sinks.value()),
+                    MakePipelineOptions(config, true));
+  spdlog::info("spate process: {} -> {}{}", source.value()->Describe(),
+               fmt::join(config.GetList("sink"), ", "),
+               config.GetBool("exit_at_end") ? " (until the end of the topic)" : " (until Ctrl-C)");
+  pipeline.Start();
+  const PipelineStats& s = pipeline.stats();
+  const DriveResult drive =
+      Drive({&pipeline}, config,
+            {[&] {
+               return fmt::format("{} consumed  {} stored  {} rejected", Thousands(s.ingested),
+                                  Thousands(s.stored), Thousands(s.rejected));
+             },
+             [&] { return s.stored.load() + s.rejected.load(); }, nullptr});
+  Status status = pipeline.Wait();
+  // Commits the offsets of everything stored, then leaves the group.
+  source.value()->Close();
+  if (Status c = CloseSinks(sinks.value()); status.ok()) status = c;
+  PrintSummary("spate process", s, drive, sinks.value(), config);
+  return Finish(drive, status);
 }
 
 }  // namespace spate

@@ -13,6 +13,8 @@ inline constexpr int kExitUsage = 2;
 inline constexpr int kExitAborted = 130;
 
 int RunCommand(const Config& config);
+int ProduceCommand(const Config& config);
+int ProcessCommand(const Config& config);
 int MockApiCommand(const Config& config);
 int QueryCommand(const Config& config);
 

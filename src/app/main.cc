@@ -49,13 +49,41 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "spate 0.1.0");
 
+  const std::vector<std::string_view> kafka_options = {
+      "brokers",         "topic",         "dlq_topic",          "kafka_opt",
+      "partitions",      "kafka_timeout", "replication_factor", "compression",
+      "delivery_timeout"};
+  const std::vector<std::string_view> process_options = {"group", "from", "sink", "data_dir",
+                                                         "max_record_bytes"};
+  const std::vector<std::string_view> common_options = {"batch_size", "queue_capacity", "progress",
+                                                        "log_level"};
+
   CLI::App* run = app.add_subcommand(
       "run",
       "Run the whole pipeline in one process: source -> bounded in-memory queue -> transform "
       "-> sinks. Defaults: built-in generator, 100000 records, SQLite at ./spate-data/spate.db.");
   spate::CommandOptions run_options(
-      *run, Concat(kSourceOptions, {"sink", "data_dir", "batch_size", "queue_capacity",
-                                    "max_record_bytes", "progress", "log_level"}));
+      *run, Concat(Concat(Concat(kSourceOptions, {"sink", "data_dir", "max_record_bytes",
+                                                  "transport", "group", "from"}),
+                          kafka_options),
+                   common_options));
+
+  CLI::App* produce = app.add_subcommand(
+      "produce",
+      "Ingest from a source (same flags as run) into a Kafka topic: the raw user object with "
+      "login secrets removed, keyed by login.uuid. A record counts only once Kafka confirmed "
+      "it. Bad input goes to the dead-letter topic (<topic>.dlq) with the reason in a header.");
+  spate::CommandOptions produce_options(
+      *produce, Concat(Concat(kSourceOptions, kafka_options), common_options));
+
+  CLI::App* process = app.add_subcommand(
+      "process",
+      "Consume the topic as a member of a consumer group (--group), transform, store in the "
+      "sinks; run several copies to share the partitions. Offsets are committed only for "
+      "records the sinks have stored. Dead letters go to the table and the dead-letter topic.");
+  spate::CommandOptions process_options_(
+      *process,
+      Concat(Concat(Concat(kafka_options, process_options), {"exit_at_end"}), common_options));
 
   CLI::App* mock = app.add_subcommand(
       "mock-api",
@@ -76,7 +104,8 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : spate::kExitUsage;
   }
 
-  for (auto* options : {&run_options, &mock_options, &query_options}) {
+  for (auto* options :
+       {&run_options, &produce_options, &process_options_, &mock_options, &query_options}) {
     if (!options->command().parsed()) continue;
     spate::Config config;
     spate::Status status = options->Build(config);
@@ -86,6 +115,8 @@ int main(int argc, char** argv) {
       return spate::kExitUsage;
     }
     if (options == &run_options) return spate::RunCommand(config);
+    if (options == &produce_options) return spate::ProduceCommand(config);
+    if (options == &process_options_) return spate::ProcessCommand(config);
     if (options == &mock_options) return spate::MockApiCommand(config);
     return spate::QueryCommand(config);
   }

@@ -87,6 +87,63 @@ const std::vector<PropertyDef>& Table() {
        {"sqlite", "discard"}},
       {"data_dir", PropType::kString, "./spate-data",
        "Directory for the SQLite database (spate.db) and other local state"},
+      // Kafka (produce, process, run --transport kafka).
+      {"transport",
+       PropType::kString,
+       "memory",
+       "Between ingest and processing in `spate run`: memory (a bounded in-process queue) or "
+       "kafka (produce to --topic and consume it back, as produce + process would)",
+       {"memory", "kafka"}},
+      {"brokers", PropType::kString, "127.0.0.1:9092",
+       "Kafka bootstrap servers, HOST:PORT[,HOST:PORT...]"},
+      {"topic", PropType::kString, "users_created",
+       "Kafka topic of raw user records (key: login.uuid)"},
+      {"dlq_topic", PropType::kString, "",
+       "Kafka topic for dead letters, reason in a header (default: <topic>.dlq)"},
+      {"group", PropType::kString, "spate",
+       "Consumer group of `spate process`; copies with the same group share the partitions"},
+      {"from",
+       PropType::kString,
+       "earliest",
+       "Where a group without committed offsets starts reading: earliest or latest",
+       {"earliest", "latest"}},
+      {"exit_at_end", PropType::kBool, "false",
+       "Exit once every partition is read up to where it ended at start (a backfill), instead "
+       "of waiting for new records"},
+      {"partitions",
+       PropType::kInt,
+       "6",
+       "Partitions of a topic spate creates because it is missing",
+       {},
+       1,
+       100000},
+      {"replication_factor",
+       PropType::kInt,
+       "1",
+       "Replication factor of a topic spate creates because it is missing",
+       {},
+       1,
+       100},
+      {"compression",
+       PropType::kString,
+       "lz4",
+       "Compression of produced batches",
+       {"lz4", "zstd", "snappy", "gzip", "none"}},
+      {"kafka_timeout", PropType::kDuration, "10s",
+       "How long to wait for the Kafka cluster to answer at start before failing"},
+      {"delivery_timeout", PropType::kDuration, "2m",
+       "How long the producer retries a record (broker down) before the batch fails"},
+      {"kafka_opt",
+       PropType::kList,
+       "",
+       "librdkafka property key=value, passed through (repeatable; YAML: a kafka: map), e.g. "
+       "security.protocol=SASL_SSL. Values of secret keys are never logged",
+       {},
+       0,
+       INT64_MAX,
+       false,
+       "kafka",
+       false},
       // Interface.
       {"progress",
        PropType::kString,
@@ -256,7 +313,10 @@ std::string HelpText(const PropertyDef& def) {
 Status Config::Set(std::string_view name, std::string_view value) {
   const PropertyDef* def = FindProperty(name);
   if (def == nullptr) return Status::Fatal(fmt::format("unknown option '{}'", name));
-  if (def->type == PropType::kList) return SetList(name, SplitComma(value));
+  if (def->type == PropType::kList) {
+    return SetList(
+        name, def->split_commas ? SplitComma(value) : std::vector<std::string>{std::string(value)});
+  }
   if (Status s = Validate(*def, value); !s.ok()) return s;
   values_[std::string(def->name)] = {std::string(value)};
   return Status::Ok();
@@ -267,6 +327,10 @@ Status Config::SetList(std::string_view name, const std::vector<std::string>& va
   if (def == nullptr) return Status::Fatal(fmt::format("unknown option '{}'", name));
   std::vector<std::string> flat;
   for (const std::string& v : values) {
+    if (!def->split_commas) {
+      flat.push_back(v);
+      continue;
+    }
     for (std::string& part : SplitComma(v)) flat.push_back(std::move(part));
   }
   if (def->type != PropType::kList && flat.size() != 1) {
@@ -310,6 +374,13 @@ Status Config::LoadYamlNode(const YAML::Node& root, std::string_view origin) {
     const std::string key = entry.first.as<std::string>();
     const PropertyDef* def = FindProperty(key);
     if (def == nullptr) {
+      for (const PropertyDef& candidate : Table()) {
+        if (!candidate.yaml_alias.empty() && candidate.yaml_alias == Normalize(key)) {
+          def = &candidate;
+        }
+      }
+    }
+    if (def == nullptr) {
       return Status::Fatal(
           fmt::format("config '{}': unknown key '{}'{}", origin, key, Suggestion(Normalize(key))));
     }
@@ -325,12 +396,22 @@ Status Config::LoadYamlNode(const YAML::Node& root, std::string_view origin) {
         items.push_back(item.as<std::string>());
       }
       s = def->type == PropType::kList
-              ? SetList(key, items)
+              ? SetList(def->name, items)
               : Status::Fatal(fmt::format("{}: takes one value, not a list", def->name));
     } else if (value.IsScalar()) {
-      s = Set(key, value.as<std::string>());
+      s = Set(def->name, value.as<std::string>());
+    } else if (value.IsMap() && def->type == PropType::kList) {
+      std::vector<std::string> items;
+      for (const auto& item : value) {
+        if (!item.second.IsScalar()) {
+          return Status::Fatal(fmt::format("config '{}': {}: values must be plain", origin, key));
+        }
+        items.push_back(item.first.as<std::string>() + "=" + item.second.as<std::string>());
+      }
+      // Not SetList: values may contain commas (broker lists, SASL settings).
+      values_[std::string(def->name)] = std::move(items);
     } else if (value.IsNull()) {
-      s = def->type == PropType::kList ? SetList(key, {})
+      s = def->type == PropType::kList ? SetList(def->name, {})
                                        : Status::Fatal(fmt::format("{}: needs a value", def->name));
     } else {
       s = Status::Fatal(fmt::format("{}: expected a value, got a mapping", def->name));

@@ -37,6 +37,11 @@ struct PropertyDef {
   int64_t min = 0;                             // For kInt.
   int64_t max = INT64_MAX;                     // For kInt.
   bool secret = false;                         // Never printed (passwords, DSNs).
+  // Another YAML key for the same property (kafka: for kafka_opt). A YAML mapping given to a
+  // list property becomes "key=value" items.
+  std::string_view yaml_alias = {};
+  // For kList: whether "a,b" given once means two items. Off for values that contain commas.
+  bool split_commas = true;
 };
 
 // Every property spate knows, in documentation order.

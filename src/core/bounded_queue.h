@@ -7,6 +7,7 @@
 // Thread-safety: any number of producers and consumers.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -38,6 +39,18 @@ class BoundedQueue {
   std::optional<T> Pop() {
     std::unique_lock lock(mu_);
     not_empty_.wait(lock, [&] { return closed_ || !items_.empty(); });
+    if (items_.empty()) return std::nullopt;
+    T item = std::move(items_.front());
+    items_.pop_front();
+    not_full_.notify_one();
+    return item;
+  }
+
+  // Like Pop, but waits at most `timeout`: nullopt with *closed false means "nothing yet".
+  std::optional<T> PopFor(std::chrono::milliseconds timeout, bool* closed) {
+    std::unique_lock lock(mu_);
+    not_empty_.wait_for(lock, timeout, [&] { return closed_ || !items_.empty(); });
+    *closed = closed_ && items_.empty();
     if (items_.empty()) return std::nullopt;
     T item = std::move(items_.front());
     items_.pop_front();

@@ -14,9 +14,11 @@ namespace spate {
 
 struct RawRecord {
   std::string json;
-  // Where the record came from: a file line, an HTTP page index, a generator index.
-  // Together with Batch::origin this is the record's source position.
+  // Where the record came from: a file line, an HTTP page index, a generator index, a Kafka
+  // offset. Together with Batch::origin (and the partition) this is its source position.
   uint64_t position = 0;
+  int32_t partition = -1;  // Kafka partition; -1 for sources without partitions.
+  std::string key;         // The Kafka message key (login.uuid); set by produce and process.
 };
 
 struct DeadLetter {

@@ -1,10 +1,13 @@
 #include "pipeline/pipeline.h"
 
 #include <algorithm>
+#include <map>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "core/clock.h"
+#include "transforms/ingest.h"
 #include "transforms/user_transform.h"
 
 namespace spate {
@@ -27,7 +30,11 @@ void Pipeline::Start() {
     ++finished_threads_;
   });
   process_thread_ = std::jthread([this] {
-    ProcessLoop();
+    if (options_.transform) {
+      ProcessLoop();
+    } else {
+      ForwardLoop();
+    }
     ++finished_threads_;
   });
   sink_thread_ = std::jthread([this] {
@@ -41,6 +48,7 @@ void Pipeline::RequestStop() { source_stop_.request_stop(); }
 void Pipeline::Abort() {
   aborted_ = true;
   source_stop_.request_stop();
+  for (Sink* sink : sinks_) sink->Interrupt();
   ingested_.Close();
   processed_.Close();
 }
@@ -93,13 +101,28 @@ void Pipeline::ProcessLoop() {
       if (status.ok()) {
         ++stored;
       } else {
+        // Records from Kafka may come from any producer: scrub secrets before keeping bytes.
         batch->dead.push_back(
-            DeadLetter{status.message(), batch->origin, record.position, std::move(record.json)});
+            DeadLetter{status.message(),
+                       record.partition < 0 ? batch->origin
+                                            : fmt::format("{}/{}", batch->origin, record.partition),
+                       record.position,
+                       record.partition < 0 ? std::move(record.json) : ScrubSecrets(record.json)});
       }
     }
     batch->rows.resize(stored);
     batch->records.clear();
     batch->records.shrink_to_fit();  // The raw text is no longer needed; free it now.
+    if (!processed_.Push(*batch)) break;
+  }
+  processed_.Close();
+}
+
+void Pipeline::ForwardLoop() {
+  KeyReader keys;
+  while (std::optional<Batch> batch = ingested_.Pop()) {
+    if (aborted_) break;
+    for (RawRecord& record : batch->records) record.key = keys.LoginUuid(record.json);
     if (!processed_.Push(*batch)) break;
   }
   processed_.Close();
@@ -123,7 +146,64 @@ Status Pipeline::WriteWithRetry(Sink& sink, const Batch& batch) {
   }
 }
 
+void Pipeline::Acknowledged(const Batch& batch) {
+  stats_.stored += batch.rows.size() + batch.records.size();
+  stats_.rejected += batch.dead.size();
+  // Sources learn of their batches in order, whatever order the sinks finished them in.
+  const uint64_t before = checkpoint_.mark();
+  const uint64_t after = checkpoint_.Ack(batch.sequence);
+  for (uint64_t sequence = before; sequence < after; ++sequence) source_.Acknowledge(sequence);
+}
+
+void Pipeline::PipelinedSinkLoop(Sink& sink) {
+  std::map<uint64_t, Batch> in_flight;
+  const size_t window = std::max<size_t>(options_.queue_capacity, 2);
+  bool input_closed = false;
+  while (!aborted_ && (!input_closed || !in_flight.empty())) {
+    if (!input_closed && in_flight.size() < window) {
+      // Wait for input only when there is nothing to confirm meanwhile.
+      const auto wait = std::chrono::milliseconds(in_flight.empty() ? 100 : 0);
+      if (std::optional<Batch> batch = processed_.PopFor(wait, &input_closed)) {
+        if (Status s = sink.Submit(*batch); !s.ok()) {
+          Fail(s.WithContext(sink.Describe()));
+          Abort();
+          return;
+        }
+        const uint64_t sequence = batch->sequence;
+        in_flight.emplace(sequence, std::move(*batch));
+        continue;  // Fill the window before waiting for confirmations.
+      }
+    }
+    if (in_flight.empty()) continue;
+    for (Sink::Completion& done : sink.Poll(std::chrono::milliseconds(5))) {
+      auto it = in_flight.find(done.sequence);
+      if (done.status.ok() && it != in_flight.end()) {
+        Acknowledged(it->second);
+        in_flight.erase(it);
+      } else if (done.status.retriable() && it != in_flight.end() && !aborted_) {
+        // The producer already retried each message until its delivery timeout; try the
+        // undelivered ones again rather than give up on a cluster that may come back.
+        ++stats_.sink_retries;
+        spdlog::warn("{}: {} (resubmitting)", sink.Describe(), done.status.message());
+        if (Status s = sink.Submit(it->second); !s.ok()) {
+          Fail(s.WithContext(sink.Describe()));
+          Abort();
+          return;
+        }
+      } else if (!done.status.ok()) {
+        Fail(done.status.WithContext(sink.Describe()));
+        Abort();
+        return;
+      }
+    }
+  }
+}
+
 void Pipeline::SinkLoop() {
+  if (sinks_.size() == 1 && sinks_.front()->pipelined()) {
+    PipelinedSinkLoop(*sinks_.front());
+    return;
+  }
   while (std::optional<Batch> batch = processed_.Pop()) {
     if (aborted_) break;  // What is still queued stays unacknowledged.
     bool ok = true;
@@ -140,10 +220,7 @@ void Pipeline::SinkLoop() {
       Abort();
       break;
     }
-    stats_.stored += batch->rows.size();
-    stats_.rejected += batch->dead.size();
-    checkpoint_.Ack(batch->sequence);
-    source_.Acknowledge(batch->sequence);
+    Acknowledged(*batch);
   }
 }
 

@@ -5,9 +5,11 @@
 // flat. This is the memory transport of `spate run`.
 //
 // Delivery: a batch is acknowledged to its source only after every sink's Write returned ok
-// (committed). Retriable sink errors are retried with backoff until they succeed or the
-// pipeline is aborted; a fatal sink error stops the pipeline and nothing of that batch or any
-// later one is acknowledged.
+// (committed), or, for a single pipelined sink (Kafka's producer), after the sink reported it
+// complete; up to queue_capacity batches are then in flight at once, and sources are still
+// acknowledged in sequence order. Retriable sink errors are retried with backoff until they succeed
+// or the pipeline is aborted; a fatal sink error stops the pipeline and nothing of that batch or
+// any later one is acknowledged.
 //
 // Shutdown: RequestStop() stops the source only; what was already ingested drains through
 // process and sinks (nothing acknowledged is lost, nothing ingested is dropped). Abort() also
@@ -34,6 +36,9 @@
 namespace spate {
 
 struct PipelineOptions {
+  // true: process turns records into rows (run, process). false: process forwards the raw
+  // records with their key (login.uuid) set, for a sink that ships them on (produce).
+  bool transform = true;
   size_t batch_size = 1000;
   size_t queue_capacity = 8;
   size_t max_record_bytes = 1 << 20;
@@ -43,7 +48,7 @@ struct PipelineOptions {
 
 struct PipelineStats {
   std::atomic<uint64_t> ingested{0};  // Source records handed to the pipeline.
-  std::atomic<uint64_t> stored{0};    // Rows committed by every sink.
+  std::atomic<uint64_t> stored{0};    // Rows (or forwarded records) committed by every sink.
   std::atomic<uint64_t> rejected{0};  // Dead letters committed by every sink.
   std::atomic<uint64_t> sink_retries{0};
 };
@@ -71,7 +76,10 @@ class Pipeline {
  private:
   void SourceLoop(std::stop_token stop);
   void ProcessLoop();
+  void ForwardLoop();
   void SinkLoop();
+  void PipelinedSinkLoop(Sink& sink);
+  void Acknowledged(const Batch& batch);
   Status WriteWithRetry(Sink& sink, const Batch& batch);
   void Fail(Status status);
 

@@ -12,7 +12,10 @@
 // Thread-safety: each sink is used from one thread at a time.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/record.h"
 #include "core/status.h"
@@ -30,6 +33,24 @@ class Sink {
   // Flushes anything buffered and releases the connection. Called once at the end.
   virtual Status Close() = 0;
   virtual std::string Describe() const = 0;
+  // Pipelined sinks (Kafka's producer) confirm writes later, so the pipeline keeps several
+  // batches in flight instead of waiting for each: Submit hands a batch over (blocking only
+  // for backpressure), Poll waits up to `timeout` and returns the outcome of every batch
+  // completed since the last call. The pipeline uses this only when such a sink is its one
+  // sink, and keeps each batch until its completion arrives (to resubmit it on a retriable
+  // error). A completion with sequence kAnyBatch is a failure of the sink as a whole.
+  struct Completion {
+    uint64_t sequence;
+    Status status;
+  };
+  static constexpr uint64_t kAnyBatch = UINT64_MAX;
+  virtual bool pipelined() const { return false; }
+  virtual Status Submit(const Batch& /*batch*/) { return Status::Fatal("not a pipelined sink"); }
+  virtual std::vector<Completion> Poll(std::chrono::milliseconds /*timeout*/) { return {}; }
+
+  // Makes a Write that is waiting on something outside (a broker's confirmation) give up
+  // soon with a Cancelled error. Called from another thread on abort (a second Ctrl-C).
+  virtual void Interrupt() {}
 };
 
 }  // namespace spate

@@ -420,6 +420,17 @@ bool IsValidUuid(std::string_view s) {
   return ok;
 }
 
+std::string_view KeyReader::LoginUuid(std::string_view user_json) {
+  od::document doc;
+  if (parser_.iterate(buffer_.Set(user_json)).get(doc)) return {};
+  std::string_view uuid;
+  // find_field_unordered: the key may be anywhere in a record from an arbitrary producer.
+  if (doc.find_field_unordered("login").find_field_unordered("uuid").get_string().get(uuid)) {
+    return {};
+  }
+  return uuid;
+}
+
 Status UserTransform::Apply(std::string_view user_json, int64_t ingested_at_ms, Row& row) {
   if (user_json.size() > max_record_bytes_) {
     return Status::InvalidInput(

@@ -48,6 +48,21 @@ class UserTransform {
   PaddedBuffer buffer_;
 };
 
+// Reads login.uuid, the Kafka message key of a user record, without validating the rest
+// (process does that). Used by produce, which forwards records untransformed.
+//
+// Thread-safety: owns a parser; use one per thread.
+class KeyReader {
+ public:
+  // The uuid, or an empty string when the record has none (it is still forwarded; process
+  // dead-letters it).
+  std::string_view LoginUuid(std::string_view user_json);
+
+ private:
+  simdjson::ondemand::parser parser_;
+  PaddedBuffer buffer_;
+};
+
 // True for the 8-4-4-4-12 hex form (any case).
 bool IsValidUuid(std::string_view s);
 

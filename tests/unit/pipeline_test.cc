@@ -116,8 +116,12 @@ TEST(Pipeline, BadRecordsBecomeDeadLettersInSqlite) {
       RawRecord good;
       generator->AppendUser(0, good.json);
       batch.records.push_back(good);
-      batch.records.push_back(RawRecord{R"({"gender":1})", 1});
-      batch.records.push_back(RawRecord{"{", 2});
+      for (auto [json, position] : {std::pair<const char*, uint64_t>{R"({"gender":1})", 1},
+                                    std::pair<const char*, uint64_t>{"{", 2}}) {
+        RawRecord& record = batch.records.emplace_back();
+        record.json = json;
+        record.position = position;
+      }
       batch.source_records = 3;
       return SourceState::kFinished;
     }

@@ -1,0 +1,188 @@
+#include "app/components.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <set>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "app/commands.h"
+#include "sinks/sqlite_sink.h"
+#include "sources/file_source.h"
+#include "sources/generator.h"
+#include "sources/randomuser_source.h"
+
+namespace spate {
+
+Result<std::unique_ptr<Source>> MakeSource(const Config& config) {
+  const std::string kind = config.GetString("source");
+  uint64_t count = static_cast<uint64_t>(config.GetInt("count"));
+  // The default count bounds the endless sources; a file is read to its end unless the user
+  // asked for a number.
+  if (kind == "file" && !config.IsSet("count")) count = 0;
+  if (kind == "generator") {
+    GeneratorOptions options;
+    options.seed = config.GetString("seed");
+    options.nationalities = config.GetList("nat");
+    // The generator plays the API and ingest in one step: it never makes the secrets that
+    // ingest would strip (the mock API does make them, and the HTTP source strips them).
+    options.include_login_secrets = false;
+    auto generator = UserGenerator::Create(options);
+    if (!generator.ok()) return generator.status();
+    return std::unique_ptr<Source>(
+        std::make_unique<GeneratorSource>(std::move(generator).value(), count));
+  }
+  if (kind == "randomuser") {
+    RandomUserOptions options;
+    options.base_url = config.GetString("url");
+    options.seed = config.GetString("seed");
+    options.nationalities = config.GetList("nat");
+    options.count = count;
+    options.page_size = static_cast<uint32_t>(config.GetInt("page_size"));
+    options.timeout = std::chrono::milliseconds(config.GetMillis("timeout"));
+    options.connect_timeout = std::chrono::milliseconds(config.GetMillis("connect_timeout"));
+    options.max_retries = static_cast<uint32_t>(config.GetInt("retries"));
+    options.backoff_initial = std::chrono::milliseconds(config.GetMillis("retry_backoff"));
+    options.backoff_max = std::chrono::milliseconds(config.GetMillis("retry_backoff_max"));
+    auto source = RandomUserSource::Create(std::move(options));
+    if (!source.ok()) return source.status();
+    return std::unique_ptr<Source>(std::move(source).value());
+  }
+  auto source = std::make_unique<FileSource>(config.GetString("input"), count);
+  if (Status s = source->Open(); !s.ok()) return s;
+  return std::unique_ptr<Source>(std::move(source));
+}
+
+Result<std::vector<std::unique_ptr<Sink>>> MakeSinks(const Config& config) {
+  std::vector<std::unique_ptr<Sink>> sinks;
+  std::set<std::string> seen;
+  for (const std::string& name : config.GetList("sink")) {
+    if (!seen.insert(name).second) continue;  // --sink sqlite --sink sqlite: one is enough.
+    if (name == "sqlite") {
+      sinks.push_back(std::make_unique<SqliteSink>(config.GetString("data_dir")));
+    } else {
+      sinks.push_back(std::make_unique<DiscardSink>());
+    }
+  }
+  if (sinks.empty()) return Status::Fatal("no sink: give at least one --sink");
+  return sinks;
+}
+
+Result<KafkaSettings> MakeKafkaSettings(const Config& config) {
+  KafkaSettings settings;
+  settings.brokers = config.GetString("brokers");
+  auto options = ParseKafkaOptions(config.GetList("kafka_opt"));
+  if (!options.ok()) return options.status();
+  settings.options = std::move(options).value();
+  settings.connect_timeout = std::chrono::milliseconds(config.GetMillis("kafka_timeout"));
+  settings.partitions = static_cast<int>(config.GetInt("partitions"));
+  settings.replication_factor = static_cast<int>(config.GetInt("replication_factor"));
+  return settings;
+}
+
+std::string DlqTopic(const Config& config) {
+  const std::string dlq = config.GetString("dlq_topic");
+  return dlq.empty() ? config.GetString("topic") + ".dlq" : dlq;
+}
+
+std::unique_ptr<KafkaProducerSink> MakeKafkaProducer(const Config& config,
+                                                     const KafkaSettings& settings, bool records) {
+  KafkaProducerOptions options;
+  options.settings = settings;
+  if (records) options.topic = config.GetString("topic");
+  options.dlq_topic = DlqTopic(config);
+  options.compression = config.GetString("compression");
+  options.delivery_timeout = std::chrono::milliseconds(config.GetMillis("delivery_timeout"));
+  return std::make_unique<KafkaProducerSink>(std::move(options));
+}
+
+Status OpenSinks(const std::vector<std::unique_ptr<Sink>>& sinks) {
+  for (const auto& sink : sinks) {
+    if (Status s = sink->Open(); !s.ok()) return s.WithContext(sink->Describe());
+  }
+  return Status::Ok();
+}
+
+Status CloseSinks(const std::vector<std::unique_ptr<Sink>>& sinks) {
+  Status first;
+  for (const auto& sink : sinks) {
+    if (Status s = sink->Close(); !s.ok() && first.ok()) first = s.WithContext(sink->Describe());
+  }
+  return first;
+}
+
+std::vector<Sink*> SinkPointers(const std::vector<std::unique_ptr<Sink>>& sinks) {
+  std::vector<Sink*> out;
+  for (const auto& sink : sinks) out.push_back(sink.get());
+  return out;
+}
+
+PipelineOptions MakePipelineOptions(const Config& config, bool transform) {
+  PipelineOptions options;
+  options.transform = transform;
+  options.batch_size = static_cast<size_t>(config.GetInt("batch_size"));
+  options.queue_capacity = static_cast<size_t>(config.GetInt("queue_capacity"));
+  options.max_record_bytes = static_cast<size_t>(config.GetInt("max_record_bytes"));
+  return options;
+}
+
+std::string Thousands(uint64_t n) {
+  const std::string digits = std::to_string(n);
+  std::string out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out.push_back(',');
+    out.push_back(digits[i]);
+  }
+  return out;
+}
+
+DriveResult Drive(const std::vector<Pipeline*>& pipelines, const Config& config,
+                  const DriveHooks& hooks) {
+  const std::string mode = config.GetString("progress");
+  const bool progress =
+      mode == "always" || (mode == "auto" && isatty(STDERR_FILENO) == 1 && hooks.line);
+  DriveResult result;
+  const auto started = std::chrono::steady_clock::now();
+  auto last_report = started;
+  uint64_t last_done = 0;
+  auto all_done = [&] {
+    for (Pipeline* p : pipelines) {
+      if (!p->Done()) return false;
+    }
+    return true;
+  };
+  while (!all_done()) {
+    if (const int sig = WaitForSignal(50); sig != 0) {
+      if (++result.interrupts == 1) {
+        spdlog::info(
+            "{}: stopping the source, draining and storing what was ingested "
+            "(again to abort)",
+            sig == SIGINT ? "interrupt" : "terminate");
+        pipelines.front()->RequestStop();
+      } else {
+        spdlog::warn("aborting: batches not yet stored are not acknowledged");
+        for (Pipeline* p : pipelines) p->Abort();
+      }
+    }
+    if (hooks.tick) hooks.tick();
+    const auto now = std::chrono::steady_clock::now();
+    if (progress && now - last_report >= std::chrono::milliseconds(500)) {
+      const double secs = std::chrono::duration<double>(now - last_report).count();
+      const uint64_t done = hooks.done ? hooks.done() : 0;
+      fmt::print(stderr, "\r\033[K  {}  {}/s", hooks.line(),
+                 Thousands(static_cast<uint64_t>((done - last_done) / secs)));
+      last_report = now;
+      last_done = done;
+    }
+  }
+  if (hooks.tick) hooks.tick();
+  if (progress) fmt::print(stderr, "\r\033[K");
+  result.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return result;
+}
+
+}  // namespace spate

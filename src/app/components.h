@@ -1,0 +1,63 @@
+// Building blocks the commands share: sources, sinks and Kafka settings made from the
+// configuration, and the control loop that runs pipelines with progress and signal handling.
+//
+// Thread-safety: main thread only.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "core/status.h"
+#include "pipeline/pipeline.h"
+#include "sinks/sink.h"
+#include "sources/source.h"
+#include "transport/kafka.h"
+#include "transport/kafka_sink.h"
+
+namespace spate {
+
+// --source and its options (generator, randomuser, file).
+Result<std::unique_ptr<Source>> MakeSource(const Config& config);
+// --sink (sqlite, discard), each once.
+Result<std::vector<std::unique_ptr<Sink>>> MakeSinks(const Config& config);
+
+// --brokers, --kafka-opt / kafka:, --kafka-timeout, --partitions, --replication-factor.
+Result<KafkaSettings> MakeKafkaSettings(const Config& config);
+// The producer of `spate produce` (records to --topic, dead letters to the DLQ topic) or,
+// with records=false, the dead-letter producer of `spate process`.
+std::unique_ptr<KafkaProducerSink> MakeKafkaProducer(const Config& config,
+                                                     const KafkaSettings& settings, bool records);
+std::string DlqTopic(const Config& config);
+
+// Opens every sink; the first error names the sink.
+Status OpenSinks(const std::vector<std::unique_ptr<Sink>>& sinks);
+// Closes every sink; returns the first error.
+Status CloseSinks(const std::vector<std::unique_ptr<Sink>>& sinks);
+std::vector<Sink*> SinkPointers(const std::vector<std::unique_ptr<Sink>>& sinks);
+
+PipelineOptions MakePipelineOptions(const Config& config, bool transform);
+
+// 1,234,567
+std::string Thousands(uint64_t n);
+
+// The control loop of a command. Starts nothing: the pipelines must be started. Until every
+// pipeline is done it waits for signals (first SIGINT/SIGTERM: stop the first pipeline's
+// source and let everything drain; second: abort all), redraws a progress line on stderr
+// when `progress` is on (`line` formats it; `done` counts finished records for the rate),
+// and calls `tick` (chaining pipelines, for example).
+struct DriveResult {
+  int interrupts = 0;
+  double seconds = 0;
+};
+struct DriveHooks {
+  std::function<std::string()> line;
+  std::function<uint64_t()> done;
+  std::function<void()> tick;
+};
+DriveResult Drive(const std::vector<Pipeline*>& pipelines, const Config& config,
+                  const DriveHooks& hooks);
+
+}  // namespace spate

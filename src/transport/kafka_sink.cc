@@ -1,0 +1,231 @@
+#include "transport/kafka_sink.h"
+
+#include <array>
+#include <thread>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+namespace spate {
+KafkaProducerSink::KafkaProducerSink(KafkaProducerOptions options) : options_(std::move(options)) {}
+
+KafkaProducerSink::~KafkaProducerSink() {
+  if (rk_) (void)Close();
+}
+
+Status KafkaProducerSink::Open() {
+  const KafkaOptions defaults = {
+      // No duplicates or reordering from the producer's own retries; implies acks=all.
+      {"enable.idempotence", "true"},
+      {"compression.type", options_.compression},
+      // Throughput: fill large batches, wait briefly for them.
+      {"linger.ms", "5"},
+      {"batch.num.messages", "10000"},
+      {"batch.size", "1048576"},
+      // Bounds what librdkafka buffers (memory stays flat when the cluster is slow).
+      {"queue.buffering.max.kbytes", "65536"},
+      {"message.timeout.ms", std::to_string(options_.delivery_timeout.count())},
+  };
+  auto conf = MakeKafkaConf(options_.settings, defaults);
+  if (!conf.ok()) return conf.status();
+  rd_kafka_conf_set_dr_msg_cb(conf.value().get(), OnDelivery);
+  rd_kafka_conf_set_opaque(conf.value().get(), this);
+  auto rk = MakeKafkaClient(RD_KAFKA_PRODUCER, std::move(conf).value());
+  if (!rk.ok()) return rk.status();
+  rk_ = std::move(rk).value();
+  if (Status s = CheckBrokers(rk_.get(), options_.settings); !s.ok()) return s;
+  for (const std::string* topic : {&options_.topic, &options_.dlq_topic}) {
+    if (topic->empty()) continue;
+    if (Status s = EnsureTopic(rk_.get(), *topic, options_.settings); !s.ok()) return s;
+  }
+  if (!options_.topic.empty()) {
+    topic_.reset(rd_kafka_topic_new(rk_.get(), options_.topic.c_str(), nullptr));
+  }
+  if (!options_.dlq_topic.empty()) {
+    dlq_topic_.reset(rd_kafka_topic_new(rk_.get(), options_.dlq_topic.c_str(), nullptr));
+  }
+  return Status::Ok();
+}
+
+void KafkaProducerSink::OnDelivery(rd_kafka_t* /*rk*/, const rd_kafka_message_t* message,
+                                   void* opaque) {
+  auto* self = static_cast<KafkaProducerSink*>(opaque);
+  const auto packed = reinterpret_cast<uintptr_t>(message->_private);
+  const auto ticket = static_cast<uint32_t>(packed >> 32);
+  const size_t index = packed & 0xffffffffu;
+  auto it = self->in_flight_.find(ticket);
+  if (it == self->in_flight_.end() || index >= it->second.delivered.size()) return;
+  InFlight& f = it->second;
+  --f.outstanding;
+  if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    f.delivered[index] = 1;
+  } else {
+    ++f.failed;
+    if (!IsRetriableKafkaError(message->err)) f.any_fatal = true;
+    if (f.first_error.empty()) f.first_error = rd_kafka_err2str(message->err);
+  }
+  self->MaybeComplete(ticket);
+}
+
+void KafkaProducerSink::MaybeComplete(uint32_t ticket) {
+  auto it = in_flight_.find(ticket);
+  if (it == in_flight_.end() || it->second.outstanding > 0) return;
+  InFlight& f = it->second;
+  Status status;
+  if (f.failed > 0) {
+    const std::string message = fmt::format("{} of {} messages not delivered: {}", f.failed,
+                                            f.delivered.size(), f.first_error);
+    status = f.any_fatal ? Status::Fatal(message) : Status::Retriable(message);
+    retry_state_[f.sequence] = std::move(f.delivered);
+  }
+  completed_.push_back(Completion{f.sequence, std::move(status)});
+  in_flight_.erase(it);
+}
+
+Status KafkaProducerSink::Produce(rd_kafka_topic_t* topic, uint32_t ticket, size_t index,
+                                  std::string_view key, std::string_view value,
+                                  rd_kafka_headers_t* headers) {
+  void* opaque = reinterpret_cast<void*>((static_cast<uintptr_t>(ticket) << 32) | index);
+  const void* key_data = key.empty() ? nullptr : key.data();
+  void* value_data = const_cast<char*>(value.data());  // Copied (F_COPY), never written.
+  while (true) {
+    const rd_kafka_resp_err_t err =
+        headers == nullptr
+            ? rd_kafka_producev(
+                  rk_.get(), RD_KAFKA_V_RKT(topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                  RD_KAFKA_V_KEY(key_data, key.size()), RD_KAFKA_V_VALUE(value_data, value.size()),
+                  RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END)
+            : rd_kafka_producev(
+                  rk_.get(), RD_KAFKA_V_RKT(topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                  RD_KAFKA_V_KEY(key_data, key.size()), RD_KAFKA_V_VALUE(value_data, value.size()),
+                  RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return Status::Ok();
+    if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || interrupted_) {
+      if (headers != nullptr) rd_kafka_headers_destroy(headers);  // Not taken on failure.
+      if (interrupted_) return Status::Cancelled("interrupted");
+      return Status::Fatal(
+          fmt::format("produce to {}: {}", rd_kafka_topic_name(topic), rd_kafka_err2str(err)));
+    }
+    // librdkafka's buffer is full (the cluster is slower than we are): serve delivery reports
+    // until there is room. This is the backpressure that keeps memory flat.
+    rd_kafka_poll(rk_.get(), 10);
+  }
+}
+
+Status KafkaProducerSink::Submit(const Batch& batch) {
+  const bool produce_records = topic_ != nullptr;
+  const bool produce_dead = dlq_topic_ != nullptr;
+  const size_t total =
+      (produce_records ? batch.records.size() : 0) + (produce_dead ? batch.dead.size() : 0);
+  const uint32_t ticket = next_ticket_++;
+  InFlight& f = in_flight_[ticket];
+  f.sequence = batch.sequence;
+  // A resubmitted batch sends only what was not delivered the first time.
+  if (auto retry = retry_state_.find(batch.sequence);
+      retry != retry_state_.end() && retry->second.size() == total) {
+    f.delivered = std::move(retry->second);
+    retry_state_.erase(retry);
+  } else {
+    f.delivered.assign(total, 0);
+  }
+
+  Status status;
+  size_t index = 0;
+  auto send = [&](rd_kafka_topic_t* topic, std::string_view key, std::string_view value,
+                  rd_kafka_headers_t* headers) {
+    if (f.delivered[index] || !status.ok()) {
+      if (headers != nullptr) rd_kafka_headers_destroy(headers);
+    } else {
+      status = Produce(topic, ticket, index, key, value, headers);
+      if (status.ok()) ++f.outstanding;
+    }
+    ++index;
+  };
+  if (produce_records) {
+    for (const RawRecord& record : batch.records)
+      send(topic_.get(), record.key, record.json, nullptr);
+  }
+  if (produce_dead) {
+    for (const DeadLetter& dead : batch.dead) {
+      rd_kafka_headers_t* headers = rd_kafka_headers_new(3);
+      const std::string position = std::to_string(dead.position);
+      rd_kafka_header_add(headers, "reason", -1, dead.reason.data(),
+                          static_cast<ssize_t>(dead.reason.size()));
+      rd_kafka_header_add(headers, "origin", -1, dead.origin.data(),
+                          static_cast<ssize_t>(dead.origin.size()));
+      rd_kafka_header_add(headers, "position", -1, position.data(),
+                          static_cast<ssize_t>(position.size()));
+      const std::string key = fmt::format("{}@{}", dead.origin, dead.position);
+      send(dlq_topic_.get(), key, dead.raw, headers);
+    }
+  }
+  if (!status.ok()) {
+    // Messages already handed over still get their reports (and are then forgotten); the
+    // caller stops the pipeline on this error.
+    f.failed = 1;
+    f.any_fatal = true;
+    f.first_error = status.message();
+    return status;
+  }
+  MaybeComplete(ticket);  // Nothing to send (or all sent before): complete at once.
+  return Status::Ok();
+}
+
+std::vector<Sink::Completion> KafkaProducerSink::Poll(std::chrono::milliseconds timeout) {
+  if (interrupted_ && !purged_) {
+    // Abort: stop waiting for the cluster; purged messages get their reports at once.
+    rd_kafka_purge(rk_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    purged_ = true;
+  }
+  // Completions already waiting are returned without blocking.
+  rd_kafka_poll(rk_.get(), completed_.empty() ? static_cast<int>(timeout.count()) : 0);
+  std::array<char, 512> errstr{};
+  if (rd_kafka_fatal_error(rk_.get(), errstr.data(), errstr.size()) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    completed_.push_back(Completion{
+        kAnyBatch, Status::Fatal(fmt::format("kafka producer failed: {}", errstr.data()))});
+  }
+  std::vector<Completion> out;
+  out.swap(completed_);
+  return out;
+}
+
+Status KafkaProducerSink::Write(const Batch& batch) {
+  const bool nothing =
+      (topic_ == nullptr || batch.records.empty()) && (dlq_topic_ == nullptr || batch.dead.empty());
+  if (nothing) return Status::Ok();  // The usual case for the dead-letter producer.
+  if (Status s = Submit(batch); !s.ok()) return s;
+  const auto started = std::chrono::steady_clock::now();
+  while (true) {
+    for (Completion& c : Poll(std::chrono::milliseconds(50))) {
+      if (c.sequence == batch.sequence || c.sequence == kAnyBatch) return std::move(c.status);
+    }
+    if (purged_ && std::chrono::steady_clock::now() - started > std::chrono::seconds(10)) {
+      return Status::Cancelled("interrupted while waiting for delivery reports");
+    }
+  }
+}
+
+Status KafkaProducerSink::Close() {
+  if (!rk_) return Status::Ok();
+  // After an abort, what is still queued is dropped rather than waited for.
+  if (interrupted_) rd_kafka_purge(rk_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+  // Normally nothing is outstanding (batches complete first); flush serves stragglers.
+  const rd_kafka_resp_err_t err = rd_kafka_flush(rk_.get(), 10000);
+  topic_.reset();
+  dlq_topic_.reset();
+  rk_.reset();
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return Status::Fatal(fmt::format("kafka flush: {}", rd_kafka_err2str(err)));
+  }
+  return Status::Ok();
+}
+
+std::string KafkaProducerSink::Describe() const {
+  std::string what = options_.topic.empty() ? options_.dlq_topic
+                     : options_.dlq_topic.empty()
+                         ? options_.topic
+                         : fmt::format("{} (dead letters: {})", options_.topic, options_.dlq_topic);
+  return fmt::format("kafka {} at {}", what, options_.settings.brokers);
+}
+
+}  // namespace spate

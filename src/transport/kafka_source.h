@@ -1,0 +1,81 @@
+// KafkaSource: a Source that reads a topic as a member of a consumer group (`spate process`).
+//
+// Each message becomes a RawRecord (the value; partition and offset as its position). Run
+// several processes with the same group and they share the partitions; when one leaves, the
+// others take over its partitions.
+//
+// Offsets: librdkafka's automatic offset *store* is off. When the pipeline acknowledges a
+// batch (every sink has stored it, rows and dead letters alike), the offset after the batch's
+// last message of each partition is stored, and the periodic auto-commit (and the final
+// commit on close) commits only stored offsets. Batches are acknowledged in order, so a
+// committed offset never passes a record that is not stored. On revocation the stored
+// offsets are committed at once; acknowledgements that arrive later for partitions this member
+// no longer owns are dropped (librdkafka refuses to store them), and the new owner re-reads
+// those records, which the sinks' upserts make harmless.
+//
+// Thread-safety: Next and the rebalance callback run on the source thread; Acknowledge on
+// the sink thread; StopAt from any thread.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sources/source.h"
+#include "transport/kafka.h"
+
+namespace spate {
+
+struct KafkaSourceOptions {
+  KafkaSettings settings;
+  std::string topic = "users_created";
+  std::string group = "spate";
+  std::string from = "earliest";  // Where a group without committed offsets starts.
+  // The longest a partly filled batch waits for more messages.
+  std::chrono::milliseconds max_batch_wait{50};
+};
+
+class KafkaSource : public Source {
+ public:
+  // Connects (bounded by settings.connect_timeout), creates the topic if missing, subscribes.
+  static Result<std::unique_ptr<KafkaSource>> Create(KafkaSourceOptions options);
+  ~KafkaSource() override;
+
+  Result<SourceState> Next(Batch& batch, size_t max_records, std::stop_token stop) override;
+  void Acknowledge(uint64_t sequence) override;
+  std::string Describe() const override;
+
+  // Finish once every partition of the topic has been read up to `end` (exclusive): how
+  // `spate run --transport kafka` stops after reading what it produced.
+  void StopAt(std::map<int32_t, int64_t> end);
+
+  // Leaves the group after committing the stored offsets. Called by the destructor.
+  void Close();
+
+ private:
+  explicit KafkaSource(KafkaSourceOptions options) : options_(std::move(options)) {}
+  static void OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                          rd_kafka_topic_partition_list_t* partitions, void* opaque);
+  void Rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions);
+  bool ReachedEnd() const;
+
+  const KafkaSourceOptions options_;
+  const std::string origin_ = "kafka:" + options_.topic;
+  KafkaHandle rk_;
+  bool closed_ = false;
+
+  std::mutex mu_;
+  // Per acknowledged-later batch sequence: the next offset to commit for each partition.
+  std::map<uint64_t, std::map<int32_t, int64_t>> pending_;  // Protected by mu_.
+
+  // Source-thread only.
+  std::map<int32_t, int64_t> read_up_to_;  // Next offset per partition (read or at EOF).
+  mutable std::mutex stop_mu_;
+  std::optional<std::map<int32_t, int64_t>> stop_at_;  // Protected by stop_mu_.
+};
+
+}  // namespace spate
