@@ -49,6 +49,25 @@ TEST(Config, YamlSetsOptions) {
   EXPECT_EQ(config.GetMillis("retry_backoff"), 2000);
 }
 
+TEST(Config, YamlKafkaMapBecomesPassThroughOptionsWithCommasIntact) {
+  Config config;
+  Status status = config.LoadYamlString(
+      "brokers: a:9092,b:9092\nkafka:\n  security.protocol: SASL_SSL\n"
+      "  ssl.cipher.suites: AES128,AES256\nexit-at-end: true\n",
+      "test");
+  ASSERT_TRUE(status.ok()) << status.message();
+  EXPECT_EQ(config.GetString("brokers"), "a:9092,b:9092");
+  EXPECT_EQ(
+      config.GetList("kafka_opt"),
+      (std::vector<std::string>{"security.protocol=SASL_SSL", "ssl.cipher.suites=AES128,AES256"}));
+  EXPECT_TRUE(config.GetBool("exit_at_end"));
+  // The flag form keeps commas too: one --kafka-opt is one property.
+  ASSERT_TRUE(config.SetList("kafka_opt", {"ssl.cipher.suites=A,B"}).ok());
+  EXPECT_EQ(config.GetList("kafka_opt"), (std::vector<std::string>{"ssl.cipher.suites=A,B"}));
+  // A map for a property that is not a list is still an error.
+  EXPECT_FALSE(config.LoadYamlString("topic: {a: 1}\n", "t").ok());
+}
+
 TEST(Config, YamlUnknownKeyIsNamedWithASuggestion) {
   Config config;
   Status status = config.LoadYamlString("data_dri: /x\n", "my.yaml");

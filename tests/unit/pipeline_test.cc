@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <deque>
 
 #include "sinks/sqlite_sink.h"
@@ -59,6 +60,84 @@ TEST(Pipeline, DeliversEverything) {
   EXPECT_EQ(sink.rows, 1050u);
   EXPECT_EQ(pipeline.stats().stored, 1050u);
   EXPECT_EQ(pipeline.acknowledged_batches(), 11u);
+}
+
+// A pipelined sink that completes batches in reverse order of submission (a few at a time)
+// and fails the first completion of batch 2 retriably, as Kafka's producer might.
+class ReorderingSink final : public Sink {
+ public:
+  Status Open() override { return Status::Ok(); }
+  Status Write(const Batch&) override { return Status::Fatal("pipelined only"); }
+  Status Close() override { return Status::Ok(); }
+  std::string Describe() const override { return "reordering"; }
+  bool pipelined() const override { return true; }
+  Status Submit(const Batch& batch) override {
+    ++submits;
+    max_in_flight = std::max(max_in_flight, pending.size() + 1);
+    pending.push_back(batch.sequence);
+    records += batch.records.size();
+    return Status::Ok();
+  }
+  std::vector<Completion> Poll(std::chrono::milliseconds) override {
+    std::vector<Completion> out;
+    // Hold completions until two are pending (or the input may have ended: one).
+    if (pending.size() < 2 && ++idle < 3) return out;
+    idle = 0;
+    while (!pending.empty()) {
+      const uint64_t sequence = pending.back();
+      pending.pop_back();
+      if (sequence == 2 && !failed_once) {
+        failed_once = true;
+        out.push_back({sequence, Status::Retriable("leader moved")});
+      } else {
+        out.push_back({sequence, Status::Ok()});
+      }
+    }
+    return out;
+  }
+
+  std::vector<uint64_t> pending;
+  size_t max_in_flight = 0;
+  int idle = 0;
+  bool failed_once = false;
+  uint64_t submits = 0;
+  uint64_t records = 0;
+};
+
+// Records the order in which batches are acknowledged to it.
+class OrderCheckingSource final : public Source {
+ public:
+  explicit OrderCheckingSource(uint64_t batches) : batches_(batches) {}
+  Result<SourceState> Next(Batch& batch, size_t, std::stop_token) override {
+    batch.origin = "test";
+    for (int i = 0; i < 10; ++i) batch.records.emplace_back().json = "{}";
+    batch.source_records = 10;
+    return ++made_ == batches_ ? SourceState::kFinished : SourceState::kHaveMore;
+  }
+  void Acknowledge(uint64_t sequence) override { acked.push_back(sequence); }
+  std::string Describe() const override { return "ordered"; }
+  std::vector<uint64_t> acked;
+
+ private:
+  const uint64_t batches_;
+  uint64_t made_ = 0;
+};
+
+TEST(Pipeline, PipelinedSinkIsAcknowledgedInOrderAndRetriedBatchesResubmitted) {
+  OrderCheckingSource source(9);
+  ReorderingSink sink;
+  PipelineOptions options = Options();
+  options.transform = false;  // Forward raw records, as produce does.
+  options.queue_capacity = 4;
+  Pipeline pipeline(source, {&sink}, options);
+  pipeline.Start();
+  ASSERT_TRUE(pipeline.Wait().ok());
+  EXPECT_EQ(source.acked, (std::vector<uint64_t>{0, 1, 2, 3, 4, 5, 6, 7, 8}));
+  EXPECT_EQ(sink.submits, 10u);  // Nine batches, one of them twice.
+  EXPECT_EQ(pipeline.stats().stored, 90u);
+  EXPECT_EQ(pipeline.stats().sink_retries, 1u);
+  EXPECT_GE(sink.max_in_flight, 2u);
+  EXPECT_LE(sink.max_in_flight, 4u);  // Bounded by the window.
 }
 
 TEST(Pipeline, SlowSinkBoundsWhatIsInFlight) {
