@@ -20,9 +20,10 @@ spdlog::level::level_enum LevelFor(int syslog_level) {
 
 void LogCallback(const rd_kafka_t* /*rk*/, int level, const char* facility, const char* buf) {
   // librdkafka logs at notice for routine reconnects; keep those out of info so a normal run
-  // is quiet. Warnings and errors still show.
-  const auto spd_level = level == 5 ? spdlog::level::debug : LevelFor(level);
-  spdlog::log(spd_level, "kafka {}: {}", facility, buf);
+  // is quiet. Connection failures (FAIL) also reach ErrorCallback, which logs them once as
+  // warnings: a broker restarting is something the clients ride out, not an error.
+  const bool routine = level == 5 || std::string_view(facility) == "FAIL";
+  spdlog::log(routine ? spdlog::level::debug : LevelFor(level), "kafka {}: {}", facility, buf);
 }
 
 void ErrorCallback(rd_kafka_t* /*rk*/, int err, const char* reason, void* /*opaque*/) {

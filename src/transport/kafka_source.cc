@@ -69,6 +69,7 @@ void KafkaSource::Rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_li
   const bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(rk_.get()), "COOPERATIVE") == 0;
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     spdlog::info("kafka: assigned {}", DescribePartitions(partitions));
+    for (int i = 0; i < partitions->cnt; ++i) assigned_.insert(partitions->elems[i].partition);
     if (cooperative) {
       if (rd_kafka_error_t* e = rd_kafka_incremental_assign(rk_.get(), partitions)) {
         spdlog::error("kafka: assign: {}", rd_kafka_error_string(e));
@@ -87,7 +88,10 @@ void KafkaSource::Rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_li
       spdlog::warn("kafka: commit on revoke: {}", rd_kafka_err2str(commit));
     }
   }
-  for (int i = 0; i < partitions->cnt; ++i) read_up_to_.erase(partitions->elems[i].partition);
+  for (int i = 0; i < partitions->cnt; ++i) {
+    read_up_to_.erase(partitions->elems[i].partition);
+    assigned_.erase(partitions->elems[i].partition);
+  }
   if (cooperative) {
     if (rd_kafka_error_t* e = rd_kafka_incremental_unassign(rk_.get(), partitions)) {
       rd_kafka_error_destroy(e);
@@ -181,11 +185,12 @@ void KafkaSource::StopAt(std::map<int32_t, int64_t> end) {
 
 bool KafkaSource::ReachedEnd() const {
   std::lock_guard lock(stop_mu_);
-  if (!stop_at_) return false;
-  for (const auto& [partition, end] : *stop_at_) {
-    if (end == 0) continue;
+  if (!stop_at_ || assigned_.empty()) return false;
+  for (const int32_t partition : assigned_) {
+    auto end = stop_at_->find(partition);
+    if (end == stop_at_->end() || end->second == 0) continue;
     auto it = read_up_to_.find(partition);
-    if (it == read_up_to_.end() || it->second < end) return false;
+    if (it == read_up_to_.end() || it->second < end->second) return false;
   }
   return true;
 }

@@ -22,6 +22,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -49,8 +50,9 @@ class KafkaSource : public Source {
   void Acknowledge(uint64_t sequence) override;
   std::string Describe() const override;
 
-  // Finish once every partition of the topic has been read up to `end` (exclusive): how
-  // `spate run --transport kafka` stops after reading what it produced.
+  // Finish once every partition this member is assigned has been read up to `end`
+  // (exclusive): how `process --exit-at-end` and `run --transport kafka` stop. Partitions
+  // other members own are theirs to finish.
   void StopAt(std::map<int32_t, int64_t> end);
 
   // Leaves the group after committing the stored offsets. Called by the destructor.
@@ -74,6 +76,7 @@ class KafkaSource : public Source {
 
   // Source-thread only.
   std::map<int32_t, int64_t> read_up_to_;  // Next offset per partition (read or at EOF).
+  std::set<int32_t> assigned_;             // Partitions this member owns now.
   mutable std::mutex stop_mu_;
   std::optional<std::map<int32_t, int64_t>> stop_at_;  // Protected by stop_mu_.
 };
