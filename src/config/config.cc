@@ -132,7 +132,7 @@ const std::vector<PropertyDef>& Table() {
       {"kafka_timeout", PropType::kDuration, "10s",
        "How long to wait for the Kafka cluster to answer at start before failing"},
       {"delivery_timeout", PropType::kDuration, "2m",
-       "How long the producer retries a record (broker down) before the batch fails"},
+       "How long the producer retries a record (broker down) before its batch is resubmitted"},
       {"kafka_opt",
        PropType::kList,
        "",
@@ -303,7 +303,7 @@ std::string HelpText(const PropertyDef& def) {
   if (!def.choices.empty() && def.help.find(def.choices.front()) == std::string_view::npos) {
     text += fmt::format(" [{}]", fmt::join(def.choices, "|"));
   }
-  if (!def.secret) {
+  if (!def.secret && def.help.find("(default") == std::string_view::npos) {
     text += def.default_value.empty() ? std::string(" (default: none)")
                                       : fmt::format(" (default: {})", def.default_value);
   }
