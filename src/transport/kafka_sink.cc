@@ -17,6 +17,9 @@ Status KafkaProducerSink::Open() {
   const KafkaOptions defaults = {
       // No duplicates or reordering from the producer's own retries; implies acks=all.
       {"enable.idempotence", "true"},
+      // A metadata probe must not make the broker auto-create a topic with its own defaults;
+      // EnsureTopic creates missing topics with --partitions and --replication-factor.
+      {"allow.auto.create.topics", "false"},
       {"compression.type", options_.compression},
       // Throughput: fill large batches, wait briefly for them.
       {"linger.ms", "5"},
