@@ -280,7 +280,6 @@ TEST(Kafka, MalformedMessagesGoToTheDeadLetterTopicAndTableAndTheConsumerGoesOn)
   Outcome produced = RunSpate(dir, Kafka(rig, {"produce", "--count", "50", "--seed", "bad"}));
   ASSERT_EQ(produced.exit_code, 0) << produced.err;
 
-
   Outcome processed = RunSpate(dir, Process(rig, data, "dlq", {"--exit-at-end"}));
   ASSERT_EQ(processed.exit_code, 0) << processed.err;
   EXPECT_EQ(TryCount(data, "SELECT count(*) FROM created_users"), 50);
