@@ -128,6 +128,8 @@ int RunKafka(const Config& config, Source& source) {
   const PipelineStats& ps = produce.stats();
   const PipelineStats& s = process.stats();
   auto tick = [&] {
+    // The consuming side failed: producing more would only fill the topic.
+    if (process.Done() && !produce.Done()) produce.RequestStop();
     if (chained || !produce.Done()) return;
     chained = true;
     produce_status = produce.Wait();
