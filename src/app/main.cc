@@ -1,4 +1,6 @@
 // spate: a real-time user-data pipeline in one binary. See README.md.
+#include <malloc.h>
+
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
@@ -38,6 +40,13 @@ void SetupLogging(const spate::Config& config) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Batches of about a megabyte are allocated and freed all the time, on different threads.
+  // glibc's defaults give freed heap tops back to the kernel and serve big blocks with fresh
+  // mmaps, so every batch paid its page faults again (15-20% of produce's CPU in perf). Keep
+  // freed memory for reuse instead; the bounded queues still bound how much is live.
+  mallopt(M_MMAP_THRESHOLD, 16 << 20);
+  mallopt(M_TRIM_THRESHOLD, 64 << 20);
+
   // Before any thread exists, so every thread inherits the mask; commands wait for signals.
   spate::BlockStopSignals();
 

@@ -122,7 +122,9 @@ void Pipeline::ForwardLoop() {
   KeyReader keys;
   while (std::optional<Batch> batch = ingested_.Pop()) {
     if (aborted_) break;
-    for (RawRecord& record : batch->records) record.key = keys.LoginUuid(record.json);
+    for (RawRecord& record : batch->records) {
+      if (record.key.empty()) record.key = keys.LoginUuid(record.json);  // The generator sets it.
+    }
     if (!processed_.Push(*batch)) break;
   }
   processed_.Close();

@@ -552,6 +552,10 @@ Result<UserGenerator> UserGenerator::Create(GeneratorOptions options) {
 }
 
 void UserGenerator::AppendUser(uint64_t index, std::string& out) const {
+  AppendUser(index, out, nullptr);
+}
+
+void UserGenerator::AppendUser(uint64_t index, std::string& out, std::string* uuid) const {
   const uint64_t base = Mix64(seed_hash_ ^ Mix64(index));
   Rng rng(base);
 
@@ -609,6 +613,8 @@ void UserGenerator::AppendUser(uint64_t index, std::string& out) const {
   p = PutLit(p, R"(@example.com")");
 
   p = PutLit(p, R"(,"login":{"uuid":)");
+  // Past the opening quote; the 36 characters are copied out once the text is complete.
+  const size_t uuid_at = static_cast<size_t>(p - begin) + 1;
   p = PutUuid(p, rng);
   p = PutLit(p, R"(,"username":")");
   p = PutText(p, rng.Pick(gd::UsernameAdjectives()));
@@ -672,6 +678,7 @@ void UserGenerator::AppendUser(uint64_t index, std::string& out) const {
   const auto written = static_cast<size_t>(p - begin);
   assert(written <= kMaxUserBytes);
   out.resize(start + written);
+  if (uuid != nullptr) uuid->assign(out, start + uuid_at, 36);
 }
 
 GeneratorSource::GeneratorSource(UserGenerator generator, uint64_t count, uint64_t start_index)
@@ -689,7 +696,8 @@ Result<SourceState> GeneratorSource::Next(Batch& batch, size_t max_records, std:
     RawRecord& record = batch.records[i];
     record.position = start_index_ + next_ + i;
     record.json.clear();
-    generator_.AppendUser(record.position, record.json);
+    // The Kafka key comes free here; produce would otherwise parse every record to find it.
+    generator_.AppendUser(record.position, record.json, &record.key);
   }
   next_ += n;
   batch.source_records = n;

@@ -43,6 +43,8 @@ class UserGenerator {
   // (dob.age, registered.age) count to 2026-01-01T00:00:00Z, not to today, so the bytes
   // never depend on the clock.
   void AppendUser(uint64_t index, std::string& out) const;
+  // Also sets *uuid to the user's login.uuid (when not null).
+  void AppendUser(uint64_t index, std::string& out, std::string* uuid) const;
 
   const GeneratorOptions& options() const { return options_; }
 
