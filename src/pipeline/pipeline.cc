@@ -94,6 +94,7 @@ void Pipeline::ProcessLoop() {
   while (std::optional<Batch> batch = ingested_.Pop()) {
     if (aborted_) break;                  // Abort means stop now, not drain.
     const int64_t now = NowUnixMillis();  // One ingested_at per batch: cheap and honest.
+    batch->rows = TakeRows();
     batch->rows.resize(batch->records.size());
     size_t stored = 0;
     for (RawRecord& record : batch->records) {
@@ -223,7 +224,22 @@ void Pipeline::SinkLoop() {
       break;
     }
     Acknowledged(*batch);
+    RecycleRows(std::move(batch->rows));
   }
+}
+
+void Pipeline::RecycleRows(std::vector<Row>&& rows) {
+  if (rows.empty()) return;
+  std::lock_guard lock(spare_mu_);
+  if (spare_rows_.size() < 4) spare_rows_.push_back(std::move(rows));
+}
+
+std::vector<Row> Pipeline::TakeRows() {
+  std::lock_guard lock(spare_mu_);
+  if (spare_rows_.empty()) return {};
+  std::vector<Row> rows = std::move(spare_rows_.back());
+  spare_rows_.pop_back();
+  return rows;
 }
 
 }  // namespace spate

@@ -80,6 +80,10 @@ class Pipeline {
   void SinkLoop();
   void PipelinedSinkLoop(Sink& sink);
   void Acknowledged(const Batch& batch);
+  // Stored batches hand their rows back so the next batch reuses the strings' memory: a
+  // row is a dozen strings, and allocating them afresh was a sixth of process's CPU.
+  void RecycleRows(std::vector<Row>&& rows);
+  std::vector<Row> TakeRows();
   Status WriteWithRetry(Sink& sink, const Batch& batch);
   void Fail(Status status);
 
@@ -97,6 +101,9 @@ class Pipeline {
   // object's request_stop from the sink thread would race with join on the main thread.
   std::stop_source source_stop_;
   std::atomic<int> finished_threads_{0};
+
+  std::mutex spare_mu_;
+  std::vector<std::vector<Row>> spare_rows_;  // Protected by spare_mu_; at most a few.
 
   std::mutex error_mu_;
   Status error_;  // Protected by error_mu_. The first failure wins.
