@@ -45,7 +45,7 @@ int main(int argc, char** argv) {
   // mmaps, so every batch paid its page faults again (15-20% of produce's CPU in perf). Keep
   // freed memory for reuse instead; the bounded queues still bound how much is live.
   mallopt(M_MMAP_THRESHOLD, 16 << 20);
-  mallopt(M_TRIM_THRESHOLD, 64 << 20);
+  mallopt(M_TRIM_THRESHOLD, 32 << 20);
 
   // Before any thread exists, so every thread inherits the mask; commands wait for signals.
   spate::BlockStopSignals();

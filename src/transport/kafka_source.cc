@@ -22,8 +22,12 @@ Result<std::unique_ptr<KafkaSource>> KafkaSource::Create(KafkaSourceOptions opti
       // Partition-end events tell StopAt that an idle partition has nothing more to read.
       {"enable.partition.eof", "true"},
       // Read ahead enough to keep the pipeline busy, not more (memory stays flat).
-      {"queued.max.messages.kbytes", "32768"},
-      {"fetch.max.bytes", "16777216"},
+      {"queued.max.messages.kbytes", "20480"},
+      // A partition whose prefetch queue is full backs off this long before fetching again
+      // (librdkafka treats it like a fetch error, 500 ms by default): with a small queue the
+      // consumer would then sit idle. The queue bound is what keeps memory flat.
+      {"fetch.error.backoff.ms", "10"},
+      {"fetch.max.bytes", "8388608"},
   };
   auto conf = MakeKafkaConf(o.settings, defaults);
   if (!conf.ok()) return conf.status();
