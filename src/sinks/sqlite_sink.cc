@@ -1,7 +1,9 @@
 #include "sinks/sqlite_sink.h"
 
+#include <chrono>
 #include <filesystem>
 #include <system_error>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -101,6 +103,21 @@ Status BindRow(sqlite3_stmt* stmt, const Row& row, std::string_view ingested_at)
   return Status::Ok();
 }
 
+namespace {
+
+// Switching a database that another connection is creating to WAL can fail "locked" at once:
+// SQLite's busy handler does not wait out that case. Setup is retried for a few seconds.
+Status ExecWhileBusy(SqliteDb& db, const std::string& sql) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (true) {
+    Status s = db.Exec(sql);
+    if (!s.retriable() || std::chrono::steady_clock::now() > deadline) return s;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+}  // namespace
+
 Status SqliteSink::Open() {
   std::error_code ec;
   std::filesystem::create_directories(data_dir_, ec);
@@ -111,15 +128,25 @@ Status SqliteSink::Open() {
   auto db = SqliteDb::Open(path(), /*create=*/true);
   if (!db.ok()) return db.status();
   db_.emplace(std::move(db).value());
+  // First, so that setting up a database another process (a second `spate process` of the
+  // same group) is setting up at the same moment waits instead of failing "locked".
+  sqlite3_busy_timeout(db_->get(), 5000);
   // WAL + NORMAL: commits survive a process crash and readers never block the writer.
-  if (Status s = db_->Exec(SqlitePragmaSql()); !s.ok()) {
+  if (Status s = ExecWhileBusy(*db_, SqlitePragmaSql()); !s.ok()) {
     return s.WithContext(path());
   }
-  sqlite3_busy_timeout(db_->get(), 5000);
-  if (Status s = db_->Exec(SqliteSchemaSql()); !s.ok()) {
+  if (Status s = ExecWhileBusy(*db_, SqliteSchemaSql()); !s.ok()) {
     return s.WithContext(fmt::format("creating tables in {}", path()));
   }
-  // Refuse a database written by a different schema version rather than corrupt it.
+  // Stamp a new database (OR IGNORE: a peer may have just done it), then refuse one written
+  // by a different schema version rather than corrupt it.
+  if (Status s = ExecWhileBusy(
+          *db_, fmt::format(
+                    "INSERT OR IGNORE INTO spate_meta (key, value) VALUES ('schema_version', '{}')",
+                    kSqliteSchemaVersion));
+      !s.ok()) {
+    return s.WithContext(path());
+  }
   auto version = db_->Prepare("SELECT value FROM spate_meta WHERE key = 'schema_version'");
   if (!version.ok()) return version.status().WithContext(path());
   if (sqlite3_step(version->get()) == SQLITE_ROW) {
@@ -129,11 +156,6 @@ Status SqliteSink::Open() {
           fmt::format("{} has schema version {}, this spate understands {}: use another --data-dir",
                       path(), found, kSqliteSchemaVersion));
     }
-  } else if (Status s = db_->Exec(
-                 fmt::format("INSERT INTO spate_meta (key, value) VALUES ('schema_version', '{}')",
-                             kSqliteSchemaVersion));
-             !s.ok()) {
-    return s.WithContext(path());
   }
   struct {
     SqliteStmt* target;

@@ -228,6 +228,24 @@ TEST(Pipeline, BadRecordsBecomeDeadLettersInSqlite) {
   EXPECT_EQ(sqlite3_column_int64(stmt->get(), 0), 2);
 }
 
+TEST(SqliteSink, TwoWorkersSettingUpOneNewDatabaseAtOnceBothSucceed) {
+  // Two `spate process` members of one group may share a --data-dir and start together.
+  for (int round = 0; round < 30; ++round) {
+    spate::testing::TempDir dir;
+    SqliteSink a(dir.path());
+    SqliteSink b(dir.path());
+    Status status_a, status_b;
+    {
+      std::jthread first([&] { status_a = a.Open(); });
+      std::jthread second([&] { status_b = b.Open(); });
+    }
+    ASSERT_TRUE(status_a.ok()) << "round " << round << ": " << status_a.message();
+    ASSERT_TRUE(status_b.ok()) << "round " << round << ": " << status_b.message();
+    ASSERT_TRUE(a.Close().ok());
+    ASSERT_TRUE(b.Close().ok());
+  }
+}
+
 TEST(SqliteSink, RefusesAnotherSchemaVersion) {
   spate::testing::TempDir dir;
   {
