@@ -51,6 +51,39 @@ std::string CountText(const Config& config) {
              : std::string(" (until the input ends or Ctrl-C)");
 }
 
+// The consuming half of process and run --transport kafka: the group consumer, and the
+// sinks (--sink ones plus the dead-letter producer), opened. exit_code says what failed.
+struct ProcessSide {
+  int exit_code = kExitOk;
+  std::unique_ptr<KafkaSource> consumer;
+  std::vector<std::unique_ptr<Sink>> sinks;
+};
+
+ProcessSide MakeProcessSide(const Config& config, const KafkaSettings& settings) {
+  ProcessSide side;
+  auto sinks = MakeSinks(config);
+  if (!sinks.ok()) {
+    spdlog::error("{}", sinks.status().message());
+    side.exit_code = kExitUsage;
+    return side;
+  }
+  side.sinks = std::move(sinks).value();
+  side.sinks.push_back(MakeKafkaProducer(config, settings, /*records=*/false));
+  if (Status s = OpenSinks(side.sinks); !s.ok()) {
+    spdlog::error("{}", s.message());
+    side.exit_code = kExitFailure;
+    return side;
+  }
+  auto consumer = MakeKafkaConsumer(config, settings);
+  if (!consumer.ok()) {
+    spdlog::error("{}", consumer.status().message());
+    side.exit_code = kExitFailure;
+    return side;
+  }
+  side.consumer = std::move(consumer).value();
+  return side;
+}
+
 int RunMemory(const Config& config, Source& source) {
   auto sinks = MakeSinks(config);
   if (!sinks.ok()) {
@@ -89,35 +122,17 @@ int RunKafka(const Config& config, Source& source) {
   }
   std::vector<std::unique_ptr<Sink>> producer_sinks;
   producer_sinks.push_back(MakeKafkaProducer(config, settings.value(), /*records=*/true));
-  auto* producer = static_cast<KafkaProducerSink*>(producer_sinks.front().get());
   if (Status s = OpenSinks(producer_sinks); !s.ok()) {
     spdlog::error("{}", s.message());
     return kExitFailure;
   }
-  KafkaSourceOptions consumer_options;
-  consumer_options.settings = settings.value();
-  consumer_options.topic = config.GetString("topic");
-  consumer_options.group = config.GetString("group");
-  consumer_options.from = config.GetString("from");
-  auto consumer = KafkaSource::Create(consumer_options);
-  if (!consumer.ok()) {
-    spdlog::error("{}", consumer.status().message());
-    return kExitFailure;
-  }
-  auto sinks = MakeSinks(config);
-  if (!sinks.ok()) {
-    spdlog::error("{}", sinks.status().message());
-    return kExitUsage;
-  }
-  sinks.value().push_back(MakeKafkaProducer(config, settings.value(), /*records=*/false));
-  if (Status s = OpenSinks(sinks.value()); !s.ok()) {
-    spdlog::error("{}", s.message());
-    return kExitFailure;
-  }
+  ProcessSide side = MakeProcessSide(config, settings.value());
+  if (side.exit_code != kExitOk) return side.exit_code;
+  auto& consumer = side.consumer;
+  auto& sinks = side.sinks;
 
   Pipeline produce(source, SinkPointers(producer_sinks), MakePipelineOptions(config, false));
-  Pipeline process(*consumer.value(), SinkPointers(sinks.value()),
-                   MakePipelineOptions(config, true));
+  Pipeline process(*consumer, SinkPointers(sinks), MakePipelineOptions(config, true));
   spdlog::info("spate run: {} -> kafka {} -> {}{}", source.Describe(), config.GetString("topic"),
                fmt::join(config.GetList("sink"), ", "), CountText(config));
   produce.Start();
@@ -137,14 +152,10 @@ int RunKafka(const Config& config, Source& source) {
       process.RequestStop();
       return;
     }
-    auto end = HighWatermarks(producer->handle(), config.GetString("topic"),
-                              settings.value().connect_timeout);
-    if (!end.ok()) {
-      produce_status = end.status().WithContext("reading the topic's end offsets");
+    if (Status s = consumer->StopAtCurrentEnd(); !s.ok()) {
+      produce_status = s;
       process.RequestStop();
-      return;
     }
-    consumer.value()->StopAt(std::move(end).value());
   };
   const DriveResult drive =
       Drive({&produce, &process}, config,
@@ -156,10 +167,10 @@ int RunKafka(const Config& config, Source& source) {
              [&] { return s.stored.load() + s.rejected.load(); }, tick});
   Status status = produce_status;
   if (Status p = process.Wait(); status.ok()) status = p;
-  consumer.value()->Close();
+  consumer->Close();
   if (Status c = CloseSinks(producer_sinks); status.ok()) status = c;
-  if (Status c = CloseSinks(sinks.value()); status.ok()) status = c;
-  PrintSummary("spate run", s, drive, sinks.value(), config);
+  if (Status c = CloseSinks(sinks); status.ok()) status = c;
+  PrintSummary("spate run", s, drive, sinks, config);
   fmt::print(stderr, "  produced: {} records to kafka {}\n", Thousands(ps.stored),
              config.GetString("topic"));
   return Finish(drive, status);
@@ -225,38 +236,18 @@ int ProcessCommand(const Config& config) {
     spdlog::error("{}", settings.status().message());
     return kExitUsage;
   }
-  auto sinks = MakeSinks(config);
-  if (!sinks.ok()) {
-    spdlog::error("{}", sinks.status().message());
-    return kExitUsage;
-  }
-  sinks.value().push_back(MakeKafkaProducer(config, settings.value(), /*records=*/false));
-  if (Status s = OpenSinks(sinks.value()); !s.ok()) {
-    spdlog::error("{}", s.message());
-    return kExitFailure;
-  }
-  KafkaSourceOptions options;
-  options.settings = settings.value();
-  options.topic = config.GetString("topic");
-  options.group = config.GetString("group");
-  options.from = config.GetString("from");
-  auto source = KafkaSource::Create(options);
-  if (!source.ok()) {
-    spdlog::error("{}", source.status().message());
-    return kExitFailure;
-  }
+  ProcessSide side = MakeProcessSide(config, settings.value());
+  if (side.exit_code != kExitOk) return side.exit_code;
+  auto& source = side.consumer;
+  auto& sinks = side.sinks;
   if (config.GetBool("exit_at_end")) {
-    auto producer = static_cast<KafkaProducerSink*>(sinks.value().back().get());
-    auto end = HighWatermarks(producer->handle(), options.topic, options.settings.connect_timeout);
-    if (!end.ok()) {
-      spdlog::error("reading the end offsets of {}: {}", options.topic, end.status().message());
+    if (Status s = source->StopAtCurrentEnd(); !s.ok()) {
+      spdlog::error("{}", s.message());
       return kExitFailure;
     }
-    source.value()->StopAt(std::move(end).value());
   }
-  Pipeline pipeline(*source.value(), SinkPointers(sinks.value()),
-                    MakePipelineOptions(config, true));
-  spdlog::info("spate process: {} -> {}{}", source.value()->Describe(),
+  Pipeline pipeline(*source, SinkPointers(sinks), MakePipelineOptions(config, true));
+  spdlog::info("spate process: {} -> {}{}", source->Describe(),
                fmt::join(config.GetList("sink"), ", "),
                config.GetBool("exit_at_end") ? " (until the end of the topic)" : " (until Ctrl-C)");
   pipeline.Start();
@@ -270,9 +261,9 @@ int ProcessCommand(const Config& config) {
              [&] { return s.stored.load() + s.rejected.load(); }, nullptr});
   Status status = pipeline.Wait();
   // Commits the offsets of everything stored, then leaves the group.
-  source.value()->Close();
-  if (Status c = CloseSinks(sinks.value()); status.ok()) status = c;
-  PrintSummary("spate process", s, drive, sinks.value(), config);
+  source->Close();
+  if (Status c = CloseSinks(sinks); status.ok()) status = c;
+  PrintSummary("spate process", s, drive, sinks, config);
   return Finish(drive, status);
 }
 

@@ -99,6 +99,16 @@ std::unique_ptr<KafkaProducerSink> MakeKafkaProducer(const Config& config,
   return std::make_unique<KafkaProducerSink>(std::move(options));
 }
 
+Result<std::unique_ptr<KafkaSource>> MakeKafkaConsumer(const Config& config,
+                                                       const KafkaSettings& settings) {
+  KafkaSourceOptions options;
+  options.settings = settings;
+  options.topic = config.GetString("topic");
+  options.group = config.GetString("group");
+  options.from = config.GetString("from");
+  return KafkaSource::Create(std::move(options));
+}
+
 Status OpenSinks(const std::vector<std::unique_ptr<Sink>>& sinks) {
   for (const auto& sink : sinks) {
     if (Status s = sink->Open(); !s.ok()) return s.WithContext(sink->Describe());

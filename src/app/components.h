@@ -16,6 +16,7 @@
 #include "sources/source.h"
 #include "transport/kafka.h"
 #include "transport/kafka_sink.h"
+#include "transport/kafka_source.h"
 
 namespace spate {
 
@@ -31,6 +32,9 @@ Result<KafkaSettings> MakeKafkaSettings(const Config& config);
 std::unique_ptr<KafkaProducerSink> MakeKafkaProducer(const Config& config,
                                                      const KafkaSettings& settings, bool records);
 std::string DlqTopic(const Config& config);
+// The consumer of `spate process` (and of run --transport kafka): --topic, --group, --from.
+Result<std::unique_ptr<KafkaSource>> MakeKafkaConsumer(const Config& config,
+                                                       const KafkaSettings& settings);
 
 // Opens every sink; the first error names the sink.
 Status OpenSinks(const std::vector<std::unique_ptr<Sink>>& sinks);

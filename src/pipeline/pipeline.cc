@@ -162,16 +162,16 @@ void Pipeline::PipelinedSinkLoop(Sink& sink) {
   std::map<uint64_t, Batch> in_flight;
   const size_t window = std::max<size_t>(options_.queue_capacity, 2);
   bool input_closed = false;
+  auto fail = [&](const Status& status) {
+    Fail(status.WithContext(sink.Describe()));
+    Abort();
+  };
   while (!aborted_ && (!input_closed || !in_flight.empty())) {
     if (!input_closed && in_flight.size() < window) {
       // Wait for input only when there is nothing to confirm meanwhile.
       const auto wait = std::chrono::milliseconds(in_flight.empty() ? 100 : 0);
       if (std::optional<Batch> batch = processed_.PopFor(wait, &input_closed)) {
-        if (Status s = sink.Submit(*batch); !s.ok()) {
-          Fail(s.WithContext(sink.Describe()));
-          Abort();
-          return;
-        }
+        if (Status s = sink.Submit(*batch); !s.ok()) return fail(s);
         const uint64_t sequence = batch->sequence;
         in_flight.emplace(sequence, std::move(*batch));
         continue;  // Fill the window before waiting for confirmations.
@@ -188,15 +188,9 @@ void Pipeline::PipelinedSinkLoop(Sink& sink) {
         // undelivered ones again rather than give up on a cluster that may come back.
         ++stats_.sink_retries;
         spdlog::warn("{}: {} (resubmitting)", sink.Describe(), done.status.message());
-        if (Status s = sink.Submit(it->second); !s.ok()) {
-          Fail(s.WithContext(sink.Describe()));
-          Abort();
-          return;
-        }
+        if (Status s = sink.Submit(it->second); !s.ok()) return fail(s);
       } else if (!done.status.ok()) {
-        Fail(done.status.WithContext(sink.Describe()));
-        Abort();
-        return;
+        return fail(done.status);
       }
     }
   }

@@ -55,8 +55,6 @@ class KafkaProducerSink : public Sink {
   Status Submit(const Batch& batch) override;
   std::vector<Completion> Poll(std::chrono::milliseconds timeout) override;
 
-  rd_kafka_t* handle() const { return rk_.get(); }
-
  private:
   // One submitted batch; delivery reports find it through the ticket in the message opaque.
   struct InFlight {

@@ -187,6 +187,13 @@ void KafkaSource::StopAt(std::map<int32_t, int64_t> end) {
   stop_at_ = std::move(end);
 }
 
+Status KafkaSource::StopAtCurrentEnd() {
+  auto end = HighWatermarks(rk_.get(), options_.topic, options_.settings.connect_timeout);
+  if (!end.ok()) return end.status().WithContext("end offsets of " + options_.topic);
+  StopAt(std::move(end).value());
+  return Status::Ok();
+}
+
 bool KafkaSource::ReachedEnd() const {
   std::lock_guard lock(stop_mu_);
   if (!stop_at_ || assigned_.empty()) return false;

@@ -54,6 +54,8 @@ class KafkaSource : public Source {
   // (exclusive): how `process --exit-at-end` and `run --transport kafka` stop. Partitions
   // other members own are theirs to finish.
   void StopAt(std::map<int32_t, int64_t> end);
+  // StopAt the topic's current end offsets (asks the cluster).
+  Status StopAtCurrentEnd();
 
   // Leaves the group after committing the stored offsets. Called by the destructor.
   void Close();

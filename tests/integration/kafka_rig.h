@@ -31,6 +31,8 @@
 #include <utility>
 #include <vector>
 
+#include "transport/kafka.h"
+
 namespace spate::testing {
 
 namespace kafka_rig_detail {
@@ -188,21 +190,6 @@ inline std::string ReadAll(int fd) {
   }
   return data;
 }
-
-struct KafkaDeleter {
-  void operator()(rd_kafka_t* rk) const { rd_kafka_destroy(rk); }
-};
-struct ConfDeleter {
-  void operator()(rd_kafka_conf_t* conf) const { rd_kafka_conf_destroy(conf); }
-};
-struct PartitionListDeleter {
-  void operator()(rd_kafka_topic_partition_list_t* list) const {
-    rd_kafka_topic_partition_list_destroy(list);
-  }
-};
-using KafkaHandle = std::unique_ptr<rd_kafka_t, KafkaDeleter>;
-using ConfHandle = std::unique_ptr<rd_kafka_conf_t, ConfDeleter>;
-using PartitionList = std::unique_ptr<rd_kafka_topic_partition_list_t, PartitionListDeleter>;
 
 }  // namespace kafka_rig_detail
 
@@ -488,7 +475,7 @@ inline std::map<int32_t, int64_t> CommittedOffsets(
     return std::map<int32_t, int64_t>{};
   };
   char errstr[512];
-  d::ConfHandle conf(rd_kafka_conf_new());
+  KafkaConf conf(rd_kafka_conf_new());
   const std::pair<const char*, std::string> settings[] = {
       {"bootstrap.servers", bootstrap},
       {"group.id", group},
@@ -502,10 +489,10 @@ inline std::map<int32_t, int64_t> CommittedOffsets(
       return fail(errstr);
     }
   }
-  d::KafkaHandle consumer(rd_kafka_new(RD_KAFKA_CONSUMER, conf.get(), errstr, sizeof(errstr)));
+  KafkaHandle consumer(rd_kafka_new(RD_KAFKA_CONSUMER, conf.get(), errstr, sizeof(errstr)));
   if (!consumer) return fail(std::string("rd_kafka_new: ") + errstr);
   conf.release();  // owned by the consumer now
-  d::PartitionList list(rd_kafka_topic_partition_list_new(partitions));
+  PartitionList list(rd_kafka_topic_partition_list_new(partitions));
   for (int32_t p = 0; p < partitions; ++p) {
     rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p);
   }

@@ -142,16 +142,16 @@ TEST(KafkaRig, CommittedOffsetsSeesACommitFromAnotherClient) {
   {
     namespace d = kafka_rig_detail;
     char errstr[512];
-    d::ConfHandle conf(rd_kafka_conf_new());
+    KafkaConf conf(rd_kafka_conf_new());
     ASSERT_EQ(rd_kafka_conf_set(conf.get(), "bootstrap.servers", rig.bootstrap().c_str(), errstr,
                                 sizeof(errstr)),
               RD_KAFKA_CONF_OK);
     ASSERT_EQ(rd_kafka_conf_set(conf.get(), "group.id", "g", errstr, sizeof(errstr)),
               RD_KAFKA_CONF_OK);
-    d::KafkaHandle consumer(rd_kafka_new(RD_KAFKA_CONSUMER, conf.get(), errstr, sizeof(errstr)));
+    KafkaHandle consumer(rd_kafka_new(RD_KAFKA_CONSUMER, conf.get(), errstr, sizeof(errstr)));
     ASSERT_TRUE(consumer) << errstr;
     conf.release();
-    d::PartitionList offsets(rd_kafka_topic_partition_list_new(2));
+    PartitionList offsets(rd_kafka_topic_partition_list_new(2));
     rd_kafka_topic_partition_list_add(offsets.get(), "c", 0)->offset = 5;
     rd_kafka_topic_partition_list_add(offsets.get(), "c", 2)->offset = 7;
     ASSERT_EQ(rd_kafka_commit(consumer.get(), offsets.get(), /*async=*/0),

@@ -1,8 +1,6 @@
 // End-to-end tests of the Kafka transport: the real spate binary against librdkafka's mock
 // cluster (three brokers on loopback, started by each test through the rig), with kcat as an
 // independent client to read what spate produced and to produce input spate must consume.
-#include <sqlite3.h>
-
 #include <algorithm>
 #include <chrono>
 #include <csignal>
@@ -14,8 +12,8 @@
 
 #include <gtest/gtest.h>
 
+#include "db_query.h"
 #include "kafka_rig.h"
-#include "sinks/sqlite_db.h"
 #include "spate_process.h"
 #include "transforms/user_transform.h"
 
@@ -27,30 +25,19 @@ using spate::testing::KafkaRig;
 using spate::testing::KcatConsume;
 using spate::testing::KcatProduce;
 using spate::testing::Outcome;
+using spate::testing::QueryInt;
+using spate::testing::QueryStrings;
 using spate::testing::RunSpate;
 using spate::testing::SpateProcess;
 using spate::testing::TempDir;
 using namespace std::chrono_literals;
 
-// -1 when the database is not there yet (polling while a process starts).
 int64_t TryCount(const std::string& data_dir, const std::string& sql) {
-  auto db = SqliteDb::Open(data_dir + "/spate.db", false);
-  if (!db.ok()) return -1;
-  auto stmt = db->Prepare(sql);
-  if (!stmt.ok() || sqlite3_step(stmt->get()) != SQLITE_ROW) return -1;
-  return sqlite3_column_int64(stmt->get(), 0);
+  return QueryInt(data_dir, sql);  // -1 while the database is not there yet.
 }
 
 std::set<std::string> Ids(const std::string& data_dir) {
-  std::set<std::string> out;
-  auto db = SqliteDb::Open(data_dir + "/spate.db", false);
-  if (!db.ok()) return out;
-  auto stmt = db->Prepare("SELECT id FROM created_users");
-  if (!stmt.ok()) return out;
-  while (sqlite3_step(stmt->get()) == SQLITE_ROW) {
-    out.insert(reinterpret_cast<const char*>(sqlite3_column_text(stmt->get(), 0)));
-  }
-  return out;
+  return QueryStrings(data_dir, "SELECT id FROM created_users");
 }
 
 bool WaitFor(const std::function<bool()>& done, std::chrono::milliseconds timeout) {

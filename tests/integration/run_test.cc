@@ -9,6 +9,7 @@
 #include <fstream>
 #include <set>
 
+#include "db_query.h"
 #include "http/mock_api.h"
 #include "sinks/sqlite_db.h"
 #include "spate_process.h"
@@ -18,30 +19,20 @@ namespace {
 
 using spate::testing::Fixture;
 using spate::testing::Outcome;
+using spate::testing::QueryInt;
+using spate::testing::QueryStrings;
 using spate::testing::RunSpate;
 using spate::testing::SpateProcess;
 using spate::testing::TempDir;
 
 int64_t Count(const std::string& data_dir, const std::string& sql) {
-  auto db = SqliteDb::Open(data_dir + "/spate.db", false);
-  EXPECT_TRUE(db.ok()) << db.status().message();
-  if (!db.ok()) return -1;
-  auto stmt = db->Prepare(sql);
-  EXPECT_TRUE(stmt.ok()) << stmt.status().message();
-  if (!stmt.ok() || sqlite3_step(stmt->get()) != SQLITE_ROW) return -1;
-  return sqlite3_column_int64(stmt->get(), 0);
+  const int64_t n = QueryInt(data_dir, sql);
+  EXPECT_GE(n, 0) << "cannot query " << data_dir << "/spate.db: " << sql;
+  return n;
 }
 
 std::set<std::string> Strings(const std::string& data_dir, const std::string& sql) {
-  std::set<std::string> out;
-  auto db = SqliteDb::Open(data_dir + "/spate.db", false);
-  if (!db.ok()) return out;
-  auto stmt = db->Prepare(sql);
-  if (!stmt.ok()) return out;
-  while (sqlite3_step(stmt->get()) == SQLITE_ROW) {
-    out.insert(reinterpret_cast<const char*>(sqlite3_column_text(stmt->get(), 0)));
-  }
-  return out;
+  return QueryStrings(data_dir, sql);
 }
 
 TEST(Run, CountGivesThatManyRowsAndRerunKeepsThem) {

@@ -33,7 +33,7 @@ TEST(KafkaSettings, SecretKeysAreRecognised) {
   }
 }
 
-TEST(KafkaSettings, ConfigErrorsNameTheKeyButNotASecretValue) {
+TEST(KafkaSettings, ConfigErrorsNameTheKeyAndShowAPlainValue) {
   KafkaSettings settings;
   settings.options = {{"no.such.property", "1"}};
   auto conf = MakeKafkaConf(settings, {});
