@@ -26,6 +26,7 @@
 
 #include "core/record.h"
 #include "core/status.h"
+#include "core/uuid.h"
 #include "transforms/padded.h"
 
 namespace spate {
@@ -62,9 +63,6 @@ class KeyReader {
   simdjson::ondemand::parser parser_;
   PaddedBuffer buffer_;
 };
-
-// True for the 8-4-4-4-12 hex form (any case).
-bool IsValidUuid(std::string_view s);
 
 // Appends `row` as one compact JSON object (column names as keys).
 void AppendRowJson(const Row& row, std::string& out);
