@@ -17,6 +17,9 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
+
+#include "core/hash.h"
 #include "core/record.h"
 #include "core/status.h"
 
@@ -52,5 +55,14 @@ class Sink {
   // soon with a Cancelled error. Called from another thread on abort (a second Ctrl-C).
   virtual void Interrupt() {}
 };
+
+// The primary key of a dead letter in every store: the same bad record from the same place
+// is one row however often it is replayed, as created_users is.
+inline std::string DeadLetterId(const DeadLetter& dead) {
+  uint64_t h = Fnv1a64(dead.origin);
+  h = Fnv1a64(std::string_view(reinterpret_cast<const char*>(&dead.position), 8), h);
+  h = Fnv1a64(dead.raw, h);
+  return fmt::format("{:016x}", h);
+}
 
 }  // namespace spate

@@ -201,12 +201,7 @@ Status SqliteSink::WriteLocked(const Batch& batch) {
   if (batch.dead.empty()) return Status::Ok();
   const std::string now = FormatIso8601Millis(NowUnixMillis());
   for (const DeadLetter& dead : batch.dead) {
-    // Stable id: the same bad record from the same place is one row however often it is
-    // replayed, like created_users.
-    uint64_t h = Fnv1a64(dead.origin);
-    h = Fnv1a64(std::string_view(reinterpret_cast<const char*>(&dead.position), 8), h);
-    h = Fnv1a64(dead.raw, h);
-    const std::string id = fmt::format("{:016x}", h);
+    const std::string id = DeadLetterId(dead);
     sqlite3_stmt* stmt = reject_.get();
     BindText(stmt, 1, id);
     BindText(stmt, 2, dead.reason);
