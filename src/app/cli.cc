@@ -37,6 +37,7 @@ Status CommandOptions::Build(Config& config) const {
   if (!config_path_.empty()) {
     if (Status s = config.LoadYamlFile(config_path_); !s.ok()) return s;
   }
+  if (Status s = config.LoadEnvironment(); !s.ok()) return s;
   for (const auto& [key, option] : options_) {
     if (option->count() == 0) continue;
     Status s = lists_.count(key)   ? config.SetList(key, lists_.at(key))

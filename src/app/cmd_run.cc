@@ -94,7 +94,13 @@ int RunMemory(const Config& config, Source& source) {
     spdlog::error("{}", s.message());
     return kExitFailure;
   }
-  Pipeline pipeline(source, SinkPointers(sinks.value()), MakePipelineOptions(config, true));
+  auto raw = OpenRawSinks(config);
+  if (!raw.ok()) {
+    spdlog::error("{}", raw.status().message());
+    return kExitFailure;
+  }
+  Pipeline pipeline(source, SinkPointers(sinks.value()), MakePipelineOptions(config, true),
+                    SinkPointers(raw.value()));
   spdlog::info("spate run: {} -> {}{}", source.Describe(), fmt::join(config.GetList("sink"), ", "),
                CountText(config));
   pipeline.Start();
@@ -108,6 +114,7 @@ int RunMemory(const Config& config, Source& source) {
              [&] { return s.stored.load() + s.rejected.load(); }, nullptr});
   Status status = pipeline.Wait();
   if (Status c = CloseSinks(sinks.value()); status.ok()) status = c;
+  if (Status c = CloseSinks(raw.value()); status.ok()) status = c;
   PrintSummary("spate run", s, drive, sinks.value(), config);
   return Finish(drive, status);
 }
@@ -126,12 +133,18 @@ int RunKafka(const Config& config, Source& source) {
     spdlog::error("{}", s.message());
     return kExitFailure;
   }
+  auto raw = OpenRawSinks(config);
+  if (!raw.ok()) {
+    spdlog::error("{}", raw.status().message());
+    return kExitFailure;
+  }
   ProcessSide side = MakeProcessSide(config, settings.value());
   if (side.exit_code != kExitOk) return side.exit_code;
   auto& consumer = side.consumer;
   auto& sinks = side.sinks;
 
-  Pipeline produce(source, SinkPointers(producer_sinks), MakePipelineOptions(config, false));
+  Pipeline produce(source, SinkPointers(producer_sinks), MakePipelineOptions(config, false),
+                   SinkPointers(raw.value()));
   Pipeline process(*consumer, SinkPointers(sinks), MakePipelineOptions(config, true));
   spdlog::info("spate run: {} -> kafka {} -> {}{}", source.Describe(), config.GetString("topic"),
                fmt::join(config.GetList("sink"), ", "), CountText(config));
@@ -169,6 +182,7 @@ int RunKafka(const Config& config, Source& source) {
   if (Status p = process.Wait(); status.ok()) status = p;
   consumer->Close();
   if (Status c = CloseSinks(producer_sinks); status.ok()) status = c;
+  if (Status c = CloseSinks(raw.value()); status.ok()) status = c;
   if (Status c = CloseSinks(sinks); status.ok()) status = c;
   PrintSummary("spate run", s, drive, sinks, config);
   fmt::print(stderr, "  produced: {} records to kafka {}\n", Thousands(ps.stored),
@@ -205,7 +219,13 @@ int ProduceCommand(const Config& config) {
     spdlog::error("{}", s.message());
     return kExitFailure;
   }
-  Pipeline pipeline(*source.value(), SinkPointers(sinks), MakePipelineOptions(config, false));
+  auto raw = OpenRawSinks(config);
+  if (!raw.ok()) {
+    spdlog::error("{}", raw.status().message());
+    return kExitFailure;
+  }
+  Pipeline pipeline(*source.value(), SinkPointers(sinks), MakePipelineOptions(config, false),
+                    SinkPointers(raw.value()));
   spdlog::info("spate produce: {} -> kafka {} at {}{}", source.value()->Describe(),
                config.GetString("topic"), settings.value().brokers, CountText(config));
   pipeline.Start();
@@ -219,6 +239,7 @@ int ProduceCommand(const Config& config) {
                                    [&] { return s.stored.load() + s.rejected.load(); }, nullptr});
   Status status = pipeline.Wait();
   if (Status c = CloseSinks(sinks); status.ok()) status = c;
+  if (Status c = CloseSinks(raw.value()); status.ok()) status = c;
   const uint64_t done = s.stored.load() + s.rejected.load();
   fmt::print(stderr,
              "spate produce: {} records in {:.2f} s ({}/s): {} delivered to {}, {} dead letters "

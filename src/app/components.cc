@@ -56,6 +56,14 @@ Result<std::unique_ptr<Source>> MakeSource(const Config& config) {
   return std::unique_ptr<Source>(std::move(source));
 }
 
+PostgresSinkOptions PostgresOptions(const Config& config, bool raw) {
+  PostgresSinkOptions options;
+  options.dsn = config.GetString("pg_dsn");
+  options.connect_timeout = std::chrono::milliseconds(config.GetMillis("pg_timeout"));
+  options.raw = raw;
+  return options;
+}
+
 Result<std::vector<std::unique_ptr<Sink>>> MakeSinks(const Config& config) {
   std::vector<std::unique_ptr<Sink>> sinks;
   std::set<std::string> seen;
@@ -63,11 +71,24 @@ Result<std::vector<std::unique_ptr<Sink>>> MakeSinks(const Config& config) {
     if (!seen.insert(name).second) continue;  // --sink sqlite --sink sqlite: one is enough.
     if (name == "sqlite") {
       sinks.push_back(std::make_unique<SqliteSink>(config.GetString("data_dir")));
+    } else if (name == "postgres") {
+      sinks.push_back(std::make_unique<PostgresSink>(PostgresOptions(config, /*raw=*/false)));
     } else {
       sinks.push_back(std::make_unique<DiscardSink>());
     }
   }
   if (sinks.empty()) return Status::Fatal("no sink: give at least one --sink");
+  return sinks;
+}
+
+Result<std::vector<std::unique_ptr<Sink>>> OpenRawSinks(const Config& config) {
+  std::vector<std::unique_ptr<Sink>> sinks;
+  std::set<std::string> seen;
+  for (const std::string& name : config.GetList("raw_sink")) {
+    if (!seen.insert(name).second) continue;
+    sinks.push_back(std::make_unique<PostgresSink>(PostgresOptions(config, /*raw=*/true)));
+  }
+  if (Status s = OpenSinks(sinks); !s.ok()) return s;
   return sinks;
 }
 

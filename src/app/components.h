@@ -12,6 +12,7 @@
 #include "config/config.h"
 #include "core/status.h"
 #include "pipeline/pipeline.h"
+#include "sinks/postgres_sink.h"
 #include "sinks/sink.h"
 #include "sources/source.h"
 #include "transport/kafka.h"
@@ -22,8 +23,10 @@ namespace spate {
 
 // --source and its options (generator, randomuser, file).
 Result<std::unique_ptr<Source>> MakeSource(const Config& config);
-// --sink (sqlite, discard), each once.
+// --sink (sqlite, postgres, discard), each once.
 Result<std::vector<std::unique_ptr<Sink>>> MakeSinks(const Config& config);
+// --raw-sink (postgres): made and opened, for the ingest stage's Pipeline.
+Result<std::vector<std::unique_ptr<Sink>>> OpenRawSinks(const Config& config);
 
 // --brokers, --kafka-opt / kafka:, --kafka-timeout, --partitions, --replication-factor.
 Result<KafkaSettings> MakeKafkaSettings(const Config& config);
@@ -35,6 +38,9 @@ std::string DlqTopic(const Config& config);
 // The consumer of `spate process` (and of run --transport kafka): --topic, --group, --from.
 Result<std::unique_ptr<KafkaSource>> MakeKafkaConsumer(const Config& config,
                                                        const KafkaSettings& settings);
+
+// --pg-dsn (or SPATE_PG_DSN), --pg-timeout.
+PostgresSinkOptions PostgresOptions(const Config& config, bool raw);
 
 // Opens every sink; the first error names the sink.
 Status OpenSinks(const std::vector<std::unique_ptr<Sink>>& sinks);

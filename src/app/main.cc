@@ -62,8 +62,8 @@ int main(int argc, char** argv) {
       "brokers",         "topic",         "dlq_topic",          "kafka_opt",
       "partitions",      "kafka_timeout", "replication_factor", "compression",
       "delivery_timeout"};
-  const std::vector<std::string_view> process_options = {"group", "from", "sink", "data_dir",
-                                                         "max_record_bytes"};
+  const std::vector<std::string_view> process_options = {
+      "group", "from", "sink", "data_dir", "max_record_bytes", "pg_dsn", "pg_timeout"};
   const std::vector<std::string_view> common_options = {"batch_size", "queue_capacity", "progress",
                                                         "log_level"};
 
@@ -72,10 +72,11 @@ int main(int argc, char** argv) {
       "Run the whole pipeline in one process: source -> bounded in-memory queue -> transform "
       "-> sinks. Defaults: built-in generator, 100000 records, SQLite at ./spate-data/spate.db.");
   spate::CommandOptions run_options(
-      *run, Concat(Concat(Concat(kSourceOptions, {"sink", "data_dir", "max_record_bytes",
-                                                  "transport", "group", "from"}),
-                          kafka_options),
-                   common_options));
+      *run,
+      Concat(Concat(Concat(kSourceOptions, {"sink", "data_dir", "max_record_bytes", "transport",
+                                            "group", "from", "raw_sink", "pg_dsn", "pg_timeout"}),
+                    kafka_options),
+             common_options));
 
   CLI::App* produce = app.add_subcommand(
       "produce",
@@ -83,7 +84,9 @@ int main(int argc, char** argv) {
       "login secrets removed, keyed by login.uuid. A record counts only once Kafka confirmed "
       "it. Bad input goes to the dead-letter topic (<topic>.dlq) with the reason in a header.");
   spate::CommandOptions produce_options(
-      *produce, Concat(Concat(kSourceOptions, kafka_options), common_options));
+      *produce,
+      Concat(Concat(Concat(kSourceOptions, kafka_options), {"raw_sink", "pg_dsn", "pg_timeout"}),
+             common_options));
 
   CLI::App* process = app.add_subcommand(
       "process",

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cassert>
 #include <charconv>
+#include <cstdlib>
 
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
@@ -82,9 +83,30 @@ const std::vector<PropertyDef>& Table() {
       {"sink",
        PropType::kList,
        "sqlite",
-       "Where rows go (repeatable): sqlite (under --data-dir), discard (stores nothing; for "
-       "measuring)",
-       {"sqlite", "discard"}},
+       "Where rows go (repeatable): sqlite (under --data-dir), postgres (--pg-dsn), discard "
+       "(stores nothing; for measuring)",
+       {"sqlite", "postgres", "discard"}},
+      {"raw_sink",
+       PropType::kList,
+       "",
+       "Where the ingest stage lands each raw record (login secrets removed) before sending it "
+       "on: postgres (raw_users, as jsonb with its source position)",
+       {"postgres"}},
+      {"pg_dsn",
+       PropType::kString,
+       "",
+       "PostgreSQL connection string (host=... dbname=... user=... or postgresql://...); "
+       "unset parts come from libpq's PG* variables (PGHOST, PGUSER, PGPASSWORD...). Never "
+       "logged",
+       {},
+       0,
+       INT64_MAX,
+       /*secret=*/true,
+       {},
+       true,
+       "SPATE_PG_DSN"},
+      {"pg_timeout", PropType::kDuration, "10s",
+       "How long to wait for PostgreSQL to accept a connection"},
       {"data_dir", PropType::kString, "./spate-data",
        "Directory for the SQLite database (spate.db) and other local state"},
       // Kafka (produce, process, run --transport kafka).
@@ -303,11 +325,25 @@ std::string HelpText(const PropertyDef& def) {
   if (!def.choices.empty() && def.help.find(def.choices.front()) == std::string_view::npos) {
     text += fmt::format(" [{}]", fmt::join(def.choices, "|"));
   }
+  if (!def.env.empty()) text += fmt::format(" (env {})", def.env);
   if (!def.secret && def.help.find("(default") == std::string_view::npos) {
     text += def.default_value.empty() ? std::string(" (default: none)")
                                       : fmt::format(" (default: {})", def.default_value);
   }
   return text;
+}
+
+Status Config::LoadEnvironment() {
+  for (const PropertyDef& def : AllProperties()) {
+    if (def.env.empty()) continue;
+    const char* value = std::getenv(std::string(def.env).c_str());
+    if (value == nullptr) continue;
+    // The value itself is never part of the message: these variables hold credentials.
+    if (Status s = Set(def.name, value); !s.ok()) {
+      return Status::Fatal(fmt::format("environment variable {}: invalid value", def.env));
+    }
+  }
+  return Status::Ok();
 }
 
 Status Config::Set(std::string_view name, std::string_view value) {

@@ -42,6 +42,9 @@ struct PropertyDef {
   std::string_view yaml_alias = {};
   // For kList: whether "a,b" given once means two items. Off for values that contain commas.
   bool split_commas = true;
+  // An environment variable that sets the property (SPATE_PG_DSN): credentials can then stay
+  // out of config files and command lines. Precedence: config file < variable < flag.
+  std::string_view env = {};
 };
 
 // Every property spate knows, in documentation order.
@@ -54,6 +57,9 @@ class Config {
   // (and the closest known name); values are validated against the table.
   Status LoadYamlFile(const std::string& path);
   Status LoadYamlString(std::string_view yaml, std::string_view origin);
+
+  // Sets every property that has an `env` variable from that variable, when it is set.
+  Status LoadEnvironment();
 
   // Sets one property from text (a flag), validating it. Lists replace the old value.
   Status Set(std::string_view name, std::string_view value);

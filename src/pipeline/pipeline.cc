@@ -12,9 +12,11 @@
 
 namespace spate {
 
-Pipeline::Pipeline(Source& source, std::vector<Sink*> sinks, PipelineOptions options)
+Pipeline::Pipeline(Source& source, std::vector<Sink*> sinks, PipelineOptions options,
+                   std::vector<Sink*> raw_sinks)
     : source_(source),
       sinks_(std::move(sinks)),
+      raw_sinks_(std::move(raw_sinks)),
       options_(options),
       ingested_(options.queue_capacity),
       processed_(options.queue_capacity) {}
@@ -89,10 +91,28 @@ void Pipeline::SourceLoop(std::stop_token stop) {
   ingested_.Close();
 }
 
+bool Pipeline::LandRaw(Batch& batch, KeyReader& keys) {
+  if (raw_sinks_.empty()) return true;
+  for (RawRecord& record : batch.records) {
+    if (record.key.empty()) record.key = keys.LoginUuid(record.json);  // The generator sets it.
+  }
+  for (Sink* sink : raw_sinks_) {
+    Status status = WriteWithRetry(*sink, batch);
+    if (!status.ok()) {
+      Fail(status.WithContext(sink->Describe()));
+      Abort();
+      return false;
+    }
+  }
+  return true;
+}
+
 void Pipeline::ProcessLoop() {
   UserTransform transform(options_.max_record_bytes);
+  KeyReader keys;
   while (std::optional<Batch> batch = ingested_.Pop()) {
-    if (aborted_) break;                  // Abort means stop now, not drain.
+    if (aborted_) break;  // Abort means stop now, not drain.
+    if (!LandRaw(*batch, keys)) break;
     const int64_t now = NowUnixMillis();  // One ingested_at per batch: cheap and honest.
     batch->rows = TakeRows();
     batch->rows.resize(batch->records.size());
@@ -126,6 +146,7 @@ void Pipeline::ForwardLoop() {
     for (RawRecord& record : batch->records) {
       if (record.key.empty()) record.key = keys.LoginUuid(record.json);  // The generator sets it.
     }
+    if (!LandRaw(*batch, keys)) break;
     if (!processed_.Push(*batch)) break;
   }
   processed_.Close();

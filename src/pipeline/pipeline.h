@@ -35,6 +35,8 @@
 
 namespace spate {
 
+class KeyReader;
+
 struct PipelineOptions {
   // true: process turns records into rows (run, process). false: process forwards the raw
   // records with their key (login.uuid) set, for a sink that ships them on (produce).
@@ -55,8 +57,11 @@ struct PipelineStats {
 
 class Pipeline {
  public:
-  // `source` and `sinks` must outlive the pipeline.
-  Pipeline(Source& source, std::vector<Sink*> sinks, PipelineOptions options);
+  // `source` and the sinks must outlive the pipeline. `raw_sinks` (--raw-sink) land each
+  // ingested batch's raw records before it goes on to process: a batch reaches the sinks
+  // only once every raw sink has it (retried like a sink; a fatal error stops the run).
+  Pipeline(Source& source, std::vector<Sink*> sinks, PipelineOptions options,
+           std::vector<Sink*> raw_sinks = {});
   ~Pipeline();
   Pipeline(const Pipeline&) = delete;
   Pipeline& operator=(const Pipeline&) = delete;
@@ -85,11 +90,14 @@ class Pipeline {
   void RecycleRows(std::vector<Row>&& rows);
   std::vector<Row> TakeRows();
   Status WriteWithRetry(Sink& sink, const Batch& batch);
+  // Stores the batch in every raw sink (keys set first); false when the run must stop.
+  bool LandRaw(Batch& batch, KeyReader& keys);
   void Fail(Status status);
 
   // Constant after construction.
   Source& source_;
   const std::vector<Sink*> sinks_;
+  const std::vector<Sink*> raw_sinks_;
   const PipelineOptions options_;
 
   BoundedQueue<Batch> ingested_;

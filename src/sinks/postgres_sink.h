@@ -1,0 +1,87 @@
+// PostgresSink: the relational store (libpq).
+//
+// Tables (created on Open when absent; a database whose schema this build does not know is
+// refused, never altered):
+//   spate_schema    one row: the schema version.
+//   created_users   the canonical row, id uuid primary key (upsert on id).
+//   raw_users       raw documents as jsonb with their source position (origin, position):
+//                   the ingest stage's landing table (`--raw-sink postgres`).
+//   rejected_users  dead letters: reason, origin, position, the raw bytes.
+//
+// Each Write is one transaction, committed before Write returns (the pipeline acknowledges
+// after that). Rows go in with COPY: straight into the table when none of the ids is there
+// yet (a new stream, the common case), else into a temporary staging table followed by one
+// INSERT ... SELECT ... ON CONFLICT DO UPDATE. Both give the same rows; the first does half
+// the work.
+//
+// Failures: a lost connection or a transient server condition (restart, shutdown, deadlock,
+// too many connections) is retriable: the transaction is gone, the connection is dropped,
+// and the pipeline's retry reconnects and writes the whole batch again (upserts make that
+// safe). Text PostgreSQL cannot hold (NUL bytes) is dead-lettered with the reason.
+//
+// Thread-safety: one thread at a time (the pipeline's sink or process thread).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "sinks/pg.h"
+#include "sinks/sink.h"
+
+namespace spate {
+
+inline constexpr int kPostgresSchemaVersion = 1;
+
+struct PostgresSinkOptions {
+  std::string dsn;  // libpq connection string; may hold a password (never logged).
+  std::chrono::milliseconds connect_timeout{10000};
+  // false: stores batch.rows and batch.dead (a --sink). true: stores batch.records in
+  // raw_users (the ingest stage's --raw-sink) and what cannot be stored in rejected_users.
+  bool raw = false;
+};
+
+class PostgresSink final : public Sink {
+ public:
+  explicit PostgresSink(PostgresSinkOptions options);
+
+  Status Open() override;
+  Status Write(const Batch& batch) override;
+  Status Close() override;
+  std::string Describe() const override { return description_; }
+
+  // The DDL (also used by the benchmark to make the same table for psql \copy).
+  static std::string SchemaSql();
+  // Columns and COPY text of rows, in the format Write sends (the benchmark's input file).
+  static std::string CopyColumns();
+  static void AppendCopyRow(const Row& row, std::string& out);
+
+ private:
+  Status Connect(bool reconnecting);
+  Status SetUp();
+  // Each appends what it cannot store (and stores nothing of) to `extra`.
+  Status WriteRows(const Batch& batch, std::vector<DeadLetter>& extra);
+  Status WriteRaw(const Batch& batch, std::vector<DeadLetter>& extra);
+  Status WriteDead(std::span<const DeadLetter> dead, const std::vector<DeadLetter>& extra);
+  // COPY text `data` into `table` (upserting on `conflict`), directly or through `stage`.
+  Status WriteCopy(const std::string& table, const std::string& stage, const std::string& conflict,
+                   const std::string& data, std::string_view what);
+  Status CopyIn(const std::string& table, const std::string& columns, const std::string& data,
+                std::string_view what);
+  // Ends a failed Write: drops the connection when retrying will reconnect, rolls back
+  // otherwise, and scrubs the password from the message.
+  Status Fail(const Status& status);
+
+  const PostgresSinkOptions options_;
+  const std::string description_;
+  const std::string password_;  // For scrubbing messages only.
+  PgConn conn_;
+  bool fast_path_ = true;  // Last batch's direct COPY worked (no conflicts).
+  uint64_t batches_since_fallback_ = 0;
+  std::string buffer_;         // COPY text, reused between batches.
+  std::string last_sqlstate_;  // Of the last failed COPY.
+};
+
+}  // namespace spate
