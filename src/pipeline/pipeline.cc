@@ -171,11 +171,15 @@ Status Pipeline::WriteWithRetry(Sink& sink, const Batch& batch) {
 }
 
 void Pipeline::Acknowledged(const Batch& batch) {
-  stats_.stored += batch.rows.size() + batch.records.size();
-  stats_.rejected += batch.dead.size();
+  Acknowledged(batch.sequence, batch.rows.size() + batch.records.size(), batch.dead.size());
+}
+
+void Pipeline::Acknowledged(uint64_t sequence_done, size_t stored, size_t rejected) {
+  stats_.stored += stored;
+  stats_.rejected += rejected;
   // Sources learn of their batches in order, whatever order the sinks finished them in.
   const uint64_t before = checkpoint_.mark();
-  const uint64_t after = checkpoint_.Ack(batch.sequence);
+  const uint64_t after = checkpoint_.Ack(sequence_done);
   for (uint64_t sequence = before; sequence < after; ++sequence) source_.Acknowledge(sequence);
 }
 
@@ -222,8 +226,28 @@ void Pipeline::SinkLoop() {
     PipelinedSinkLoop(*sinks_.front());
     return;
   }
+  struct Part {
+    uint64_t sequence;
+    size_t stored;
+    size_t rejected;
+  };
+  std::vector<Part> parts;
   while (std::optional<Batch> batch = processed_.Pop()) {
     if (aborted_) break;  // What is still queued stays unacknowledged.
+    // Group commit: batches that queued up while the sinks were busy go into one Write (one
+    // transaction), so a sink slower than the stages before it pays its per-commit cost
+    // (an fsync, round trips) once for all of them. Each is still acknowledged on its own.
+    parts.assign(1,
+                 {batch->sequence, batch->rows.size() + batch->records.size(), batch->dead.size()});
+    bool closed = false;
+    while (std::optional<Batch> more = processed_.PopFor(std::chrono::milliseconds(0), &closed)) {
+      parts.push_back(
+          {more->sequence, more->rows.size() + more->records.size(), more->dead.size()});
+      std::move(more->rows.begin(), more->rows.end(), std::back_inserter(batch->rows));
+      std::move(more->records.begin(), more->records.end(), std::back_inserter(batch->records));
+      std::move(more->dead.begin(), more->dead.end(), std::back_inserter(batch->dead));
+      batch->source_records += more->source_records;
+    }
     bool ok = true;
     for (Sink* sink : sinks_) {
       Status status = WriteWithRetry(*sink, *batch);
@@ -238,7 +262,8 @@ void Pipeline::SinkLoop() {
       Abort();
       break;
     }
-    Acknowledged(*batch);
+    spdlog::debug("sink: {} batches in one write", parts.size());
+    for (const Part& part : parts) Acknowledged(part.sequence, part.stored, part.rejected);
     RecycleRows(std::move(batch->rows));
   }
 }

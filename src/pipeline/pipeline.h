@@ -85,6 +85,7 @@ class Pipeline {
   void SinkLoop();
   void PipelinedSinkLoop(Sink& sink);
   void Acknowledged(const Batch& batch);
+  void Acknowledged(uint64_t sequence, size_t stored, size_t rejected);
   // Stored batches hand their rows back so the next batch reuses the strings' memory: a
   // row is a dozen strings, and allocating them afresh was a sixth of process's CPU.
   void RecycleRows(std::vector<Row>&& rows);

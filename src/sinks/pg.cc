@@ -1,5 +1,8 @@
 #include "sinks/pg.h"
 
+#include <pwd.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <map>
@@ -65,10 +68,12 @@ std::string DescribeDsn(const std::string& dsn) {
     if (const char* v = std::getenv(env); v != nullptr && *v != '\0') return v;
     return fallback;
   };
-  const std::string user = part("user", "PGUSER", "");
-  const std::string db = part("dbname", "PGDATABASE", user.empty() ? "(user name)" : user.c_str());
-  return fmt::format("postgres://{}{}{}:{}/{}", user, user.empty() ? "" : "@",
-                     part("host", "PGHOST", "localhost"), part("port", "PGPORT", "5432"), db);
+  // libpq's defaults: the operating-system user, and a database named after the user.
+  const passwd* pw = getpwuid(geteuid());
+  const std::string user = part("user", "PGUSER", pw != nullptr ? pw->pw_name : "");
+  const std::string db = part("dbname", "PGDATABASE", user.c_str());
+  return fmt::format("postgres://{}@{}:{}/{}", user, part("host", "PGHOST", "localhost"),
+                     part("port", "PGPORT", "5432"), db);
 }
 
 Result<PgConn> PgConnect(const std::string& dsn, std::chrono::milliseconds timeout,

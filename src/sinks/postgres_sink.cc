@@ -159,9 +159,7 @@ std::string PostgresSink::SchemaSql() {
   return sql;
 }
 
-std::string PostgresSink::CopyColumns() { return ColumnList(FindTable("created_users")); }
-
-void PostgresSink::AppendCopyRow(const Row& r, std::string& out) {
+void PostgresSink::AppendCopyRow(const Row& r, std::string_view ingested_at, std::string& out) {
   auto text = [&](const std::string& s) {
     AppendCopyText(s, out);
     out += '\t';
@@ -186,7 +184,7 @@ void PostgresSink::AppendCopyRow(const Row& r, std::string& out) {
   fmt::format_to(std::back_inserter(out), "{}\t{}\t", r.latitude, r.longitude);
   text(r.timezone);
   text(r.cell);
-  out += FormatIso8601Millis(r.ingested_at_ms);
+  out += ingested_at;
   out += '\n';
 }
 
@@ -280,17 +278,35 @@ Status PostgresSink::Fail(const Status& status) {
   return Status::Fatal(std::move(message));
 }
 
-Status PostgresSink::CopyIn(const std::string& table, const std::string& columns,
-                            const std::string& data, std::string_view what) {
+Status PostgresSink::CopyIn(const std::string& table, std::string_view data,
+                            std::string_view what) {
+  if (Status s = CopyStart(table, what); !s.ok()) return s;
+  return CopyEnd(data, what);
+}
+
+Status PostgresSink::CopyStart(const std::string& table, std::string_view what) {
   PGconn* c = conn_.get();
-  const std::string sql = fmt::format("COPY {} ({}) FROM STDIN", table, columns);
+  const std::string sql =
+      fmt::format("COPY {} ({}) FROM STDIN", table, ColumnList(FindTable(copy_.table)));
   PgResult start(PQexec(c, sql.c_str()));
   if (PQresultStatus(start.get()) != PGRES_COPY_IN) return PgError(c, start.get(), what);
-  if (PQputCopyData(c, data.data(), static_cast<int>(data.size())) != 1 ||
-      PQputCopyEnd(c, nullptr) != 1) {
-    return PgError(c, nullptr, what);
+  return Status::Ok();
+}
+
+Status PostgresSink::CopySend(std::string_view data, std::string_view what) {
+  if (data.empty()) return Status::Ok();
+  if (PQputCopyData(conn_.get(), data.data(), static_cast<int>(data.size())) != 1) {
+    return PgError(conn_.get(), nullptr, what);
   }
+  return Status::Ok();
+}
+
+Status PostgresSink::CopyEnd(std::string_view rest, std::string_view what) {
+  PGconn* c = conn_.get();
+  if (Status s = CopySend(rest, what); !s.ok()) return s;
+  if (PQputCopyEnd(c, nullptr) != 1) return PgError(c, nullptr, what);
   Status status;
+  last_sqlstate_.clear();
   while (PgResult result{PQgetResult(c)}) {
     if (PQresultStatus(result.get()) != PGRES_COMMAND_OK && status.ok()) {
       status = PgError(c, result.get(), what);
@@ -300,21 +316,31 @@ Status PostgresSink::CopyIn(const std::string& table, const std::string& columns
   return status;
 }
 
-Status PostgresSink::WriteCopy(const std::string& table, const std::string& stage,
-                               const std::string& conflict, const std::string& data,
-                               std::string_view what) {
+Status PostgresSink::StreamSome(std::string_view what) {
+  // Sending while the rest is still being formatted lets the server parse and insert the
+  // first rows meanwhile; the whole text stays in buffer_ in case it must go to the stage.
+  constexpr size_t kChunk = 64 * 1024;
+  if (!copy_.direct || buffer_.size() - copy_.sent < kChunk) return Status::Ok();
+  if (!copy_.started) {
+    if (Status s = CopyStart(copy_.table, what); !s.ok()) return s;
+    copy_.started = true;
+  }
+  if (Status s = CopySend(std::string_view(buffer_).substr(copy_.sent), what); !s.ok()) return s;
+  copy_.sent = buffer_.size();
+  return Status::Ok();
+}
+
+Status PostgresSink::CopyFinish(std::string_view what) {
+  if (buffer_.empty()) return Status::Ok();
   PGconn* c = conn_.get();
-  const std::string columns = ColumnList(FindTable(table));
-  // Straight into the table while no key collides; after a collision, stage for a while
-  // (replays come in runs), then try the direct way again.
-  bool direct = fast_path_ || ++batches_since_fallback_ >= 16;
-  if (direct) {
-    if (Status s = PgExec(c, "SAVEPOINT direct", "savepoint"); !s.ok()) return s;
-    last_sqlstate_.clear();
-    Status s = CopyIn(table, columns, data, what);
+  if (copy_.direct) {
+    if (!copy_.started) {
+      if (Status s = CopyStart(copy_.table, what); !s.ok()) return s;
+    }
+    Status s = CopyEnd(std::string_view(buffer_).substr(copy_.sent), what);
     if (s.ok()) {
       fast_path_ = true;
-      return Status::Ok();
+      return s;
     }
     if (last_sqlstate_ != "23505") return s;  // Not a key collision: a real failure.
     if (Status r = PgExec(c, "ROLLBACK TO SAVEPOINT direct", "rollback to savepoint"); !r.ok()) {
@@ -323,8 +349,9 @@ Status PostgresSink::WriteCopy(const std::string& table, const std::string& stag
     fast_path_ = false;
     batches_since_fallback_ = 0;
   }
-  if (Status s = CopyIn(stage, columns, data, what); !s.ok()) return s;
-  const std::string upsert = UpsertFromStageSql(FindTable(table), stage, conflict);
+  if (Status s = CopyIn(copy_.stage, buffer_, what); !s.ok()) return s;
+  const std::string upsert =
+      UpsertFromStageSql(FindTable(copy_.table), copy_.stage, copy_.conflict);
   return PgExec(c, upsert.c_str(), what);
 }
 
@@ -332,7 +359,13 @@ Status PostgresSink::Write(const Batch& batch) {
   if (!conn_) {
     if (Status s = Connect(/*reconnecting=*/true); !s.ok()) return Fail(s);
   }
-  if (Status s = PgExec(conn_.get(), "BEGIN", "begin"); !s.ok()) return Fail(s);
+  // Straight into the table while no key collides; after a collision, stage for a while
+  // (replays come in runs), then try the direct way again.
+  copy_ = options_.raw ? CopyState{"raw_users", "spate_stage_raw", "origin, position"}
+                       : CopyState{"created_users", "spate_stage_users", "id"};
+  copy_.direct = fast_path_ || ++batches_since_fallback_ >= 16;
+  const char* begin = copy_.direct ? "BEGIN; SAVEPOINT direct" : "BEGIN";
+  if (Status s = PgExec(conn_.get(), begin, "begin"); !s.ok()) return Fail(s);
   std::vector<DeadLetter> extra;
   Status s = options_.raw ? WriteRaw(batch, extra) : WriteRows(batch, extra);
   if (s.ok()) s = WriteDead(options_.raw ? std::span<const DeadLetter>() : batch.dead, extra);
@@ -347,7 +380,8 @@ Status PostgresSink::WriteRows(const Batch& batch, std::vector<DeadLetter>& extr
   last.reserve(batch.rows.size());
   for (size_t i = 0; i < batch.rows.size(); ++i) last[batch.rows[i].id] = i;
   buffer_.clear();
-  size_t written = 0;
+  int64_t formatted_ms = -1;
+  std::string ingested_at;
   for (size_t i = 0; i < batch.rows.size(); ++i) {
     const Row& row = batch.rows[i];
     if (last[row.id] != i) continue;
@@ -356,11 +390,14 @@ Status PostgresSink::WriteRows(const Batch& batch, std::vector<DeadLetter>& extr
                        batch.origin, 0, fmt::format("{{\"id\":\"{}\"}}", WithoutNul(row.id))});
       continue;
     }
-    AppendCopyRow(row, buffer_);
-    ++written;
+    if (row.ingested_at_ms != formatted_ms) {  // Rows of a batch share one.
+      formatted_ms = row.ingested_at_ms;
+      ingested_at = FormatIso8601Millis(formatted_ms);
+    }
+    AppendCopyRow(row, ingested_at, buffer_);
+    if (Status s = StreamSome("copy into created_users"); !s.ok()) return s;
   }
-  if (written == 0) return Status::Ok();
-  return WriteCopy("created_users", "spate_stage_users", "id", buffer_, "copy into created_users");
+  return CopyFinish("copy into created_users");
 }
 
 Status PostgresSink::WriteRaw(const Batch& batch, std::vector<DeadLetter>& extra) {
@@ -373,7 +410,6 @@ Status PostgresSink::WriteRaw(const Batch& batch, std::vector<DeadLetter>& extra
     origins[i] = r.partition < 0 ? batch.origin : fmt::format("{}/{}", batch.origin, r.partition);
     last[fmt::format("{}\t{}", origins[i], r.position)] = i;
   }
-  size_t written = 0;
   for (size_t i = 0; i < batch.records.size(); ++i) {
     const RawRecord& r = batch.records[i];
     if (last[fmt::format("{}\t{}", origins[i], r.position)] != i) continue;
@@ -395,11 +431,9 @@ Status PostgresSink::WriteRaw(const Batch& batch, std::vector<DeadLetter>& extra
     buffer_ += '\t';
     buffer_ += landed_at;
     buffer_ += '\n';
-    ++written;
+    if (Status s = StreamSome("copy into raw_users"); !s.ok()) return s;
   }
-  if (written == 0) return Status::Ok();
-  return WriteCopy("raw_users", "spate_stage_raw", "origin, position", buffer_,
-                   "copy into raw_users");
+  return CopyFinish("copy into raw_users");
 }
 
 Status PostgresSink::WriteDead(std::span<const DeadLetter> dead,

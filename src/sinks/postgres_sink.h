@@ -52,11 +52,11 @@ class PostgresSink final : public Sink {
   Status Close() override;
   std::string Describe() const override { return description_; }
 
-  // The DDL (also used by the benchmark to make the same table for psql \copy).
+  // The DDL: every table spate needs, CREATE TABLE IF NOT EXISTS.
   static std::string SchemaSql();
-  // Columns and COPY text of rows, in the format Write sends (the benchmark's input file).
-  static std::string CopyColumns();
-  static void AppendCopyRow(const Row& row, std::string& out);
+  // One row as a line of COPY text (columns in kRowColumns order); `ingested_at` is the
+  // row's ingested_at_ms already formatted (rows of a batch share it).
+  static void AppendCopyRow(const Row& row, std::string_view ingested_at, std::string& out);
 
  private:
   Status Connect(bool reconnecting);
@@ -65,11 +65,23 @@ class PostgresSink final : public Sink {
   Status WriteRows(const Batch& batch, std::vector<DeadLetter>& extra);
   Status WriteRaw(const Batch& batch, std::vector<DeadLetter>& extra);
   Status WriteDead(std::span<const DeadLetter> dead, const std::vector<DeadLetter>& extra);
-  // COPY text `data` into `table` (upserting on `conflict`), directly or through `stage`.
-  Status WriteCopy(const std::string& table, const std::string& stage, const std::string& conflict,
-                   const std::string& data, std::string_view what);
-  Status CopyIn(const std::string& table, const std::string& columns, const std::string& data,
-                std::string_view what);
+  // The COPY of one Write: buffer_ holds its text. With `direct`, the text streams into
+  // `table` as it is formatted (StreamSome); CopyFinish ends that, and on a key collision
+  // (or without `direct`) sends the text to `stage` and upserts from there on `conflict`.
+  struct CopyState {
+    std::string table;
+    std::string stage;
+    std::string conflict;
+    bool direct = false;
+    bool started = false;
+    size_t sent = 0;  // Bytes of buffer_ already sent.
+  };
+  Status StreamSome(std::string_view what);
+  Status CopyFinish(std::string_view what);
+  Status CopyIn(const std::string& table, std::string_view data, std::string_view what);
+  Status CopyStart(const std::string& table, std::string_view what);
+  Status CopySend(std::string_view data, std::string_view what);
+  Status CopyEnd(std::string_view rest, std::string_view what);
   // Ends a failed Write: drops the connection when retrying will reconnect, rolls back
   // otherwise, and scrubs the password from the message.
   Status Fail(const Status& status);
@@ -82,6 +94,7 @@ class PostgresSink final : public Sink {
   uint64_t batches_since_fallback_ = 0;
   std::string buffer_;         // COPY text, reused between batches.
   std::string last_sqlstate_;  // Of the last failed COPY.
+  CopyState copy_;
 };
 
 }  // namespace spate
