@@ -239,14 +239,18 @@ void Pipeline::SinkLoop() {
     // (an fsync, round trips) once for all of them. Each is still acknowledged on its own.
     parts.assign(1,
                  {batch->sequence, batch->rows.size() + batch->records.size(), batch->dead.size()});
+    // At most a queue's worth more, or a fast process stage could keep this going forever.
     bool closed = false;
-    while (std::optional<Batch> more = processed_.PopFor(std::chrono::milliseconds(0), &closed)) {
+    while (parts.size() <= options_.queue_capacity) {
+      std::optional<Batch> more = processed_.PopFor(std::chrono::milliseconds(0), &closed);
+      if (!more) break;
       parts.push_back(
           {more->sequence, more->rows.size() + more->records.size(), more->dead.size()});
       std::move(more->rows.begin(), more->rows.end(), std::back_inserter(batch->rows));
       std::move(more->records.begin(), more->records.end(), std::back_inserter(batch->records));
       std::move(more->dead.begin(), more->dead.end(), std::back_inserter(batch->dead));
       batch->source_records += more->source_records;
+      RecycleRows(std::move(more->rows));
     }
     bool ok = true;
     for (Sink* sink : sinks_) {
