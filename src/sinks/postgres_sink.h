@@ -54,9 +54,8 @@ class PostgresSink final : public Sink {
 
   // The DDL: every table spate needs, CREATE TABLE IF NOT EXISTS.
   static std::string SchemaSql();
-  // One row as a line of COPY text (columns in kRowColumns order); `ingested_at` is the
-  // row's ingested_at_ms already formatted (rows of a batch share it).
-  static void AppendCopyRow(const Row& row, std::string_view ingested_at, std::string& out);
+  // One row in COPY's binary format (columns in kRowColumns order).
+  static void AppendCopyRow(const Row& row, std::string& out);
 
  private:
   Status Connect(bool reconnecting);
@@ -75,6 +74,7 @@ class PostgresSink final : public Sink {
     bool direct = false;
     bool started = false;
     size_t sent = 0;  // Bytes of buffer_ already sent.
+    size_t rows = 0;  // Rows in buffer_.
   };
   Status StreamSome(std::string_view what);
   Status CopyFinish(std::string_view what);
@@ -92,7 +92,7 @@ class PostgresSink final : public Sink {
   PgConn conn_;
   bool fast_path_ = true;  // Last batch's direct COPY worked (no conflicts).
   uint64_t batches_since_fallback_ = 0;
-  std::string buffer_;         // COPY text, reused between batches.
+  std::string buffer_;         // COPY data (binary format), reused between batches.
   std::string last_sqlstate_;  // Of the last failed COPY.
   CopyState copy_;
 };
