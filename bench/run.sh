@@ -9,6 +9,8 @@
 # 4. peak RSS          `spate run --count 1000000` with --sink sqlite: < 100 MB (also --sink discard)
 # 5. Kafka             bench/kafka.sh: spate produce/process vs kcat and kafka-python on a local
 #                      mock cluster, peak RSS of spate process (its own summary and targets)
+# 6. PostgreSQL        bench/postgres.sh: spate run --sink postgres vs psql \copy of the same rows
+#                      into one throwaway server: >= 80%
 #
 # Prints a summary at the end; exits 1 if a target was missed (here or in bench/kafka.sh). About
 # 4 minutes on the 2-vCPU development VM. Environment: SQLITE_ROWS (200000), SQLITE_ROUNDS (5),
@@ -107,6 +109,15 @@ case $kafka_status in
   *) kafka_ok="FAILED (exit $kafka_status)" ;;
 esac
 
+section "6. PostgreSQL (bench/postgres.sh $build)"
+pg_status=0
+"$(dirname "$0")/postgres.sh" "$build" || pg_status=$?
+case $pg_status in
+  0) pg_ok=MET ;;
+  1) pg_ok=MISSED ;;
+  *) pg_ok="FAILED (exit $pg_status)" ;;
+esac
+
 transform_ok=$(verdict "$transform_rate >= 1e6")
 sqlite_ok=$(verdict "${sqlite_ratio:-0} >= 0.8")
 rss_ok=$(verdict "$rss_sqlite_kb * 1024 < 100e6")
@@ -123,4 +134,6 @@ printf '%-44s %16s %14s %s\n' "peak RSS, $rss_count records, --sink discard" \
   "$(mb "$rss_null_kb")" "(reported)" ""
 printf '%-44s %16s %14s %s\n' "Kafka targets (bench/kafka.sh, summary above)" \
   "" "all met" "$kafka_ok"
-[[ "$transform_ok $sqlite_ok $rss_ok" != *MISSED* && $kafka_status -eq 0 ]]
+printf '%-44s %16s %14s %s\n' "PostgreSQL: spate / psql \\copy (above)" \
+  "" ">= 80%" "$pg_ok"
+[[ "$transform_ok $sqlite_ok $rss_ok" != *MISSED* && $kafka_status -eq 0 && $pg_status -eq 0 ]]
