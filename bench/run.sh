@@ -100,23 +100,22 @@ rss_null_kb=$(peak_rss_kb "$spate" run --count "$rss_count" --sink discard \
   --data-dir "$work/data-null" --progress never --log-level warn)
 echo "null:   $(mb "$rss_null_kb")"
 
+# Runs a part with its own summary (bench/NAME.sh); prints MET, MISSED or FAILED (exit N).
+run_part() {
+  local status=0
+  "$(dirname "$0")/$1.sh" "$build" >&2 || status=$?
+  case $status in
+    0) echo MET ;;
+    1) echo MISSED ;;
+    *) echo "FAILED (exit $status)" ;;
+  esac
+}
+
 section "5. Kafka (bench/kafka.sh $build)"
-kafka_status=0
-"$(dirname "$0")/kafka.sh" "$build" || kafka_status=$?
-case $kafka_status in
-  0) kafka_ok=MET ;;
-  1) kafka_ok=MISSED ;;
-  *) kafka_ok="FAILED (exit $kafka_status)" ;;
-esac
+kafka_ok=$(run_part kafka)
 
 section "6. PostgreSQL (bench/postgres.sh $build)"
-pg_status=0
-"$(dirname "$0")/postgres.sh" "$build" || pg_status=$?
-case $pg_status in
-  0) pg_ok=MET ;;
-  1) pg_ok=MISSED ;;
-  *) pg_ok="FAILED (exit $pg_status)" ;;
-esac
+pg_ok=$(run_part postgres)
 
 transform_ok=$(verdict "$transform_rate >= 1e6")
 sqlite_ok=$(verdict "${sqlite_ratio:-0} >= 0.8")
@@ -136,4 +135,4 @@ printf '%-44s %16s %14s %s\n' "Kafka targets (bench/kafka.sh, summary above)" \
   "" "all met" "$kafka_ok"
 printf '%-44s %16s %14s %s\n' "PostgreSQL: spate / psql \\copy (above)" \
   "" ">= 80%" "$pg_ok"
-[[ "$transform_ok $sqlite_ok $rss_ok" != *MISSED* && $kafka_status -eq 0 && $pg_status -eq 0 ]]
+[[ "$transform_ok $sqlite_ok $rss_ok $kafka_ok $pg_ok" != *MISSED* && "$kafka_ok $pg_ok" != *FAILED* ]]

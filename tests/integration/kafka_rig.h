@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "transport/kafka.h"
+#include "unique_fd.h"
 
 namespace spate::testing {
 
@@ -42,29 +43,7 @@ using Clock = std::chrono::steady_clock;
 // Poll interval while waiting for a child to exit; short, as every test waits on it.
 constexpr auto kReapPoll = std::chrono::milliseconds(5);
 
-// Owns one file descriptor.
-class UniqueFd {
- public:
-  UniqueFd() = default;
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  ~UniqueFd() { Reset(); }
-  UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  UniqueFd& operator=(UniqueFd&& other) noexcept {
-    if (this != &other) {
-      Reset();
-      fd_ = std::exchange(other.fd_, -1);
-    }
-    return *this;
-  }
-  int get() const { return fd_; }
-  void Reset() {
-    if (fd_ >= 0) close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_ = -1;
-};
+using spate::testing::UniqueFd;
 
 // posix_spawn's attribute and file-action objects, destroyed on every path.
 class SpawnSetup {

@@ -56,6 +56,9 @@
 #include <utility>
 #include <vector>
 
+#include "sinks/pg.h"
+#include "unique_fd.h"
+
 namespace spate::testing {
 
 // The outcome of a rig operation: ok, or what went wrong in words fit for a test failure.
@@ -76,15 +79,9 @@ class [[nodiscard]] PgStatus {
   std::string error_;
 };
 
-// libpq handles, released on every path.
-struct PgConnDeleter {
-  void operator()(PGconn* conn) const { PQfinish(conn); }
-};
-using PgConnPtr = std::unique_ptr<PGconn, PgConnDeleter>;
-struct PgResultDeleter {
-  void operator()(PGresult* result) const { PQclear(result); }
-};
-using PgResultPtr = std::unique_ptr<PGresult, PgResultDeleter>;
+// libpq handles, released on every path (the same owning types the sink uses).
+using PgConnPtr = spate::PgConn;
+using PgResultPtr = spate::PgResult;
 
 // Column values in text form, as bound parameters or as one row of a result; std::nullopt is
 // SQL NULL.
@@ -106,24 +103,7 @@ constexpr auto kPoll = std::chrono::milliseconds(10);
 // How much of a log goes into an error message: enough for postgres's FATAL line and its hint.
 constexpr size_t kLogTailBytes = 2048;
 
-// Owns one file descriptor. (kafka_rig.h has the same class, but including it would pull
-// librdkafka into every PostgreSQL test.)
-class UniqueFd {
- public:
-  UniqueFd() = default;
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  ~UniqueFd() { Reset(); }
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  int get() const { return fd_; }
-  void Reset() {
-    if (fd_ >= 0) close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_ = -1;
-};
+using spate::testing::UniqueFd;
 
 inline std::string Errno(const std::string& what) { return what + ": " + std::strerror(errno); }
 
