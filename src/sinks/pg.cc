@@ -82,9 +82,20 @@ Result<PgConn> PgConnect(const std::string& dsn, std::chrono::milliseconds timeo
   const std::string seconds = std::to_string(std::max<int64_t>(
       2, std::chrono::duration_cast<std::chrono::seconds>(timeout + std::chrono::milliseconds(999))
              .count()));
-  // The connection string comes last so that what the user wrote there wins.
-  const char* keywords[] = {"connect_timeout", "application_name", "dbname", nullptr};
-  const char* values[] = {seconds.c_str(), "spate", dsn.c_str(), nullptr};
+  // The connection string comes last so that what the user wrote there wins. Keepalives and
+  // a TCP user timeout bound how long a write can hang on a server that vanished without
+  // closing the connection (a network partition): it then fails, and is retried.
+  const char* keywords[] = {"connect_timeout",
+                            "application_name",
+                            "keepalives",
+                            "keepalives_idle",
+                            "keepalives_interval",
+                            "keepalives_count",
+                            "tcp_user_timeout",
+                            "dbname",
+                            nullptr};
+  const char* values[] = {seconds.c_str(), "spate",     "1",    "10", "5", "3",
+                          "30000",         dsn.c_str(), nullptr};
   PgConn conn(PQconnectdbParams(keywords, values, /*expand_dbname=*/1));
   if (conn == nullptr) return Status::Fatal("postgres: out of memory creating a connection");
   if (PQstatus(conn.get()) == CONNECTION_OK) return conn;
