@@ -232,16 +232,19 @@ void Pipeline::SinkLoop() {
     size_t rejected;
   };
   std::vector<Part> parts;
+  const bool group_commit =
+      std::any_of(sinks_.begin(), sinks_.end(), [](Sink* s) { return s->group_commit(); });
   while (std::optional<Batch> batch = processed_.Pop()) {
     if (aborted_) break;  // What is still queued stays unacknowledged.
-    // Group commit: batches that queued up while the sinks were busy go into one Write (one
-    // transaction), so a sink slower than the stages before it pays its per-commit cost
-    // (an fsync, round trips) once for all of them. Each is still acknowledged on its own.
+    // Group commit (for sinks that ask for it): batches that queued up while the sinks were
+    // busy go into one Write (one transaction), so a sink slower than the stages before it
+    // pays its per-commit cost (an fsync, round trips) once for all of them. Each is still
+    // acknowledged on its own.
     parts.assign(1,
                  {batch->sequence, batch->rows.size() + batch->records.size(), batch->dead.size()});
     // At most a queue's worth more, or a fast process stage could keep this going forever.
     bool closed = false;
-    while (parts.size() <= options_.queue_capacity) {
+    while (group_commit && parts.size() <= options_.queue_capacity) {
       std::optional<Batch> more = processed_.PopFor(std::chrono::milliseconds(0), &closed);
       if (!more) break;
       parts.push_back(
@@ -274,6 +277,12 @@ void Pipeline::SinkLoop() {
 
 void Pipeline::RecycleRows(std::vector<Row>&& rows) {
   if (rows.empty()) return;
+  if (rows.capacity() > 2 * options_.batch_size) {
+    // It held a group commit, several batches large: keep one batch's worth of rows (their
+    // strings keep their buffers through the move into a right-sized vector).
+    if (rows.size() > options_.batch_size) rows.resize(options_.batch_size);
+    rows.shrink_to_fit();
+  }
   std::lock_guard lock(spare_mu_);
   if (spare_rows_.size() < 4) spare_rows_.push_back(std::move(rows));
 }

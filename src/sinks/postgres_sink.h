@@ -51,6 +51,7 @@ class PostgresSink final : public Sink {
   Status Write(const Batch& batch) override;
   Status Close() override;
   std::string Describe() const override { return description_; }
+  bool group_commit() const override { return !options_.raw; }
 
   // The DDL: every table spate needs, CREATE TABLE IF NOT EXISTS.
   static std::string SchemaSql();

@@ -51,6 +51,11 @@ class Sink {
   virtual Status Submit(const Batch& /*batch*/) { return Status::Fatal("not a pipelined sink"); }
   virtual std::vector<Completion> Poll(std::chrono::milliseconds /*timeout*/) { return {}; }
 
+  // Whether batches that queued up behind this sink may be handed to one Write (one
+  // transaction): worth it where a commit is expensive (a network round trip and an fsync on
+  // a server), not for an embedded store, where it only holds more rows in memory at once.
+  virtual bool group_commit() const { return false; }
+
   // Makes a Write that is waiting on something outside (a broker's confirmation) give up
   // soon with a Cancelled error. Called from another thread on abort (a second Ctrl-C).
   virtual void Interrupt() {}
