@@ -7,6 +7,8 @@
 # 2. generator_bench   generator throughput (reported, no target)
 # 3. sqlite_compare    `spate run` into SQLite vs a plain prepared-statement loop: >= 80%
 # 4. peak RSS          `spate run --count 1000000` with --sink sqlite: < 100 MB (also --sink discard)
+# 4b. cql_bench       CQL codec: encode an EXECUTE of a 20-column row, decode a Rows result:
+#                      under 1 microsecond per row each
 # 5. Kafka             bench/kafka.sh: spate produce/process vs kcat and kafka-python on a local
 #                      mock cluster, peak RSS of spate process (its own summary and targets)
 # 6. PostgreSQL        bench/postgres.sh: spate run --sink postgres vs psql \copy of the same rows
@@ -26,6 +28,7 @@ build=$1
 bench_dir=$build/bench
 spate=$build/spate
 for f in "$bench_dir/transform_bench" "$bench_dir/generator_bench" "$bench_dir/sqlite_compare" \
+  "$bench_dir/cql_bench" \
   "$spate"; do
   if [[ ! -x $f ]]; then
     echo "$0: $f is missing: build first (cmake --build $build)" >&2
@@ -111,6 +114,12 @@ run_part() {
   esac
 }
 
+section "4b. cql_bench (CQL codec cost per 20-column row, one core)"
+"$bench_dir/cql_bench" --benchmark_repetitions=3 --benchmark_report_aggregates_only=true \
+  --benchmark_out="$work/cql.json" --benchmark_out_format=json
+cql_encode_rate=$(median_rate "$work/cql.json" BM_EncodeExecute)
+cql_decode_rate=$(median_rate "$work/cql.json" BM_DecodeRows)
+
 section "5. Kafka (bench/kafka.sh $build)"
 kafka_ok=$(run_part kafka)
 
@@ -118,6 +127,7 @@ section "6. PostgreSQL (bench/postgres.sh $build)"
 pg_ok=$(run_part postgres)
 
 transform_ok=$(verdict "$transform_rate >= 1e6")
+cql_ok=$(verdict "$cql_encode_rate >= 1e6 and $cql_decode_rate >= 1e6")
 sqlite_ok=$(verdict "${sqlite_ratio:-0} >= 0.8")
 rss_ok=$(verdict "$rss_sqlite_kb * 1024 < 100e6")
 
@@ -131,8 +141,11 @@ printf '%-44s %16s %14s %s\n' "peak RSS, $rss_count records, --sink sqlite" \
   "$(mb "$rss_sqlite_kb")" "< 100 MB" "$rss_ok"
 printf '%-44s %16s %14s %s\n' "peak RSS, $rss_count records, --sink discard" \
   "$(mb "$rss_null_kb")" "(reported)" ""
+printf '%-44s %16s %14s %s\n' "CQL encode (EXECUTE) / decode, ns per row" \
+  "$(/usr/bin/python3 -c "print(f'{1e9 / max($cql_encode_rate, 1):.0f} / {1e9 / max($cql_decode_rate, 1):.0f}')")" \
+  "< 1000 each" "$cql_ok"
 printf '%-44s %16s %14s %s\n' "Kafka targets (bench/kafka.sh, summary above)" \
   "" "all met" "$kafka_ok"
 printf '%-44s %16s %14s %s\n' "PostgreSQL: spate / psql \\copy (above)" \
   "" ">= 80%" "$pg_ok"
-[[ "$transform_ok $sqlite_ok $rss_ok $kafka_ok $pg_ok" != *MISSED* && "$kafka_ok $pg_ok" != *FAILED* ]]
+[[ "$transform_ok $sqlite_ok $rss_ok $cql_ok $kafka_ok $pg_ok" != *MISSED* && "$kafka_ok $pg_ok" != *FAILED* ]]

@@ -31,6 +31,7 @@ constexpr struct {
 template <typename Fill>
 std::string Frame(Opcode opcode, int16_t stream, Fill fill) {
   std::string out;
+  out.reserve(512);  // Most requests fit: one allocation instead of a few growths.
   AppendHeader({kRequestVersion, 0, stream, opcode, 0}, out);
   Writer w(out);
   fill(w, out);
@@ -365,7 +366,7 @@ Result<ResultMessage> DecodeResult(std::string_view body) {
       for (auto& row : m.rows.rows) {
         row.resize(static_cast<size_t>(columns));
         for (auto& value : row) {
-          if (!r.Bytes(value)) return r.status("Rows result");
+          if (!r.BytesView(value)) return r.status("Rows result");
         }
       }
       return m;

@@ -129,6 +129,19 @@ bool Reader::Bytes(std::optional<std::string>& out) {
   return true;
 }
 
+bool Reader::BytesView(std::optional<std::string_view>& out) {
+  int32_t n = 0;
+  if (!Int(n)) return false;
+  if (n < 0) {
+    out.reset();
+    return true;
+  }
+  std::string_view b;
+  if (!Take(static_cast<size_t>(n), b, "[bytes]")) return false;
+  out = b;
+  return true;
+}
+
 bool Reader::ShortBytes(std::string& s) {
   uint16_t n = 0;
   std::string_view b;

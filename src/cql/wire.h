@@ -59,6 +59,8 @@ class Reader {
   bool LongString(std::string& s);
   // [bytes]: nullopt for a negative length (null).
   bool Bytes(std::optional<std::string>& b);
+  // The same without a copy: a view into the body the Reader was given.
+  bool BytesView(std::optional<std::string_view>& b);
   bool ShortBytes(std::string& b);
   bool StringList(std::vector<std::string>& list);
   bool StringMultimap(std::map<std::string, std::vector<std::string>>& map);
