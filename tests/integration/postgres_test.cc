@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "kafka_rig.h"
 #include "pg_rig.h"
 #include "spate_process.h"
 
@@ -15,6 +16,8 @@ namespace spate {
 namespace {
 
 using spate::testing::Fixture;
+using spate::testing::KafkaRig;
+using spate::testing::KcatConsume;
 using spate::testing::Outcome;
 using spate::testing::PgRig;
 using spate::testing::PgRows;
@@ -300,6 +303,30 @@ TEST_F(Postgres, ValuesThatAttackTheSqlAreStoredVerbatimOrDeadLettered) {
   EXPECT_EQ(Int("SELECT count(*) FROM raw_users WHERE raw->'name'->>'first' = "
                 "'Robert''); DROP TABLE created_users; --'"),
             1);
+}
+
+TEST_F(Postgres, ProduceLandsRawRecordsAndProcessStoresRowsFromKafka) {
+  KafkaRig::Options options;
+  options.topics = {"users_created:6"};
+  KafkaRig kafka(options);
+  ASSERT_TRUE(kafka.ok()) << kafka.error();
+  // Ingest lands each raw record in PostgreSQL before it goes to the topic.
+  Outcome produced =
+      RunSpate(dir_, {"produce", "--brokers", kafka.bootstrap(), "--count", "3000", "--seed", "pgk",
+                      "--raw-sink", "postgres", "--pg-dsn", dsn_, "--progress", "never"});
+  ASSERT_EQ(produced.exit_code, 0) << produced.err;
+  EXPECT_EQ(Int("SELECT count(*) FROM raw_users"), 3000);
+  EXPECT_EQ(Int("SELECT count(*) FROM raw_users WHERE raw->'login' ? 'password'"), 0);
+  EXPECT_EQ(KcatConsume(kafka.bootstrap(), "users_created", "%k").size(), 3000u);
+
+  // A consumer group member stores the rows: the same users as the landed documents.
+  Outcome processed =
+      RunSpate(dir_, {"process", "--brokers", kafka.bootstrap(), "--group", "pg", "--exit-at-end",
+                      "--sink", "postgres", "--pg-dsn", dsn_, "--data-dir", dir_.File("data"),
+                      "--progress", "never", "--kafka-opt", "session.timeout.ms=6000"});
+  ASSERT_EQ(processed.exit_code, 0) << processed.err;
+  EXPECT_EQ(Int("SELECT count(*) FROM created_users"), 3000);
+  EXPECT_EQ(Int("SELECT count(*) FROM created_users c JOIN raw_users r ON r.user_id = c.id"), 3000);
 }
 
 }  // namespace
