@@ -151,7 +151,7 @@ struct ColumnSpec {
 
 struct RowsResult {
   std::vector<ColumnSpec> columns;
-  std::optional<std::string> paging_state;                    // Set when there are more pages.
+  std::optional<std::string> paging_state;  // Set when there are more pages.
   // Each column's [bytes], null as nullopt: views into the body given to DecodeResult, which
   // must outlive them (no copy per value; DecodeValue makes the typed values).
   std::vector<std::vector<std::optional<std::string_view>>> rows;
