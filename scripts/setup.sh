@@ -10,7 +10,7 @@ packages=(
   librdkafka-dev kcat
   libpq-dev postgresql-15
   libgtest-dev libgmock-dev libbenchmark-dev
-  python3-kafka
+  python3-kafka python3-cassandra
 )
 
 missing=()
