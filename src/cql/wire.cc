@@ -117,15 +117,13 @@ bool Reader::LongString(std::string& s) {
 }
 
 bool Reader::Bytes(std::optional<std::string>& out) {
-  int32_t n = 0;
-  if (!Int(n)) return false;
-  if (n < 0) {
+  std::optional<std::string_view> view;
+  if (!BytesView(view)) return false;
+  if (view) {
+    out.emplace(*view);
+  } else {
     out.reset();
-    return true;
   }
-  std::string_view b;
-  if (!Take(static_cast<size_t>(n), b, "[bytes]")) return false;
-  out.emplace(b);
   return true;
 }
 

@@ -1,6 +1,7 @@
 #include "sinks/postgres_sink.h"
 
 #include <bit>
+#include <map>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -421,24 +422,25 @@ Status PostgresSink::WriteRows(const Batch& batch, std::vector<DeadLetter>& extr
 Status PostgresSink::WriteRaw(const Batch& batch, std::vector<DeadLetter>& extra) {
   buffer_.assign(kBinaryHeader);
   const int64_t landed_at = NowUnixMillis();
-  std::unordered_map<std::string, size_t> last;  // (origin, position) appears once per COPY.
-  std::vector<std::string> origins(batch.records.size());
+  // A source position (partition, position) appears once per COPY: the batch's last copy of
+  // it wins. The origin text follows from the partition, so it is only made for what is sent.
+  std::map<std::pair<int32_t, uint64_t>, size_t> last;
   for (size_t i = 0; i < batch.records.size(); ++i) {
-    const RawRecord& r = batch.records[i];
-    origins[i] = r.partition < 0 ? batch.origin : fmt::format("{}/{}", batch.origin, r.partition);
-    last[fmt::format("{}\t{}", origins[i], r.position)] = i;
+    last[{batch.records[i].partition, batch.records[i].position}] = i;
   }
   for (size_t i = 0; i < batch.records.size(); ++i) {
     const RawRecord& r = batch.records[i];
-    if (last[fmt::format("{}\t{}", origins[i], r.position)] != i) continue;
+    if (last[{r.partition, r.position}] != i) continue;
+    const std::string origin =
+        r.partition < 0 ? batch.origin : fmt::format("{}/{}", batch.origin, r.partition);
     // jsonb refuses NUL, both raw and escaped.
     if (HasNul(r.json) || r.json.find("\\u0000") != std::string::npos) {
-      extra.push_back({"the document contains a NUL character, which jsonb cannot store",
-                       origins[i], r.position, r.json});
+      extra.push_back({"the document contains a NUL character, which jsonb cannot store", origin,
+                       r.position, r.json});
       continue;
     }
     PutFieldCount(5, buffer_);
-    PutText(origins[i], buffer_);
+    PutText(origin, buffer_);
     PutInt64(static_cast<int64_t>(r.position), buffer_);
     if (IsValidUuid(r.key)) {
       PutUuid(r.key, buffer_);

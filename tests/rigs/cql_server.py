@@ -173,7 +173,7 @@ def schema_change(change, target, keyspace, name=None):
     return out + (string(name) if name is not None else b"")
 
 
-def system_local(port):
+def system_local():
     cols = [("key", ("text",)), ("bootstrapped", ("text",)), ("broadcast_address", ("inet",)),
             ("cluster_name", ("text",)), ("cql_version", ("text",)), ("data_center", ("text",)),
             ("host_id", ("uuid",)), ("listen_address", ("inet",)), ("native_protocol_version", ("text",)),
@@ -197,7 +197,7 @@ class Session:
         text = cql.strip().rstrip(";").strip()
         low = text.lower()
         if re.match(r"select .* from system\.local", low):
-            return ([], None) if prepare_only else system_local(0)
+            return ([], None) if prepare_only else system_local()
         if re.match(r"select .* from system\.peers_v2", low):
             raise CqlError(0x2200, "unconfigured table peers_v2")
         if re.match(r"select .* from system\.peers", low):

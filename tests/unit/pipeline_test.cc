@@ -142,24 +142,29 @@ TEST(Pipeline, PipelinedSinkIsAcknowledgedInOrderAndRetriedBatchesResubmitted) {
   EXPECT_LE(sink.max_in_flight, 4u);  // Bounded by the window.
 }
 
-TEST(Pipeline, SlowSinkBoundsWhatIsInFlight) {
+// Runs an unbounded source into `sink` (slowed down) for half a second, then stops and
+// drains; returns the most records ever ingested but not yet stored.
+uint64_t WorstInFlight(ScriptedSink& sink) {
   GeneratorSource source = MakeSource(0);  // Unbounded.
-  ScriptedSink sink;
   sink.delay = std::chrono::milliseconds(20);
   Pipeline pipeline(source, {&sink}, Options());
   pipeline.Start();
   uint64_t worst = 0;
   for (int i = 0; i < 25; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    const uint64_t in_flight = pipeline.stats().ingested - pipeline.stats().stored;
-    worst = std::max(worst, in_flight);
+    worst = std::max(worst, pipeline.stats().ingested - pipeline.stats().stored);
   }
   pipeline.RequestStop();
-  ASSERT_TRUE(pipeline.Wait().ok());
-  // Two queues of 2 batches, plus one batch in each of the three stages.
-  EXPECT_LE(worst, (2 * 2 + 3) * 100u);
+  EXPECT_TRUE(pipeline.Wait().ok());
   // Drained: everything ingested was stored.
   EXPECT_EQ(pipeline.stats().ingested, pipeline.stats().stored);
+  return worst;
+}
+
+TEST(Pipeline, SlowSinkBoundsWhatIsInFlight) {
+  ScriptedSink sink;
+  // Two queues of 2 batches, plus one batch in each of the three stages.
+  EXPECT_LE(WorstInFlight(sink), (2 * 2 + 3) * 100u);
   EXPECT_GT(sink.rows, 0u);
 }
 
@@ -207,23 +212,12 @@ TEST(Pipeline, GroupCommitSinkGetsQueuedBatchesInOneWriteEachAcknowledged) {
 }
 
 TEST(Pipeline, SlowGroupCommitSinkStillBoundsWhatIsInFlight) {
-  GeneratorSource source = MakeSource(0);  // Unbounded.
   ScriptedSink sink;
   sink.merge = true;
-  sink.delay = std::chrono::milliseconds(20);
-  Pipeline pipeline(source, {&sink}, Options());
-  pipeline.Start();
-  uint64_t worst = 0;
-  for (int i = 0; i < 25; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    worst = std::max(worst, pipeline.stats().ingested - pipeline.stats().stored);
-  }
-  pipeline.RequestStop();
-  ASSERT_TRUE(pipeline.Wait().ok());
   // As without group commit, plus what the sink took from its queue into the same write:
   // at most a queue's worth (2 batches) more.
-  EXPECT_LE(worst, (2 * 2 + 3 + 2) * 100u);
-  EXPECT_EQ(pipeline.stats().ingested, pipeline.stats().stored);
+  EXPECT_LE(WorstInFlight(sink), (2 * 2 + 3 + 2) * 100u);
+  EXPECT_GT(sink.rows, 0u);
 }
 
 TEST(Pipeline, BadRecordsBecomeDeadLettersInSqlite) {
