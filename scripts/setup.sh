@@ -8,9 +8,9 @@ packages=(
   libsimdjson-dev libyaml-cpp-dev libfmt-dev libspdlog-dev libcli11-dev
   libsqlite3-dev sqlite3 libcurl4-openssl-dev libcpp-httplib-dev
   librdkafka-dev kcat
-  libpq-dev postgresql-15
+  libpq-dev postgresql-15 liblz4-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  python3-kafka python3-cassandra
+  python3-kafka python3-cassandra python3-lz4
 )
 
 missing=()

@@ -64,6 +64,21 @@ PostgresSinkOptions PostgresOptions(const Config& config, bool raw) {
   return options;
 }
 
+CassandraSinkOptions CassandraOptions(const Config& config) {
+  CassandraSinkOptions options;
+  options.hosts = config.GetString("cassandra_hosts");
+  options.keyspace = config.GetString("keyspace");
+  options.user = config.GetString("cassandra_user");
+  options.password = config.GetString("cassandra_password");
+  options.consistency = config.GetString("cassandra_consistency");
+  options.replication_factor = static_cast<int>(config.GetInt("cassandra_replication_factor"));
+  options.datacenters = config.GetList("cassandra_datacenters");
+  options.max_in_flight = static_cast<size_t>(config.GetInt("cassandra_in_flight"));
+  options.compression = config.GetString("cassandra_compression") == "lz4";
+  options.timeout = std::chrono::milliseconds(config.GetMillis("cassandra_timeout"));
+  return options;
+}
+
 Result<std::vector<std::unique_ptr<Sink>>> MakeSinks(const Config& config) {
   std::vector<std::unique_ptr<Sink>> sinks;
   std::set<std::string> seen;
@@ -73,6 +88,8 @@ Result<std::vector<std::unique_ptr<Sink>>> MakeSinks(const Config& config) {
       sinks.push_back(std::make_unique<SqliteSink>(config.GetString("data_dir")));
     } else if (name == "postgres") {
       sinks.push_back(std::make_unique<PostgresSink>(PostgresOptions(config, /*raw=*/false)));
+    } else if (name == "cassandra") {
+      sinks.push_back(std::make_unique<CassandraSink>(CassandraOptions(config)));
     } else {
       sinks.push_back(std::make_unique<DiscardSink>());
     }

@@ -12,6 +12,7 @@
 #include "config/config.h"
 #include "core/status.h"
 #include "pipeline/pipeline.h"
+#include "sinks/cassandra_sink.h"
 #include "sinks/postgres_sink.h"
 #include "sinks/sink.h"
 #include "sources/source.h"

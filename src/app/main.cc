@@ -62,8 +62,20 @@ int main(int argc, char** argv) {
       "brokers",         "topic",         "dlq_topic",          "kafka_opt",
       "partitions",      "kafka_timeout", "replication_factor", "compression",
       "delivery_timeout"};
-  const std::vector<std::string_view> process_options = {
-      "group", "from", "sink", "data_dir", "max_record_bytes", "pg_dsn", "pg_timeout"};
+  // cassandra_password has no flag: credentials come from the config file or
+  // SPATE_CASSANDRA_PASSWORD, never a command line that `ps` shows.
+  const std::vector<std::string_view> cassandra_options = {"cassandra_hosts",
+                                                           "keyspace",
+                                                           "cassandra_user",
+                                                           "cassandra_consistency",
+                                                           "cassandra_replication_factor",
+                                                           "cassandra_datacenters",
+                                                           "cassandra_in_flight",
+                                                           "cassandra_compression",
+                                                           "cassandra_timeout"};
+  const std::vector<std::string_view> process_options =
+      Concat({"group", "from", "sink", "data_dir", "max_record_bytes", "pg_dsn", "pg_timeout"},
+             cassandra_options);
   const std::vector<std::string_view> common_options = {"batch_size", "queue_capacity", "progress",
                                                         "log_level"};
 
@@ -72,11 +84,12 @@ int main(int argc, char** argv) {
       "Run the whole pipeline in one process: source -> bounded in-memory queue -> transform "
       "-> sinks. Defaults: built-in generator, 100000 records, SQLite at ./spate-data/spate.db.");
   spate::CommandOptions run_options(
-      *run,
-      Concat(Concat(Concat(kSourceOptions, {"sink", "data_dir", "max_record_bytes", "transport",
-                                            "group", "from", "raw_sink", "pg_dsn", "pg_timeout"}),
-                    kafka_options),
-             common_options));
+      *run, Concat(Concat(Concat(Concat(kSourceOptions,
+                                        {"sink", "data_dir", "max_record_bytes", "transport",
+                                         "group", "from", "raw_sink", "pg_dsn", "pg_timeout"}),
+                                 cassandra_options),
+                          kafka_options),
+                   common_options));
 
   CLI::App* produce = app.add_subcommand(
       "produce",

@@ -1,0 +1,344 @@
+#include "sinks/cassandra_sink.h"
+
+#include <algorithm>
+#include <charconv>
+#include <deque>
+#include <thread>
+#include <utility>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "core/clock.h"
+#include "core/json_writer.h"
+
+namespace spate {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+const char* ColumnType(std::string_view column) {
+  if (column == "id") return "uuid";
+  if (column == "age") return "bigint";
+  if (column == "latitude" || column == "longitude") return "double";
+  if (column == "ingested_at") return "timestamp";
+  return "text";
+}
+
+// Cassandra's unquoted identifiers: a letter, then letters, digits and _, at most 48.
+bool ValidKeyspace(std::string_view name) {
+  if (name.empty() || name.size() > 48) return false;
+  if (!std::isalpha(static_cast<unsigned char>(name[0]))) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+  });
+}
+
+// Errors about the statement rather than the row: every row would meet them, so they stop
+// the run instead of filling rejected_users.
+bool AboutTheStatement(cql::ErrorCode code, std::string_view message) {
+  switch (code) {
+    case cql::ErrorCode::kSyntaxError:
+    case cql::ErrorCode::kUnauthorized:
+    case cql::ErrorCode::kConfigError:
+    case cql::ErrorCode::kProtocolError:
+    case cql::ErrorCode::kBadCredentials:
+    case cql::ErrorCode::kAlreadyExists:
+    case cql::ErrorCode::kUnprepared:
+      return true;
+    case cql::ErrorCode::kInvalid:
+      return message.find("unconfigured table") != std::string_view::npos ||
+             message.find("does not exist") != std::string_view::npos;
+    default:
+      return false;
+  }
+}
+
+std::string RowJson(const Row& row) {
+  std::string out;
+  JsonWriter w(out);
+  w.BeginObject();
+  w.Key("id");
+  w.String(row.id);
+  w.Key("first_name");
+  w.String(row.first_name);
+  w.Key("last_name");
+  w.String(row.last_name);
+  w.Key("email");
+  w.String(row.email);
+  w.EndObject();
+  return out;
+}
+
+}  // namespace
+
+CassandraSink::CassandraSink(CassandraSinkOptions options) : options_(std::move(options)) {}
+CassandraSink::~CassandraSink() = default;
+
+std::string CassandraSink::Describe() const {
+  return fmt::format("cassandra {} keyspace {}", options_.hosts, options_.keyspace);
+}
+
+Result<std::vector<std::string>> CassandraSink::SchemaCql(const CassandraSinkOptions& options) {
+  if (!ValidKeyspace(options.keyspace)) {
+    return Status::Fatal(fmt::format(
+        "--keyspace '{}' is not a valid Cassandra keyspace name: use a letter, then letters, "
+        "digits or _, at most 48 in all",
+        options.keyspace));
+  }
+  std::string replication;
+  if (options.datacenters.empty()) {
+    replication = fmt::format("{{'class': 'SimpleStrategy', 'replication_factor': {}}}",
+                              options.replication_factor);
+  } else {
+    replication = "{'class': 'NetworkTopologyStrategy'";
+    for (const std::string& dc : options.datacenters) {
+      const size_t colon = dc.rfind(':');
+      int rf = 0;
+      const char* end = dc.data() + dc.size();
+      if (colon == std::string::npos || colon == 0 ||
+          std::from_chars(dc.data() + colon + 1, end, rf).ptr != end || rf < 1) {
+        return Status::Fatal(fmt::format(
+            "cassandra_datacenters: '{}' is not DATACENTER:REPLICATION_FACTOR (e.g. dc1:3)", dc));
+      }
+      const std::string name = dc.substr(0, colon);
+      if (name.find('\'') != std::string::npos) {
+        return Status::Fatal(fmt::format("cassandra_datacenters: '{}' has a quote", name));
+      }
+      replication += fmt::format(", '{}': {}", name, rf);
+    }
+    replication += "}";
+  }
+  std::string columns;
+  for (const char* column : kRowColumns) {
+    columns += fmt::format("{} {}{}, ", column, ColumnType(column),
+                           std::string_view(column) == "id" ? " PRIMARY KEY" : "");
+  }
+  columns.resize(columns.size() - 2);
+  const std::string& ks = options.keyspace;
+  return std::vector<std::string>{
+      fmt::format("CREATE KEYSPACE IF NOT EXISTS {} WITH replication = {}", ks, replication),
+      fmt::format("CREATE TABLE IF NOT EXISTS {}.created_users ({})", ks, columns),
+      fmt::format("CREATE TABLE IF NOT EXISTS {}.rejected_users (id text PRIMARY KEY, reason "
+                  "text, origin text, position bigint, raw blob, rejected_at timestamp)",
+                  ks),
+  };
+}
+
+Result<std::vector<cql::Value>> CassandraSink::RowValues(const Row& row) {
+  auto id = cql::Uuid::Parse(row.id);
+  if (!id) return Status::InvalidInput(fmt::format("id '{}' is not a uuid", row.id));
+  std::vector<cql::Value> v;
+  v.reserve(kRowColumnCount);
+  v.push_back(cql::Value::Of(*id));
+  for (const std::string* text :
+       {&row.first_name, &row.last_name, &row.gender, &row.address, &row.post_code, &row.email,
+        &row.username, &row.registered_date, &row.phone, &row.picture, &row.dob}) {
+    v.push_back(cql::Value::Text(*text));
+  }
+  v.push_back(cql::Value::Bigint(row.age));
+  for (const std::string* text : {&row.nat, &row.city, &row.state, &row.country}) {
+    v.push_back(cql::Value::Text(*text));
+  }
+  v.push_back(cql::Value::Double(row.latitude));
+  v.push_back(cql::Value::Double(row.longitude));
+  v.push_back(cql::Value::Text(row.timezone));
+  v.push_back(cql::Value::Text(row.cell));
+  v.push_back(cql::Value::Of(cql::Timestamp{row.ingested_at_ms}));
+  return v;
+}
+
+Status CassandraSink::Open() {
+  auto schema = SchemaCql(options_);
+  if (!schema.ok()) return schema.status();
+  auto consistency = cql::ParseConsistency(options_.consistency);
+  if (!consistency) {
+    return Status::Fatal(fmt::format(
+        "cassandra_consistency '{}' is not a consistency level (ONE, QUORUM, LOCAL_QUORUM, "
+        "LOCAL_ONE, ALL, ...)",
+        options_.consistency));
+  }
+  auto hosts = cql::ParseEndpoints(options_.hosts);
+  if (!hosts.ok()) return hosts.status();
+  cql::SessionOptions session;
+  session.hosts = std::move(hosts).value();
+  session.connection.user = options_.user;
+  session.connection.password = options_.password;
+  session.connection.compression = options_.compression;
+  session.connection.connect_timeout = options_.timeout;
+  session.consistency = *consistency;
+  session.request_timeout = options_.timeout;
+  auto connected = cql::Session::Connect(std::move(session));
+  if (!connected.ok()) return Status::Fatal(connected.status().message());
+  session_ = std::move(connected).value();
+
+  const char* what[] = {"create the keyspace", "create created_users", "create rejected_users"};
+  for (size_t i = 0; i < schema->size(); ++i) {
+    auto done = session_->Query((*schema)[i]);
+    if (!done.ok()) {
+      std::string hint;
+      if (done.status().message().find("Unauthorized") != std::string::npos) {
+        hint = "; grant the user CREATE, or have an admin run the CQL in docs/cassandra.md";
+      } else if (done.status().message().find("Syntax_error") != std::string::npos) {
+        hint = "; is the keyspace name a CQL keyword? choose another --keyspace";
+      }
+      return Fail(Status::Fatal(fmt::format("cannot {} in Cassandra ({}): {}{}", what[i],
+                                            (*schema)[i], done.status().message(), hint)));
+    }
+  }
+  session_->WaitForSchemaAgreement(milliseconds(10000));
+  const std::string& ks = options_.keyspace;
+  std::string names;
+  std::string marks;
+  for (const char* column : kRowColumns) {
+    names += (names.empty() ? "" : ", ") + std::string(column);
+    marks += marks.empty() ? "?" : ", ?";
+  }
+  auto row = session_->Prepare(
+      fmt::format("INSERT INTO {}.created_users ({}) VALUES ({})", ks, names, marks));
+  if (!row.ok()) {
+    return Fail(Status::Fatal(fmt::format(
+        "cannot prepare the INSERT into {}.created_users: {} (if the table was made by something "
+        "else, its columns must be: {})",
+        ks, row.status().message(), names)));
+  }
+  insert_row_ = std::move(row).value();
+  auto dead = session_->Prepare(fmt::format(
+      "INSERT INTO {}.rejected_users (id, reason, origin, position, raw, rejected_at) VALUES (?, "
+      "?, ?, ?, ?, ?)",
+      ks));
+  if (!dead.ok()) {
+    return Fail(Status::Fatal(fmt::format("cannot prepare the INSERT into {}.rejected_users: {}",
+                                          ks, dead.status().message())));
+  }
+  insert_dead_ = std::move(dead).value();
+  spdlog::info("{}: connected to {} of {} nodes, consistency {}", Describe(), session_->hosts_up(),
+               cql::ParseEndpoints(options_.hosts)->size(), cql::ConsistencyName(*consistency));
+  return Status::Ok();
+}
+
+Status CassandraSink::Fail(Status status) {
+  session_.reset();
+  return status;
+}
+
+Status CassandraSink::Write(const Batch& batch) {
+  if (!session_) return Status::Fatal("cassandra: the sink is not open");
+  // One item per INSERT: a row, or a dead letter (from the batch, or a row the server
+  // refused).
+  struct Item {
+    const Row* row = nullptr;
+    DeadLetter dead;
+    int attempts = 0;
+  };
+  std::vector<Item> items;
+  items.reserve(batch.rows.size() + batch.dead.size());
+  for (const Row& row : batch.rows) items.push_back({&row, {}, 0});
+  for (const DeadLetter& dead : batch.dead) items.push_back({nullptr, dead, 0});
+
+  std::deque<size_t> ready;
+  for (size_t i = 0; i < items.size(); ++i) ready.push_back(i);
+  std::vector<std::pair<Clock::time_point, size_t>> delayed;  // Retries waiting their turn.
+  size_t done = 0;
+  Status failure;  // Once set, nothing more is sent; what is in flight is waited for.
+  std::vector<cql::Completion> completions;
+  size_t retried = 0;
+  std::string first_retry;
+
+  auto dead_values = [](const DeadLetter& d) {
+    return std::vector<cql::Value>{
+        cql::Value::Text(DeadLetterId(d)),
+        cql::Value::Text(d.reason),
+        cql::Value::Text(d.origin),
+        cql::Value::Bigint(static_cast<int64_t>(d.position)),
+        cql::Value::Text(d.raw),  // Sent as blob bytes: no UTF-8 check on the way.
+        cql::Value::Of(cql::Timestamp{NowUnixMillis()}),
+    };
+  };
+
+  while (done < items.size() && (failure.ok() || session_->in_flight() > 0)) {
+    if (interrupted_) {
+      session_.reset();  // Answers still in flight must not reach a later Write.
+      return Status::Cancelled("cassandra: interrupted");
+    }
+    const auto now = Clock::now();
+    for (auto it = delayed.begin(); it != delayed.end();) {
+      if (it->first <= now) {
+        ready.push_back(it->second);
+        it = delayed.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    while (failure.ok() && !ready.empty() && session_->in_flight() < options_.max_in_flight) {
+      const size_t i = ready.front();
+      ready.pop_front();
+      Item& item = items[i];
+      if (item.row != nullptr) {
+        auto values = RowValues(*item.row);
+        if (!values.ok()) {
+          item.dead = {values.status().message(), batch.origin, 0, RowJson(*item.row)};
+          item.row = nullptr;
+          values = dead_values(item.dead);
+        }
+        session_->Execute(item.row ? insert_row_ : insert_dead_, std::move(values).value(), i);
+      } else {
+        session_->Execute(insert_dead_, dead_values(item.dead), i);
+      }
+    }
+    milliseconds wait(100);
+    if (session_->in_flight() == 0 && !delayed.empty()) {
+      const auto next = std::min_element(delayed.begin(), delayed.end())->first;
+      wait = std::max(milliseconds(1), std::chrono::duration_cast<milliseconds>(next - now));
+    }
+    completions.clear();
+    session_->Poll(wait, completions);
+    for (cql::Completion& c : completions) {
+      Item& item = items[c.tag];
+      if (c.status.ok()) {
+        ++done;
+        continue;
+      }
+      if (c.status.retriable()) {
+        if (++item.attempts >= options_.max_attempts) {
+          if (failure.ok()) {
+            failure = Status::Retriable(
+                fmt::format("{} (after {} attempts)", c.status.message(), item.attempts));
+          }
+          continue;
+        }
+        const auto backoff = std::min(
+            options_.backoff_max, options_.backoff_initial * (1 << std::min(item.attempts, 16)));
+        spdlog::debug("{}; retrying in {} ms", c.status.message(), backoff.count());
+        if (retried++ == 0) first_retry = c.status.message();
+        delayed.emplace_back(Clock::now() + backoff, c.tag);
+        continue;
+      }
+      const bool statement = !c.code || AboutTheStatement(*c.code, c.status.message());
+      if (statement || item.row == nullptr) {
+        if (failure.ok()) failure = Status::Fatal(c.status.message());
+        continue;
+      }
+      // The server refused this one row: it goes to rejected_users, with the server's reason.
+      spdlog::warn("cassandra refused the row with id {}: {}", item.row->id, c.status.message());
+      item.dead = {c.status.message(), batch.origin, 0, RowJson(*item.row)};
+      item.row = nullptr;
+      item.attempts = 0;
+      ready.push_back(c.tag);
+    }
+  }
+  if (retried > 0) {
+    spdlog::info("cassandra: {} writes of this batch were retried (the first: {})", retried,
+                 first_retry);
+  }
+  if (!failure.ok()) return failure;
+  return Status::Ok();
+}
+
+Status CassandraSink::Close() {
+  session_.reset();
+  return Status::Ok();
+}
+
+}  // namespace spate
