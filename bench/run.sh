@@ -13,6 +13,9 @@
 #                      mock cluster, peak RSS of spate process (its own summary and targets)
 # 6. PostgreSQL        bench/postgres.sh: spate run --sink postgres vs psql \copy of the same rows
 #                      into one throwaway server: >= 80%
+# 7. Cassandra         bench/cassandra.sh: spate run --sink cassandra vs the DataStax Python
+#                      driver into the CQL test server, and one write at a time: faster than the
+#                      driver
 #
 # Prints a summary at the end; exits 1 if a target was missed (here or in bench/kafka.sh). About
 # 4 minutes on the 2-vCPU development VM. Environment: SQLITE_ROWS (200000), SQLITE_ROUNDS (5),
@@ -126,6 +129,9 @@ kafka_ok=$(run_part kafka)
 section "6. PostgreSQL (bench/postgres.sh $build)"
 pg_ok=$(run_part postgres)
 
+section "7. Cassandra (bench/cassandra.sh $build)"
+cql_sink_ok=$(run_part cassandra)
+
 transform_ok=$(verdict "$transform_rate >= 1e6")
 cql_ok=$(verdict "$cql_encode_rate >= 1e6 and $cql_decode_rate >= 1e6")
 sqlite_ok=$(verdict "${sqlite_ratio:-0} >= 0.8")
@@ -148,4 +154,7 @@ printf '%-44s %16s %14s %s\n' "Kafka targets (bench/kafka.sh, summary above)" \
   "" "all met" "$kafka_ok"
 printf '%-44s %16s %14s %s\n' "PostgreSQL: spate / psql \\copy (above)" \
   "" ">= 80%" "$pg_ok"
-[[ "$transform_ok $sqlite_ok $rss_ok $cql_ok $kafka_ok $pg_ok" != *MISSED* && "$kafka_ok $pg_ok" != *FAILED* ]]
+printf '%-44s %16s %14s %s\n' "Cassandra: spate / Python driver (above)" \
+  "" "> 1" "$cql_sink_ok"
+[[ "$transform_ok $sqlite_ok $rss_ok $cql_ok $kafka_ok $pg_ok $cql_sink_ok" != *MISSED* &&
+  "$kafka_ok $pg_ok $cql_sink_ok" != *FAILED* ]]

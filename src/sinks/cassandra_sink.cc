@@ -179,7 +179,9 @@ Status CassandraSink::Open() {
     if (!done.ok()) {
       std::string hint;
       if (done.status().message().find("Unauthorized") != std::string::npos) {
-        hint = "; grant the user CREATE, or have an admin run the CQL in docs/cassandra.md";
+        hint =
+            "; grant the user CREATE, or have an admin create the keyspace and tables (the CQL "
+            "is in the README, section Cassandra)";
       } else if (done.status().message().find("Syntax_error") != std::string::npos) {
         hint = "; is the keyspace name a CQL keyword? choose another --keyspace";
       }
