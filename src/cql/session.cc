@@ -160,43 +160,54 @@ std::string Session::Describe() const {
   return fmt::format("cassandra {}", fmt::join(names, ","));
 }
 
-Result<ResultMessage> Session::Query(std::string_view cql, QueryParams params) {
+Result<Response> Session::Call(size_t h, std::string frame) {
+  Host& host = *hosts_[h];
+  if (!host.conn && Clock::now() >= host.next_attempt) (void)Reconnect(h);
+  if (!host.conn) return Status::Retriable(host.endpoint.ToString() + " is down");
+  std::vector<Response> others;
+  auto answer = host.conn->Call(std::move(frame), options_.request_timeout, &others);
+  for (Response& r : others) Dispatch(h, std::move(r));
+  if (!answer.ok()) HostDown(h, answer.status());
+  return answer;
+}
+
+Result<QueryResult> Session::OnAnyNode(const std::string& frame, std::string_view what) {
   Status last = Status::Retriable("cassandra: no node is connected");
   for (size_t h = 0; h < hosts_.size(); ++h) {
-    Host& host = *hosts_[h];
-    if (!host.conn && Clock::now() >= host.next_attempt) (void)Reconnect(h);
-    if (!host.conn) continue;
-    std::vector<Response> others;
-    auto answer = host.conn->Call(EncodeQuery(0, cql, params), options_.request_timeout, &others);
-    for (Response& r : others) Dispatch(h, std::move(r));
+    auto answer = Call(h, frame);
     if (!answer.ok()) {
       last = answer.status();
-      HostDown(h, last);
       continue;  // Another node may answer.
     }
-    if (answer->opcode != Opcode::kResult) return ResponseError(*answer, cql);
-    auto result = DecodeResult(answer->body);
-    if (!result.ok()) return result.status();
-    // The views of a Rows result point into the answer's body, which ends here: callers
-    // of Query only look at the kind, so drop the views rather than hand out dangling ones.
-    result->rows.rows.clear();
-    return result;
+    if (answer->opcode != Opcode::kResult) return ResponseError(*answer, what);
+    QueryResult out;
+    out.body = std::make_unique<std::string>(std::move(answer->body));
+    auto result = DecodeResult(*out.body);
+    if (!result.ok()) return result.status().WithContext(what);
+    out.message = std::move(result).value();
+    return out;
   }
   return last;
+}
+
+Result<QueryResult> Session::Query(std::string_view cql, const QueryParams& params) {
+  return OnAnyNode(EncodeQuery(0, cql, params), cql);
+}
+
+Result<QueryResult> Session::Batch(const Prepared& statement,
+                                   const std::vector<std::vector<Value>>& rows) {
+  return OnAnyNode(EncodeBatch(0, statement.id, rows, options_.consistency),
+                   "BATCH of " + statement.cql);
 }
 
 Result<std::shared_ptr<const Prepared>> Session::Prepare(std::string_view cql) {
   std::shared_ptr<Prepared> prepared;
   Status last = Status::Retriable("cassandra: no node is connected");
   for (size_t h = 0; h < hosts_.size(); ++h) {
-    Host& host = *hosts_[h];
-    if (!host.conn) continue;
-    std::vector<Response> others;
-    auto answer = host.conn->Call(EncodePrepare(0, cql), options_.request_timeout, &others);
-    for (Response& r : others) Dispatch(h, std::move(r));
+    if (!hosts_[h]->conn) continue;
+    auto answer = Call(h, EncodePrepare(0, cql));
     if (!answer.ok()) {
       last = answer.status();
-      HostDown(h, last);
       continue;
     }
     if (answer->opcode != Opcode::kResult) return ResponseError(*answer, cql);
@@ -224,10 +235,7 @@ void Session::WaitForSchemaAgreement(milliseconds timeout) {
     std::vector<std::string> versions;
     for (size_t h = 0; h < hosts_.size(); ++h) {
       if (!hosts_[h]->conn) continue;
-      std::vector<Response> others;
-      auto answer = hosts_[h]->conn->Call(EncodeQuery(0, "SELECT * FROM system.local", {}),
-                                          options_.request_timeout, &others);
-      for (Response& r : others) Dispatch(h, std::move(r));
+      auto answer = Call(h, EncodeQuery(0, "SELECT * FROM system.local", {}));
       if (!answer.ok() || answer->opcode != Opcode::kResult) continue;
       auto result = DecodeResult(answer->body);
       if (!result.ok()) continue;

@@ -52,6 +52,12 @@ struct Prepared {
   std::vector<uint16_t> pk_indexes;
 };
 
+// A RESULT with the body its Rows views point into (kept together, so they stay valid).
+struct QueryResult {
+  std::unique_ptr<std::string> body;
+  ResultMessage message;
+};
+
 struct Completion {
   uint64_t tag = 0;
   Status status;
@@ -64,8 +70,12 @@ class Session {
   static Result<std::unique_ptr<Session>> Connect(SessionOptions options);
   ~Session();
 
-  // Synchronous, on the first node that answers: for set-up (DDL, USE, a SELECT).
-  Result<ResultMessage> Query(std::string_view cql, QueryParams params = {});
+  // Synchronous, on the first node that answers: for set-up (DDL, USE, a SELECT, with
+  // params.page_size and paging_state for paging).
+  Result<QueryResult> Query(std::string_view cql, const QueryParams& params = {});
+  // An unlogged BATCH of executions of `statement`, synchronous, at the session's
+  // consistency. (The sink sends single EXECUTEs instead: they route to each row's replica.)
+  Result<QueryResult> Batch(const Prepared& statement, const std::vector<std::vector<Value>>& rows);
   // Prepares on every connected node; the result is valid on all of them.
   Result<std::shared_ptr<const Prepared>> Prepare(std::string_view cql);
   // Waits until every connected node reports the same schema_version (after DDL, before
@@ -92,6 +102,10 @@ class Session {
   struct Pending;
   explicit Session(SessionOptions options);
   Status Reconnect(size_t h);
+  // One synchronous request on node h (answers to others meanwhile are dispatched); a
+  // connection that fails is marked down.
+  Result<Response> Call(size_t h, std::string frame);
+  Result<QueryResult> OnAnyNode(const std::string& frame, std::string_view what);
   Status ReadTopology(size_t h);
   void RebuildRing();
   void HostDown(size_t h, const Status& why);

@@ -185,8 +185,9 @@ Status CassandraSink::Open() {
       } else if (done.status().message().find("Syntax_error") != std::string::npos) {
         hint = "; is the keyspace name a CQL keyword? choose another --keyspace";
       }
-      return Fail(Status::Fatal(fmt::format("cannot {} in Cassandra ({}): {}{}", what[i],
-                                            (*schema)[i], done.status().message(), hint)));
+      // The message has the statement in it already.
+      return Fail(
+          Status::Fatal(fmt::format("cannot {}: {}{}", what[i], done.status().message(), hint)));
     }
   }
   session_->WaitForSchemaAgreement(milliseconds(10000));
