@@ -71,7 +71,7 @@ Result<std::unique_ptr<Session>> Session::Connect(SessionOptions options) {
   std::vector<std::string> failures;
   Status first_error;
   for (size_t h = 0; h < session->hosts_.size(); ++h) {
-    Status s = session->Reconnect(h);
+    Status s = session->Reconnect(h, /*background=*/false);
     if (s.ok()) continue;
     if (s.kind() == ErrorKind::kFatal) return s;  // Bad credentials: the same everywhere.
     failures.push_back(s.message());
@@ -86,9 +86,15 @@ Result<std::unique_ptr<Session>> Session::Connect(SessionOptions options) {
   return session;
 }
 
-Status Session::Reconnect(size_t h) {
+Status Session::Reconnect(size_t h, bool background) {
   Host& host = *hosts_[h];
-  auto conn = Connection::Open(host.endpoint, options_.connection);
+  ConnectionOptions connection = options_.connection;
+  // A reconnect runs on the thread that sends the writes: a node that swallows packets must
+  // not stall them for the whole connect timeout every time its backoff passes.
+  if (background) {
+    connection.connect_timeout = std::min(connection.connect_timeout, options_.reconnect_timeout);
+  }
+  auto conn = Connection::Open(host.endpoint, connection);
   if (!conn.ok()) {
     host.next_attempt = Clock::now() + host.backoff;
     host.backoff = std::min(host.backoff * 2, options_.reconnect_max);
@@ -162,7 +168,7 @@ std::string Session::Describe() const {
 
 Result<Response> Session::Call(size_t h, std::string frame) {
   Host& host = *hosts_[h];
-  if (!host.conn && Clock::now() >= host.next_attempt) (void)Reconnect(h);
+  if (!host.conn && Clock::now() >= host.next_attempt) (void)Reconnect(h, /*background=*/true);
   if (!host.conn) return Status::Retriable(host.endpoint.ToString() + " is down");
   std::vector<Response> others;
   auto answer = host.conn->Call(std::move(frame), options_.request_timeout, &others);
@@ -452,7 +458,7 @@ void Session::ReconnectDue() {
   for (size_t h = 0; h < hosts_.size(); ++h) {
     Host& host = *hosts_[h];
     if (host.conn || now < host.next_attempt) continue;
-    Status s = Reconnect(h);
+    Status s = Reconnect(h, /*background=*/true);
     if (s.ok()) {
       spdlog::info("cassandra {}: reconnected", host.endpoint.ToString());
     } else {

@@ -43,6 +43,8 @@ struct SessionOptions {
   std::chrono::milliseconds request_timeout{12000};
   std::chrono::milliseconds reconnect_min{250};
   std::chrono::milliseconds reconnect_max{10000};
+  // Connect timeout of reconnects after the start (the writes wait meanwhile).
+  std::chrono::milliseconds reconnect_timeout{2000};
 };
 
 struct Prepared {
@@ -101,7 +103,7 @@ class Session {
   struct Host;
   struct Pending;
   explicit Session(SessionOptions options);
-  Status Reconnect(size_t h);
+  Status Reconnect(size_t h, bool background);
   // One synchronous request on node h (answers to others meanwhile are dispatched); a
   // connection that fails is marked down.
   Result<Response> Call(size_t h, std::string frame);
