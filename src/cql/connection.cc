@@ -170,7 +170,8 @@ Status ResponseError(const Response& response, std::string_view context) {
   return error->ToStatus(context);
 }
 
-Connection::Connection(Endpoint endpoint, int fd) : endpoint_(std::move(endpoint)), fd_(fd) {
+Connection::Connection(Endpoint endpoint, int fd)
+    : endpoint_(std::move(endpoint)), fd_(fd), in_use_(kMaxStreams, false) {
   free_streams_.reserve(kMaxStreams);
   // Lowest ids first (popped from the back): easier to read in a packet capture.
   for (size_t i = kMaxStreams; i > 0; --i) free_streams_.push_back(static_cast<int16_t>(i - 1));
@@ -264,6 +265,7 @@ Result<int16_t> Connection::Send(std::string frame) {
   if (free_streams_.empty()) return Status::Retriable("cql: every stream id is in use");
   const int16_t stream = free_streams_.back();
   free_streams_.pop_back();
+  in_use_[static_cast<size_t>(stream)] = true;
   frame[2] = static_cast<char>((static_cast<uint16_t>(stream) >> 8) & 0xff);
   frame[3] = static_cast<char>(static_cast<uint16_t>(stream) & 0xff);
   if (compress_) CompressBody(frame);
@@ -280,7 +282,11 @@ Result<int16_t> Connection::Send(std::string frame) {
 }
 
 void Connection::Release(int16_t stream) {
-  if (stream >= 0) free_streams_.push_back(stream);
+  // Only ids given out and not yet released: a stray or repeated id from the node must not
+  // put an id on the free list twice (it would then go to two requests at once).
+  if (stream < 0 || !in_use_[static_cast<size_t>(stream)]) return;
+  in_use_[static_cast<size_t>(stream)] = false;
+  free_streams_.push_back(stream);
 }
 
 short Connection::poll_events() const {
@@ -309,6 +315,9 @@ Status Connection::WriteSome() {
 }
 
 Status Connection::ReadFrames(std::vector<Response>& out) {
+  // An error or the end of the stream is returned after the frames already read are handed
+  // out: a node may answer and then close, and those answers count.
+  Status closed;
   for (;;) {
     if (in_used_ > 0 && in_used_ * 2 > in_.size()) {
       in_.erase(0, in_used_);
@@ -319,14 +328,16 @@ Status Connection::ReadFrames(std::vector<Response>& out) {
     const ssize_t n = ::recv(fd_, in_.data() + old, kReadChunk, 0);
     in_.resize(old + (n > 0 ? static_cast<size_t>(n) : 0));
     if (n == 0) {
-      return Status::Retriable(
+      closed = Status::Retriable(
           fmt::format("cassandra {}: the node closed the connection", endpoint_.ToString()));
+      break;
     }
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-      return Status::Retriable(
+      closed = Status::Retriable(
           fmt::format("cassandra {}: connection lost: {}", endpoint_.ToString(), Errno(errno)));
+      break;
     }
   }
   while (in_.size() - in_used_ >= kHeaderSize) {
@@ -355,7 +366,7 @@ Status Connection::ReadFrames(std::vector<Response>& out) {
     }
     out.push_back(std::move(response));
   }
-  return Status::Ok();
+  return closed;
 }
 
 Status Connection::Pump(short revents, std::vector<Response>& out) {

@@ -98,7 +98,8 @@ class Connection {
   int fd_ = -1;
   bool compress_ = false;
   std::vector<int16_t> free_streams_;
-  std::string out_;  // Bytes not yet written; out_sent_ of them already are.
+  std::vector<bool> in_use_;  // By stream id: given out and not yet released.
+  std::string out_;           // Bytes not yet written; out_sent_ of them already are.
   size_t out_sent_ = 0;
   std::string in_;  // Bytes read but not yet a whole frame; in_used_ of them consumed.
   size_t in_used_ = 0;

@@ -89,40 +89,37 @@ Result<std::unique_ptr<Session>> Session::Connect(SessionOptions options) {
 Status Session::Reconnect(size_t h, bool background) {
   Host& host = *hosts_[h];
   ConnectionOptions connection = options_.connection;
-  // A reconnect runs on the thread that sends the writes: a node that swallows packets must
-  // not stall them for the whole connect timeout every time its backoff passes.
+  milliseconds timeout = options_.request_timeout;
+  // A reconnect runs on the thread that sends the writes: a node that swallows packets, or
+  // accepts and then stalls, must not hold them up for the whole request timeout each time
+  // its backoff passes.
   if (background) {
     connection.connect_timeout = std::min(connection.connect_timeout, options_.reconnect_timeout);
+    timeout = std::min(timeout, options_.reconnect_timeout);
   }
-  auto conn = Connection::Open(host.endpoint, connection);
-  if (!conn.ok()) {
+  auto failed = [&](Status why) {
+    host.conn.reset();
     host.next_attempt = Clock::now() + host.backoff;
     host.backoff = std::min(host.backoff * 2, options_.reconnect_max);
-    return conn.status();
-  }
+    return why;
+  };
+  auto conn = Connection::Open(host.endpoint, connection);
+  if (!conn.ok()) return failed(conn.status());
   host.conn = std::move(conn).value();
-  if (Status s = ReadTopology(h); !s.ok()) {
-    host.conn.reset();
-    host.next_attempt = Clock::now() + host.backoff;
-    return s;
-  }
-  host.backoff = options_.reconnect_min;
+  if (Status s = ReadTopology(h, timeout); !s.ok()) return failed(s);
   // Learn of nodes going down or coming back before a request times out on them.
-  auto registered = host.conn->Call(EncodeRegister(0, {"STATUS_CHANGE", "TOPOLOGY_CHANGE"}),
-                                    options_.request_timeout);
-  if (!registered.ok()) {
-    host.conn.reset();
-    return registered.status();
-  }
+  auto registered =
+      host.conn->Call(EncodeRegister(0, {"STATUS_CHANGE", "TOPOLOGY_CHANGE"}), timeout);
+  if (!registered.ok()) return failed(registered.status());
+  host.backoff = options_.reconnect_min;  // Only once the node is fully usable again.
   return Status::Ok();
 }
 
-Status Session::ReadTopology(size_t h) {
+Status Session::ReadTopology(size_t h, milliseconds timeout) {
   Host& host = *hosts_[h];
   QueryParams params;
   params.consistency = Consistency::kOne;
-  auto answer = host.conn->Call(EncodeQuery(0, "SELECT * FROM system.local", params),
-                                options_.request_timeout);
+  auto answer = host.conn->Call(EncodeQuery(0, "SELECT * FROM system.local", params), timeout);
   if (!answer.ok()) return answer.status();
   if (answer->opcode != Opcode::kResult) {
     return ResponseError(*answer, host.endpoint.ToString() + ": reading system.local");
@@ -453,11 +450,13 @@ void Session::Dispatch(size_t h, Response response) {
   Complete(p.tag, error->ToStatus(host.endpoint.ToString()), error->code);
 }
 
-void Session::ReconnectDue() {
+bool Session::ReconnectDue() {
   const auto now = Clock::now();
+  bool tried = false;
   for (size_t h = 0; h < hosts_.size(); ++h) {
     Host& host = *hosts_[h];
     if (host.conn || now < host.next_attempt) continue;
+    tried = true;
     Status s = Reconnect(h, /*background=*/true);
     if (s.ok()) {
       spdlog::info("cassandra {}: reconnected", host.endpoint.ToString());
@@ -465,6 +464,12 @@ void Session::ReconnectDue() {
       spdlog::debug("{}", s.message());
     }
   }
+  if (tried) {
+    // Answers that came in while a reconnect blocked are not read yet: give the next Poll
+    // the chance to read them before their requests count as timed out.
+    next_timeout_check_ = Clock::now() + milliseconds(100);
+  }
+  return tried;
 }
 
 void Session::CheckTimeouts() {
@@ -484,7 +489,6 @@ void Session::CheckTimeouts() {
 }
 
 void Session::Poll(milliseconds timeout, std::vector<Completion>& out) {
-  ReconnectDue();
   if (done_.empty()) {
     std::vector<pollfd> fds;
     std::vector<size_t> which;
@@ -512,6 +516,8 @@ void Session::Poll(milliseconds timeout, std::vector<Completion>& out) {
       }
     }
   }
+  // After the pump, so that the writes already queued are on their way while it blocks.
+  ReconnectDue();
   CheckTimeouts();
   for (Completion& c : done_) out.push_back(std::move(c));
   done_.clear();

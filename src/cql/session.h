@@ -108,13 +108,14 @@ class Session {
   // connection that fails is marked down.
   Result<Response> Call(size_t h, std::string frame);
   Result<QueryResult> OnAnyNode(const std::string& frame, std::string_view what);
-  Status ReadTopology(size_t h);
+  Status ReadTopology(size_t h, std::chrono::milliseconds timeout);
   void RebuildRing();
   void HostDown(size_t h, const Status& why);
   void Dispatch(size_t h, Response response);
   void Complete(uint64_t tag, Status status, std::optional<ErrorCode> code = std::nullopt);
   void SendUser(size_t h, Pending pending);
-  void ReconnectDue();
+  // Reconnects the nodes whose backoff has passed; whether it tried any.
+  bool ReconnectDue();
   void CheckTimeouts();
   std::optional<size_t> PickHost(std::optional<int64_t> token) const;
 

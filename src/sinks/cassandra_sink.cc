@@ -303,11 +303,17 @@ Status CassandraSink::Write(const Batch& batch) {
         ++done;
         continue;
       }
-      if (c.status.retriable()) {
+      // Write_failure is not retriable by the protocol's book, but it is rarely the row's
+      // fault (a replica that does not know the table yet, a disk error on one node): retry
+      // it like a timeout, and if it persists stop the run rather than drop a good row.
+      const bool write_failure = c.code == cql::ErrorCode::kWriteFailure;
+      if (c.status.retriable() || write_failure) {
         if (++item.attempts >= options_.max_attempts) {
           if (failure.ok()) {
-            failure = Status::Retriable(
-                fmt::format("{} (after {} attempts)", c.status.message(), item.attempts));
+            std::string text =
+                fmt::format("{} (after {} attempts)", c.status.message(), item.attempts);
+            failure =
+                write_failure ? Status::Fatal(std::move(text)) : Status::Retriable(std::move(text));
           }
           continue;
         }

@@ -11,10 +11,11 @@
 // batch is written (acknowledged by the consistency level) or dead-lettered:
 //   - retriable errors (Overloaded, Write_timeout, Unavailable, a lost connection...) are
 //     retried per row with exponential backoff; a row that still fails after max_attempts
-//     makes the Write fail as retriable, and the pipeline writes the batch again;
+//     makes the Write fail as retriable, and the pipeline writes the batch again. Write_failure
+//     is retried too (it is seldom the row's fault), but if it persists the run stops;
 //   - errors about the statement (Unauthorized, Syntax, a missing table) stop the run with
 //     the server's message: every row would meet them;
-//   - other errors about one row (Invalid, Write_failure) dead-letter that row, with the
+//   - other errors about one row (Invalid) dead-letter that row, with the
 //     server's message as the reason, into rejected_users.
 //
 // Thread-safety: one thread at a time (the pipeline's sink thread); Interrupt from any.

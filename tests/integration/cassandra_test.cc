@@ -134,15 +134,16 @@ TEST_F(Cassandra, RetriableErrorsAndDroppedConnectionsLoseNothing) {
   constexpr int kRecords = 40000;
   SpateProcess run(
       dir_, Run({"--count", std::to_string(kRecords), "--seed", "faults", "--log-level", "debug"}));
-  // Once rows flow, inject: Overloaded, Write_timeout, Unavailable, a forgotten statement
-  // cache (Unprepared), and two connections closed under in-flight writes.
+  // Once rows flow, inject: Overloaded, Write_timeout, Unavailable, Write_failure (retried,
+  // not dead-lettered: it is seldom the row's fault), a forgotten statement cache
+  // (Unprepared), and two connections closed under in-flight writes.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (rig_.Rows("spark_streams.created_users") < 2000 &&
          std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  for (const char* command :
-       {"fail 1001 40", "fail 1100 40", "fail 1000 20", "forget", "drop 1", "drop 1"}) {
+  for (const char* command : {"fail 1001 40", "fail 1100 40", "fail 1000 20", "fail 1500 20",
+                              "forget", "drop 1", "drop 1"}) {
     EXPECT_EQ(rig_.Command(command), "ok") << command;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
@@ -154,6 +155,7 @@ TEST_F(Cassandra, RetriableErrorsAndDroppedConnectionsLoseNothing) {
   EXPECT_NE(done.err.find("Overloaded"), std::string::npos) << done.err;
   // The server reports the consistency level each write asked for: the default.
   EXPECT_NE(done.err.find("Write_timeout: injected by the test (LOCAL_QUORUM"), std::string::npos);
+  EXPECT_NE(done.err.find("Write_failure"), std::string::npos);
   EXPECT_NE(done.err.find("preparing again"), std::string::npos);
   EXPECT_NE(done.err.find("reconnected"), std::string::npos);
   EXPECT_NE(done.err.find("writes of this batch were retried"), std::string::npos);
