@@ -270,7 +270,13 @@ void Pipeline::SinkLoop() {
       break;
     }
     spdlog::debug("sink: {} batches in one write", parts.size());
+    // Rows a sink refused went to its rejected_users: count them there. (With several sinks
+    // this is the most any one refused, exact for the usual single sink.)
+    uint64_t refused = 0;
+    for (Sink* sink : sinks_) refused = std::max(refused, sink->TakeRefused());
     for (const Part& part : parts) Acknowledged(part.sequence, part.stored, part.rejected);
+    stats_.rejected += refused;
+    stats_.stored -= refused;  // After Acknowledged added them: never below zero.
     RecycleRows(std::move(batch->rows));
   }
 }

@@ -248,6 +248,7 @@ Status CassandraSink::Write(const Batch& batch) {
   std::vector<cql::Completion> completions;
   size_t retried = 0;
   std::string first_retry;
+  uint64_t refused = 0;  // Counted only if the whole Write succeeds.
 
   auto dead_values = [](const DeadLetter& d) {
     return std::vector<cql::Value>{
@@ -283,6 +284,7 @@ Status CassandraSink::Write(const Batch& batch) {
         if (!values.ok()) {
           item.dead = {values.status().message(), batch.origin, 0, RowJson(*item.row)};
           item.row = nullptr;
+          ++refused;
           values = dead_values(item.dead);
         }
         session_->Execute(item.row ? insert_row_ : insert_dead_, std::move(values).value(), i);
@@ -334,6 +336,7 @@ Status CassandraSink::Write(const Batch& batch) {
       item.dead = {c.status.message(), batch.origin, 0, RowJson(*item.row)};
       item.row = nullptr;
       item.attempts = 0;
+      ++refused;
       ready.push_back(c.tag);
     }
   }
@@ -342,6 +345,7 @@ Status CassandraSink::Write(const Batch& batch) {
                  first_retry);
   }
   if (!failure.ok()) return failure;
+  refused_ += refused;
   return Status::Ok();
 }
 

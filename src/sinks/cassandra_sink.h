@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cql/session.h"
@@ -60,6 +61,7 @@ class CassandraSink final : public Sink {
   Status Close() override;
   std::string Describe() const override;
   void Interrupt() override { interrupted_ = true; }
+  uint64_t TakeRefused() override { return std::exchange(refused_, 0); }
 
   // The CQL that creates the keyspace and tables (for docs and tests).
   static Result<std::vector<std::string>> SchemaCql(const CassandraSinkOptions& options);
@@ -74,6 +76,7 @@ class CassandraSink final : public Sink {
   std::shared_ptr<const cql::Prepared> insert_row_;
   std::shared_ptr<const cql::Prepared> insert_dead_;
   std::atomic<bool> interrupted_{false};
+  uint64_t refused_ = 0;  // Rows dead-lettered by the server's refusal, for TakeRefused.
 };
 
 }  // namespace spate

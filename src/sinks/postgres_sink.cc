@@ -394,6 +394,7 @@ Status PostgresSink::Write(const Batch& batch) {
   Status s = options_.raw ? WriteRaw(batch, extra) : WriteRows(batch, extra);
   if (s.ok()) s = WriteDead(options_.raw ? std::span<const DeadLetter>() : batch.dead, extra);
   if (s.ok()) s = PgExec(conn_.get(), "COMMIT", "commit");
+  if (s.ok() && !options_.raw) refused_ += extra.size();
   return s.ok() ? s : Fail(s);
 }
 

@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "sinks/pg.h"
@@ -52,6 +53,7 @@ class PostgresSink final : public Sink {
   Status Close() override;
   std::string Describe() const override { return description_; }
   bool group_commit() const override { return !options_.raw; }
+  uint64_t TakeRefused() override { return std::exchange(refused_, 0); }
 
   // The DDL: every table spate needs, CREATE TABLE IF NOT EXISTS.
   static std::string SchemaSql();
@@ -96,6 +98,7 @@ class PostgresSink final : public Sink {
   std::string buffer_;         // COPY data (binary format), reused between batches.
   std::string last_sqlstate_;  // Of the last failed COPY.
   CopyState copy_;
+  uint64_t refused_ = 0;  // Rows dead-lettered because PostgreSQL cannot hold them.
 };
 
 }  // namespace spate

@@ -56,6 +56,11 @@ class Sink {
   // a server), not for an embedded store, where it only holds more rows in memory at once.
   virtual bool group_commit() const { return false; }
 
+  // Rows of the Writes since the last call that this sink could not store and put in its
+  // own dead-letter table instead (a value the store refuses): the run's counts then show
+  // them as rejected rather than stored.
+  virtual uint64_t TakeRefused() { return 0; }
+
   // Makes a Write that is waiting on something outside (a broker's confirmation) give up
   // soon with a Cancelled error. Called from another thread on abort (a second Ctrl-C).
   virtual void Interrupt() {}
