@@ -105,8 +105,8 @@ class Connection {
   size_t in_used_ = 0;
 };
 
-// "Bad_credentials: ...": an ERROR response as a Status (kind from ServerError::retriable),
-// prefixed with `context`; other opcodes than the `expected` one give a protocol error.
+// An ERROR response as a Status ("cassandra: CONTEXT: Bad_credentials: ..."), its kind from
+// ServerError::retriable; any other opcode is reported as an unexpected (fatal) response.
 Status ResponseError(const Response& response, std::string_view context);
 
 }  // namespace spate::cql
