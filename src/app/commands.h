@@ -18,10 +18,14 @@ int ProcessCommand(const Config& config);
 int MockApiCommand(const Config& config);
 int QueryCommand(const Config& config);
 
-// Blocks SIGINT and SIGTERM in the calling thread (and so in every thread started after):
-// the commands wait for them synchronously with WaitForSignal instead of using a handler.
+// Blocks SIGINT and SIGTERM (and the wake-up signal) in the calling thread, and so in every
+// thread started after: the commands wait for them synchronously with WaitForSignal instead
+// of using a handler.
 void BlockStopSignals();
-// Waits up to `timeout_ms` for SIGINT/SIGTERM; returns the signal number or 0.
+// Waits up to `timeout_ms` for SIGINT/SIGTERM; returns the signal number, or 0 on timeout or
+// when WakeMainThread was called.
 int WaitForSignal(int timeout_ms);
+// Makes the current or next WaitForSignal return at once (a pipeline has finished).
+void WakeMainThread();
 
 }  // namespace spate

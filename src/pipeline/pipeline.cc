@@ -29,7 +29,7 @@ Pipeline::~Pipeline() {
 void Pipeline::Start() {
   source_thread_ = std::jthread([this, stop = source_stop_.get_token()] {
     SourceLoop(stop);
-    ++finished_threads_;
+    ThreadFinished();
   });
   process_thread_ = std::jthread([this] {
     if (options_.transform) {
@@ -37,12 +37,16 @@ void Pipeline::Start() {
     } else {
       ForwardLoop();
     }
-    ++finished_threads_;
+    ThreadFinished();
   });
   sink_thread_ = std::jthread([this] {
     SinkLoop();
-    ++finished_threads_;
+    ThreadFinished();
   });
+}
+
+void Pipeline::ThreadFinished() {
+  if (++finished_threads_ == 3 && options_.on_finished) options_.on_finished();
 }
 
 void Pipeline::RequestStop() { source_stop_.request_stop(); }

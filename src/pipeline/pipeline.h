@@ -20,6 +20,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <stop_token>
@@ -38,6 +39,9 @@ namespace spate {
 class KeyReader;
 
 struct PipelineOptions {
+  // Called once, by the pipeline thread that finishes last (Done() is then true): lets a
+  // thread that waits for the end wake at once instead of at its next poll.
+  std::function<void()> on_finished;
   // true: process turns records into rows (run, process). false: process forwards the raw
   // records with their key (login.uuid) set, for a sink that ships them on (produce).
   bool transform = true;
@@ -110,6 +114,7 @@ class Pipeline {
   // object's request_stop from the sink thread would race with join on the main thread.
   std::stop_source source_stop_;
   std::atomic<int> finished_threads_{0};
+  void ThreadFinished();
 
   std::mutex spare_mu_;
   std::vector<std::vector<Row>> spare_rows_;  // Protected by spare_mu_; at most a few.

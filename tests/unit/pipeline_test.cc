@@ -64,6 +64,28 @@ TEST(Pipeline, DeliversEverything) {
   EXPECT_EQ(pipeline.acknowledged_batches(), 11u);
 }
 
+// on_finished is how `spate` wakes its main thread at the end of a run: called exactly once,
+// when every stage is done.
+TEST(Pipeline, OnFinishedIsCalledOnceWhenEveryStageIsDone) {
+  GeneratorSource source = MakeSource(250);
+  ScriptedSink sink;
+  PipelineOptions options = Options();
+  std::atomic<int> calls{0};
+  std::atomic<bool> done_when_called{false};
+  Pipeline* self = nullptr;
+  options.on_finished = [&] {
+    done_when_called = self->Done();
+    ++calls;
+  };
+  Pipeline pipeline(source, {&sink}, options);
+  self = &pipeline;
+  pipeline.Start();
+  ASSERT_TRUE(pipeline.Wait().ok());
+  EXPECT_EQ(calls, 1);
+  EXPECT_TRUE(done_when_called);
+  EXPECT_EQ(sink.rows, 250u);
+}
+
 // A pipelined sink that completes batches in reverse order of submission (a few at a time)
 // and fails the first completion of batch 2 retriably, as Kafka's producer might.
 class ReorderingSink final : public Sink {
