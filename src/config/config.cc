@@ -8,6 +8,8 @@
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
+#include "core/text.h"
+
 namespace spate {
 namespace {
 
@@ -313,21 +315,6 @@ Status Validate(const PropertyDef& def, std::string_view value) {
           fmt::format("{}: '{}' is not one of: {}", def.name, value, fmt::join(def.choices, ", ")));
   }
   return Status::Ok();
-}
-
-std::vector<std::string> SplitComma(std::string_view text) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= text.size()) {
-    size_t end = text.find(',', start);
-    if (end == std::string_view::npos) end = text.size();
-    std::string_view part = text.substr(start, end - start);
-    while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
-    while (!part.empty() && part.back() == ' ') part.remove_suffix(1);
-    if (!part.empty()) out.emplace_back(part);
-    start = end + 1;
-  }
-  return out;
 }
 
 const PropertyDef& MustFind(std::string_view name) {

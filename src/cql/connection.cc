@@ -17,6 +17,7 @@
 
 #include <fmt/format.h>
 
+#include "core/text.h"
 #include "cql/wire.h"
 
 namespace spate::cql {
@@ -114,15 +115,8 @@ std::string Endpoint::ToString() const {
 
 Result<std::vector<Endpoint>> ParseEndpoints(std::string_view list, uint16_t default_port) {
   std::vector<Endpoint> out;
-  size_t start = 0;
-  while (start <= list.size()) {
-    size_t comma = list.find(',', start);
-    if (comma == std::string_view::npos) comma = list.size();
-    std::string_view item = list.substr(start, comma - start);
-    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
-    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
-    start = comma + 1;
-    if (item.empty()) continue;
+  for (const std::string& text : SplitComma(list)) {
+    const std::string_view item = text;
     Endpoint e;
     e.port = default_port;
     std::string_view host = item;

@@ -275,27 +275,36 @@ std::optional<size_t> Session::PickHost(std::optional<int64_t> token) const {
   return std::nullopt;
 }
 
-std::optional<size_t> Session::RouteFor(const Prepared& statement,
-                                        const std::vector<Value>& values) const {
-  if (statement.pk_indexes.empty()) return PickHost(std::nullopt);
+std::optional<int64_t> Session::TokenOf(const Prepared& statement,
+                                        const std::vector<Value>& values) {
+  if (statement.pk_indexes.empty()) return std::nullopt;
+  for (uint16_t i : statement.pk_indexes) {
+    if (i >= values.size()) return std::nullopt;
+  }
+  if (statement.pk_indexes.size() == 1) {
+    // The usual single-column key, once per row: serialized into a buffer kept between calls.
+    key_scratch_.clear();
+    AppendValue(values[statement.pk_indexes[0]], key_scratch_);
+    return Murmur3Token(std::string_view(key_scratch_).substr(4));  // Without [int] length.
+  }
   std::vector<std::string> parts;
   for (uint16_t i : statement.pk_indexes) {
-    if (i >= values.size()) return PickHost(std::nullopt);
     std::string bytes;
     AppendValue(values[i], bytes);
-    parts.push_back(bytes.substr(4));  // Without the [int] length.
+    parts.push_back(bytes.substr(4));
   }
   std::vector<std::string_view> views(parts.begin(), parts.end());
-  return PickHost(Murmur3Token(CompositeKey(views)));
+  return Murmur3Token(CompositeKey(views));
 }
 
 void Session::Execute(const std::shared_ptr<const Prepared>& statement, std::vector<Value> values,
                       uint64_t tag) {
   ++in_flight_;
-  auto h = RouteFor(*statement, values);
+  const std::optional<int64_t> token = TokenOf(*statement, values);
+  auto h = PickHost(token);
   if (!h) {
     ReconnectDue();
-    h = RouteFor(*statement, values);
+    h = PickHost(token);
   }
   if (!h) {
     Complete(tag, Status::Retriable("cassandra: no node is reachable; reconnecting"));

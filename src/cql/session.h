@@ -96,8 +96,6 @@ class Session {
 
   size_t hosts_up() const;
   std::string Describe() const;  // "cassandra 127.0.0.1:9042,127.0.0.1:9043"
-  // Which node `values` of `statement` route to (for tests): an index into the host list.
-  std::optional<size_t> RouteFor(const Prepared& statement, const std::vector<Value>& values) const;
 
  private:
   struct Host;
@@ -118,6 +116,8 @@ class Session {
   bool ReconnectDue();
   void CheckTimeouts();
   std::optional<size_t> PickHost(std::optional<int64_t> token) const;
+  // The Murmur3 token of the partition key among `values`; nullopt if there is none.
+  std::optional<int64_t> TokenOf(const Prepared& statement, const std::vector<Value>& values);
 
   SessionOptions options_;
   std::vector<std::unique_ptr<Host>> hosts_;
@@ -125,7 +125,9 @@ class Session {
   std::unordered_map<std::string, std::shared_ptr<const Prepared>> by_id_;
   std::vector<Completion> done_;
   size_t in_flight_ = 0;
-  size_t next_host_ = 0;  // Round robin when there is no token to route by.
+  size_t next_host_ = 0;
+  std::string key_scratch_;  // TokenOf's serialization buffer.  // Round robin when there is no
+                             // token to route by.
   std::chrono::steady_clock::time_point next_timeout_check_{};
 };
 

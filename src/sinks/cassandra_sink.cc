@@ -161,6 +161,7 @@ Status CassandraSink::Open() {
   }
   auto hosts = cql::ParseEndpoints(options_.hosts);
   if (!hosts.ok()) return hosts.status();
+  const size_t listed = hosts->size();
   cql::SessionOptions session;
   session.hosts = std::move(hosts).value();
   session.connection.user = options_.user;
@@ -217,7 +218,7 @@ Status CassandraSink::Open() {
   }
   insert_dead_ = std::move(dead).value();
   spdlog::info("{}: connected to {} of {} nodes, consistency {}", Describe(), session_->hosts_up(),
-               cql::ParseEndpoints(options_.hosts)->size(), cql::ConsistencyName(*consistency));
+               listed, cql::ConsistencyName(*consistency));
   return Status::Ok();
 }
 
