@@ -39,9 +39,6 @@ struct AdminOptionsDeleter {
 struct NewTopicDeleter {
   void operator()(rd_kafka_NewTopic_t* t) const { rd_kafka_NewTopic_destroy(t); }
 };
-struct QueueDeleter {
-  void operator()(rd_kafka_queue_t* q) const { rd_kafka_queue_destroy(q); }
-};
 struct EventDeleter {
   void operator()(rd_kafka_event_t* e) const { rd_kafka_event_destroy(e); }
 };
@@ -119,6 +116,13 @@ Result<KafkaConf> MakeKafkaConf(const KafkaSettings& settings, const KafkaOption
   return conf;
 }
 
+std::string ConfValue(const rd_kafka_conf_t* conf, const char* key) {
+  std::array<char, 256> value{};
+  size_t size = value.size();
+  if (rd_kafka_conf_get(conf, key, value.data(), &size) != RD_KAFKA_CONF_OK) return {};
+  return value.data();
+}
+
 Result<KafkaHandle> MakeKafkaClient(rd_kafka_type_t type, KafkaConf conf) {
   std::array<char, 512> errstr{};
   rd_kafka_t* rk = rd_kafka_new(type, conf.get(), errstr.data(), errstr.size());
@@ -161,7 +165,7 @@ Status EnsureTopic(rd_kafka_t* rk, const std::string& topic, const KafkaSettings
                                               errstr.size());
   rd_kafka_AdminOptions_set_request_timeout(options.get(), timeout_ms, errstr.data(),
                                             errstr.size());
-  std::unique_ptr<rd_kafka_queue_t, QueueDeleter> queue(rd_kafka_queue_new(rk));
+  KafkaQueue queue(rd_kafka_queue_new(rk));
   rd_kafka_NewTopic_t* topics[] = {new_topic.get()};
   rd_kafka_CreateTopics(rk, topics, 1, options.get(), queue.get());
   std::unique_ptr<rd_kafka_event_t, EventDeleter> event(
@@ -208,6 +212,19 @@ Result<std::map<int32_t, int64_t>> HighWatermarks(rd_kafka_t* rk, const std::str
       }
       out[t.partitions[p].id] = high;
     }
+  }
+  return out;
+}
+
+Result<std::map<int32_t, int32_t>> PartitionLeaders(rd_kafka_t* rk, const std::string& topic,
+                                                    std::chrono::milliseconds timeout) {
+  auto md = FetchMetadata(rk, topic, timeout);
+  if (!md.ok()) return md.status();
+  std::map<int32_t, int32_t> out;
+  for (int i = 0; i < md.value()->topic_cnt; ++i) {
+    const rd_kafka_metadata_topic_t& t = md.value()->topics[i];
+    if (topic != t.topic) continue;
+    for (int p = 0; p < t.partition_cnt; ++p) out[t.partitions[p].id] = t.partitions[p].leader;
   }
   return out;
 }

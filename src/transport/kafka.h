@@ -38,10 +38,14 @@ struct PartitionListDeleter {
 struct KafkaMessageDeleter {
   void operator()(rd_kafka_message_t* message) const { rd_kafka_message_destroy(message); }
 };
+struct KafkaQueueDeleter {
+  void operator()(rd_kafka_queue_t* queue) const { rd_kafka_queue_destroy(queue); }
+};
 using KafkaHandle = std::unique_ptr<rd_kafka_t, KafkaHandleDeleter>;
 using KafkaConf = std::unique_ptr<rd_kafka_conf_t, KafkaConfDeleter>;
 using PartitionList = std::unique_ptr<rd_kafka_topic_partition_list_t, PartitionListDeleter>;
 using KafkaMessage = std::unique_ptr<rd_kafka_message_t, KafkaMessageDeleter>;
+using KafkaQueue = std::unique_ptr<rd_kafka_queue_t, KafkaQueueDeleter>;
 
 using KafkaOptions = std::vector<std::pair<std::string, std::string>>;
 
@@ -68,6 +72,10 @@ Result<KafkaOptions> ParseKafkaOptions(const std::vector<std::string>& items);
 // (and show the value unless it is secret).
 Result<KafkaConf> MakeKafkaConf(const KafkaSettings& settings, const KafkaOptions& defaults);
 
+// The value of property `key` in `conf`: what was set, else librdkafka's default; empty when
+// the key is unknown.
+std::string ConfValue(const rd_kafka_conf_t* conf, const char* key);
+
 // Creates a client; `conf` is consumed only on success (librdkafka's rule).
 Result<KafkaHandle> MakeKafkaClient(rd_kafka_type_t type, KafkaConf conf);
 
@@ -82,6 +90,10 @@ Status EnsureTopic(rd_kafka_t* rk, const std::string& topic, const KafkaSettings
 // The high watermark (next offset to be written) of every partition of `topic`.
 Result<std::map<int32_t, int64_t>> HighWatermarks(rd_kafka_t* rk, const std::string& topic,
                                                   std::chrono::milliseconds timeout);
+
+// The leader broker id of each partition of `topic` (one metadata request).
+Result<std::map<int32_t, int32_t>> PartitionLeaders(rd_kafka_t* rk, const std::string& topic,
+                                                    std::chrono::milliseconds timeout);
 
 // "users_created[0,2,4]" for logs.
 std::string DescribePartitions(const rd_kafka_topic_partition_list_t* list);

@@ -1,6 +1,8 @@
 #include "transport/kafka_source.h"
 
+#include <algorithm>
 #include <array>
+#include <cstdlib>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -21,11 +23,11 @@ Result<std::unique_ptr<KafkaSource>> KafkaSource::Create(KafkaSourceOptions opti
       {"auto.commit.interval.ms", "1000"},
       // Partition-end events tell StopAt that an idle partition has nothing more to read.
       {"enable.partition.eof", "true"},
-      // Read ahead enough to keep the pipeline busy, not more (memory stays flat).
+      // Read ahead enough to keep the pipeline busy, not more (memory stays flat). A full
+      // queue stops the fetchers; WakeStalledFetchers restarts them.
       {"queued.max.messages.kbytes", "20480"},
-      // A partition whose prefetch queue is full backs off this long before fetching again
-      // (librdkafka treats it like a fetch error, 500 ms by default): with a small queue the
-      // consumer would then sit idle. The queue bound is what keeps memory flat.
+      // A fetch that failed (a broker restarting, a leader moving) is retried after 10 ms
+      // rather than librdkafka's 500.
       {"fetch.error.backoff.ms", "10"},
       {"fetch.max.bytes", "8388608"},
   };
@@ -33,11 +35,16 @@ Result<std::unique_ptr<KafkaSource>> KafkaSource::Create(KafkaSourceOptions opti
   if (!conf.ok()) return conf.status();
   rd_kafka_conf_set_rebalance_cb(conf.value().get(), OnRebalance);
   rd_kafka_conf_set_opaque(conf.value().get(), source.get());
+  source->prefetch_bytes_ =
+      std::atoll(ConfValue(conf.value().get(), "queued.max.messages.kbytes").c_str()) * 1024;
+  source->prefetch_messages_ =
+      std::atoll(ConfValue(conf.value().get(), "queued.min.messages").c_str());
   auto rk = MakeKafkaClient(RD_KAFKA_CONSUMER, std::move(conf).value());
   if (!rk.ok()) return rk.status();
   source->rk_ = std::move(rk).value();
   // Route the main queue (rebalances, errors) through consumer_poll.
   rd_kafka_poll_set_consumer(source->rk_.get());
+  source->queue_.reset(rd_kafka_queue_get_consumer(source->rk_.get()));
 
   if (Status s = CheckBrokers(source->rk_.get(), o.settings); !s.ok()) return s;
   if (Status s = EnsureTopic(source->rk_.get(), o.topic, o.settings); !s.ok()) return s;
@@ -56,6 +63,7 @@ KafkaSource::~KafkaSource() { Close(); }
 void KafkaSource::Close() {
   if (!rk_ || closed_) return;
   closed_ = true;
+  spdlog::debug("kafka: woke stalled fetchers {} times", fetch_wakes_);
   // Commits the stored offsets (auto-commit's final commit) and leaves the group, so the
   // remaining members take over this member's partitions at once.
   if (const rd_kafka_resp_err_t err = rd_kafka_consumer_close(rk_.get());
@@ -74,6 +82,9 @@ void KafkaSource::Rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_li
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     spdlog::info("kafka: assigned {}", DescribePartitions(partitions));
     for (int i = 0; i < partitions->cnt; ++i) assigned_.insert(partitions->elems[i].partition);
+    // Only steers WakeStalledFetchers; without it every wake goes to the least read partitions.
+    auto leaders = PartitionLeaders(rk_.get(), options_.topic, std::chrono::seconds(2));
+    if (leaders.ok()) leaders_ = std::move(leaders).value();
     if (cooperative) {
       if (rd_kafka_error_t* e = rd_kafka_incremental_assign(rk_.get(), partitions)) {
         spdlog::error("kafka: assign: {}", rd_kafka_error_string(e));
@@ -94,6 +105,7 @@ void KafkaSource::Rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_li
   }
   for (int i = 0; i < partitions->cnt; ++i) {
     read_up_to_.erase(partitions->elems[i].partition);
+    last_read_.erase(partitions->elems[i].partition);
     assigned_.erase(partitions->elems[i].partition);
   }
   if (cooperative) {
@@ -106,50 +118,42 @@ void KafkaSource::Rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_li
 }
 
 Result<SourceState> KafkaSource::Next(Batch& batch, size_t max_records, std::stop_token stop) {
+  using std::chrono::milliseconds;
   batch.origin = origin_;
   std::map<int32_t, int64_t> next_offsets;
-  const auto idle_limit = std::chrono::milliseconds(200);
+  const auto idle_limit = milliseconds(200);
   const auto started = std::chrono::steady_clock::now();
   std::chrono::steady_clock::time_point first_message{};
+  // Messages are taken from the queue in chunks: one lock and one clock read per chunk
+  // instead of per message.
+  std::array<rd_kafka_message_t*, 256> chunk{};
   while (batch.records.size() < max_records && !stop.stop_requested()) {
     const auto now = std::chrono::steady_clock::now();
+    auto wait = milliseconds(20);
     if (batch.records.empty()) {
       // Come back empty now and then so the pipeline can notice a stop request.
       if (now - started >= idle_limit) break;
-    } else if (now - first_message >= options_.max_batch_wait) {
-      break;
+    } else {
+      const auto left = options_.max_batch_wait - (now - first_message);
+      if (left <= milliseconds(0)) break;
+      wait = std::min(wait, std::chrono::ceil<milliseconds>(left));
     }
-    KafkaMessage message(rd_kafka_consumer_poll(rk_.get(), 20));
-    if (!message) {
+    WakeStalledFetchers();
+    const size_t want = std::min(chunk.size(), max_records - batch.records.size());
+    const ssize_t got = rd_kafka_consume_batch_queue(queue_.get(), static_cast<int>(wait.count()),
+                                                     chunk.data(), want);
+    if (got <= 0) {
       if (ReachedEnd()) break;
-      continue;
-    }
-    if (message->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-      read_up_to_[message->partition] = message->offset;
-      if (ReachedEnd()) break;
-      continue;
-    }
-    if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      std::array<char, 512> errstr{};
-      if (rd_kafka_fatal_error(rk_.get(), errstr.data(), errstr.size()) !=
-          RD_KAFKA_RESP_ERR_NO_ERROR) {
-        return Status::Fatal(fmt::format("kafka consumer failed: {}", errstr.data()));
-      }
-      // Transient (broker restarting, leader moving): librdkafka retries by itself.
-      spdlog::warn("kafka: {}", rd_kafka_message_errstr(message.get()));
       continue;
     }
     if (batch.records.empty()) first_message = std::chrono::steady_clock::now();
-    RawRecord& record = batch.records.emplace_back();
-    record.json.assign(static_cast<const char*>(message->payload), message->len);
-    record.position = static_cast<uint64_t>(message->offset);
-    record.partition = message->partition;
-    if (message->key != nullptr) {
-      record.key.assign(static_cast<const char*>(message->key), message->key_len);
+    Status failed = Status::Ok();
+    for (ssize_t i = 0; i < got; ++i) {
+      KafkaMessage message(chunk[static_cast<size_t>(i)]);
+      if (failed.ok()) failed = Take(*message, batch, next_offsets);
     }
-    next_offsets[message->partition] = message->offset + 1;
-    read_up_to_[message->partition] = message->offset + 1;
-    ++batch.source_records;
+    if (!failed.ok()) return failed;
+    if (ReachedEnd()) break;
   }
   if (!batch.records.empty()) {
     std::lock_guard lock(mu_);
@@ -158,6 +162,76 @@ Result<SourceState> KafkaSource::Next(Batch& batch, size_t max_records, std::sto
   if (ReachedEnd()) return SourceState::kFinished;
   if (stop.stop_requested()) return Status::Cancelled("stopped");
   return SourceState::kHaveMore;
+}
+
+Status KafkaSource::Take(const rd_kafka_message_t& message, Batch& batch,
+                         std::map<int32_t, int64_t>& next_offsets) {
+  if (message.err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+    read_up_to_[message.partition] = message.offset;
+    return Status::Ok();
+  }
+  if (message.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    std::array<char, 512> errstr{};
+    if (rd_kafka_fatal_error(rk_.get(), errstr.data(), errstr.size()) !=
+        RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return Status::Fatal(fmt::format("kafka consumer failed: {}", errstr.data()));
+    }
+    // Transient (broker restarting, leader moving): librdkafka retries by itself.
+    spdlog::warn("kafka: {}", rd_kafka_message_errstr(&message));
+    return Status::Ok();
+  }
+  RawRecord& record = batch.records.emplace_back();
+  record.json.assign(static_cast<const char*>(message.payload), message.len);
+  record.position = static_cast<uint64_t>(message.offset);
+  record.partition = message.partition;
+  if (message.key != nullptr) {
+    record.key.assign(static_cast<const char*>(message.key), message.key_len);
+  }
+  next_offsets[message.partition] = message.offset + 1;
+  read_up_to_[message.partition] = message.offset + 1;
+  last_read_[message.partition] = ++reads_;
+  average_bytes_ += (static_cast<double>(message.len) - average_bytes_) / 64;
+  ++batch.source_records;
+  return Status::Ok();
+}
+
+void KafkaSource::WakeStalledFetchers() {
+  if (prefetch_bytes_ <= 0 || prefetch_messages_ <= 0) return;
+  const auto queued = static_cast<double>(rd_kafka_queue_length(queue_.get()));
+  // librdkafka compares the queue's payload bytes; the count times the average is close.
+  const double fill = std::max(queued * average_bytes_ / static_cast<double>(prefetch_bytes_),
+                               queued / static_cast<double>(prefetch_messages_));
+  if (fill >= 0.75) {
+    prefetch_was_full_ = true;
+    return;
+  }
+  if (!prefetch_was_full_ || fill > 0.25) return;
+  prefetch_was_full_ = false;
+
+  // Per leader, the assigned partition read least recently; with no leaders known, the three
+  // least recently read. Partitions never read have no offset to seek to yet.
+  std::map<int32_t, std::pair<uint64_t, int32_t>> pick;  // leader -> (last read, partition)
+  for (const auto& [partition, last] : last_read_) {
+    if (!assigned_.contains(partition)) continue;
+    auto leader = leaders_.find(partition);
+    const int32_t key = leader != leaders_.end() ? leader->second : -1 - (partition % 3);
+    auto [it, inserted] = pick.try_emplace(key, last, partition);
+    if (!inserted && last < it->second.first) it->second = {last, partition};
+  }
+  if (pick.empty()) return;
+  PartitionList list(rd_kafka_topic_partition_list_new(static_cast<int>(pick.size())));
+  for (const auto& [leader, chosen] : pick) {
+    rd_kafka_topic_partition_list_add(list.get(), options_.topic.c_str(), chosen.second)->offset =
+        read_up_to_[chosen.second];
+  }
+  // Asynchronous (timeout 0). librdkafka raises the partition's version barrier before this
+  // returns, so a message of it queued before the seek is dropped, never delivered twice.
+  if (rd_kafka_error_t* error = rd_kafka_seek_partitions(rk_.get(), list.get(), 0)) {
+    spdlog::debug("kafka: seek to wake the fetchers: {}", rd_kafka_error_string(error));
+    rd_kafka_error_destroy(error);
+    return;
+  }
+  ++fetch_wakes_;
 }
 
 void KafkaSource::Acknowledge(uint64_t sequence) {

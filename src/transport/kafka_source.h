@@ -13,6 +13,16 @@
 // no longer owns are dropped (librdkafka refuses to store them), and the new owner re-reads
 // those records, which the sinks' upserts make harmless.
 //
+// Prefetch wake-up: librdkafka (before 2.2.0, and Debian 12 has 2.0.2) stops fetching a
+// partition while the consumer queue holds queued.max.messages.kbytes, and its broker thread
+// looks again only when something wakes it, or after a second. Reading faster than the
+// brokers send then means a second idle after every queue-full: a million records took 12 s
+// instead of 4. So when the queue, having been nearly full, has drained to a quarter, the
+// source wakes each leader's thread by seeking one of its partitions to the next offset it
+// would read anyway (the least recently read one, most likely with nothing queued). A seek
+// drops whatever of that partition was queued and fetches it again: no record is lost or
+// delivered twice, at worst one partition's fetch is repeated.
+//
 // Thread-safety: Next and the rebalance callback run on the source thread; Acknowledge on
 // the sink thread; StopAt from any thread.
 #pragma once
@@ -66,10 +76,16 @@ class KafkaSource : public Source {
                           rd_kafka_topic_partition_list_t* partitions, void* opaque);
   void Rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions);
   bool ReachedEnd() const;
+  // Handles one message from the consumer queue (a record, a partition end, or an error).
+  Status Take(const rd_kafka_message_t& message, Batch& batch,
+              std::map<int32_t, int64_t>& next_offsets);
+  // See "Prefetch wake-up" above. Called before each read from the consumer queue.
+  void WakeStalledFetchers();
 
   const KafkaSourceOptions options_;
   const std::string origin_ = "kafka:" + options_.topic;
   KafkaHandle rk_;
+  KafkaQueue queue_;  // The consumer queue; declared after rk_, so released before it.
   bool closed_ = false;
 
   std::mutex mu_;
@@ -79,6 +95,14 @@ class KafkaSource : public Source {
   // Source-thread only.
   std::map<int32_t, int64_t> read_up_to_;  // Next offset per partition (read or at EOF).
   std::set<int32_t> assigned_;             // Partitions this member owns now.
+  std::map<int32_t, uint64_t> last_read_;  // Per partition: reads_ when it was last read.
+  uint64_t reads_ = 0;
+  std::map<int32_t, int32_t> leaders_;  // Partition -> leader broker id, as of assignment.
+  int64_t prefetch_bytes_ = 0;          // queued.max.messages.kbytes, in bytes.
+  int64_t prefetch_messages_ = 0;       // queued.min.messages.
+  double average_bytes_ = 1024;         // Moving average of message sizes.
+  bool prefetch_was_full_ = false;
+  uint64_t fetch_wakes_ = 0;
   mutable std::mutex stop_mu_;
   std::optional<std::map<int32_t, int64_t>> stop_at_;  // Protected by stop_mu_.
 };
