@@ -66,10 +66,25 @@ inline constexpr size_t kRowColumnCount = sizeof(kRowColumns) / sizeof(kRowColum
 struct Batch {
   std::string origin;              // Shared by every record in the batch.
   std::vector<RawRecord> records;  // Ingested, not yet transformed.
-  std::vector<Row> rows;           // Filled by process.
-  std::vector<DeadLetter> dead;    // Filled by ingest (bad documents) and process.
-  uint64_t sequence = 0;           // Monotonic per source; acknowledgements use it.
-  uint64_t source_records = 0;     // How many source records this batch accounts for.
+  // Records of an earlier batch, handed back for AddRecord to reuse (may be empty).
+  std::vector<RawRecord> spare_records;
+  std::vector<Row> rows;         // Filled by process.
+  std::vector<DeadLetter> dead;  // Filled by ingest (bad documents) and process.
+  uint64_t sequence = 0;         // Monotonic per source; acknowledgements use it.
+  uint64_t source_records = 0;   // How many source records this batch accounts for.
+
+  // Appends an empty record. A spare one keeps its strings' buffers, so a source that fills
+  // it with assign() allocates nothing once the pipeline is warm.
+  RawRecord& AddRecord() {
+    if (spare_records.empty()) return records.emplace_back();
+    RawRecord& record = records.emplace_back(std::move(spare_records.back()));
+    spare_records.pop_back();
+    record.json.clear();
+    record.key.clear();
+    record.position = 0;
+    record.partition = -1;
+    return record;
+  }
 };
 
 }  // namespace spate

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <utility>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -79,7 +80,10 @@ void Pipeline::SourceLoop(std::stop_token stop) {
   while (!stop.stop_requested()) {
     Batch batch;
     batch.sequence = sequence;
+    batch.spare_records = spare_records_.Take();
+    batch.records.reserve(options_.batch_size);
     auto state = source_.Next(batch, options_.batch_size, stop);
+    spare_records_.Put(std::exchange(batch.spare_records, {}), options_.batch_size);
     const bool has_data = !batch.records.empty() || !batch.dead.empty();
     if (has_data) {
       stats_.ingested += batch.source_records;
@@ -118,7 +122,7 @@ void Pipeline::ProcessLoop() {
     if (aborted_) break;  // Abort means stop now, not drain.
     if (!LandRaw(*batch, keys)) break;
     const int64_t now = NowUnixMillis();  // One ingested_at per batch: cheap and honest.
-    batch->rows = TakeRows();
+    batch->rows = spare_rows_.Take();
     batch->rows.resize(batch->records.size());
     size_t stored = 0;
     for (RawRecord& record : batch->records) {
@@ -136,8 +140,8 @@ void Pipeline::ProcessLoop() {
       }
     }
     batch->rows.resize(stored);
-    batch->records.clear();
-    batch->records.shrink_to_fit();  // The raw text is no longer needed; free it now.
+    // The raw text is no longer needed: its buffers go back to the source.
+    spare_records_.Put(std::exchange(batch->records, {}), options_.batch_size);
     if (!processed_.Push(*batch)) break;
   }
   processed_.Close();
@@ -257,7 +261,7 @@ void Pipeline::SinkLoop() {
       std::move(more->records.begin(), more->records.end(), std::back_inserter(batch->records));
       std::move(more->dead.begin(), more->dead.end(), std::back_inserter(batch->dead));
       batch->source_records += more->source_records;
-      RecycleRows(std::move(more->rows));
+      spare_rows_.Put(std::move(more->rows), options_.batch_size);
     }
     bool ok = true;
     for (Sink* sink : sinks_) {
@@ -281,28 +285,30 @@ void Pipeline::SinkLoop() {
     for (const Part& part : parts) Acknowledged(part.sequence, part.stored, part.rejected);
     stats_.rejected += refused;
     stats_.stored -= refused;  // After Acknowledged added them: never below zero.
-    RecycleRows(std::move(batch->rows));
+    spare_rows_.Put(std::move(batch->rows), options_.batch_size);
   }
 }
 
-void Pipeline::RecycleRows(std::vector<Row>&& rows) {
-  if (rows.empty()) return;
-  if (rows.capacity() > 2 * options_.batch_size) {
-    // It held a group commit, several batches large: keep one batch's worth of rows (their
-    // strings keep their buffers through the move into a right-sized vector).
-    if (rows.size() > options_.batch_size) rows.resize(options_.batch_size);
-    rows.shrink_to_fit();
+template <typename T>
+void Pipeline::SparePool<T>::Put(std::vector<T>&& items, size_t keep) {
+  if (items.empty()) return;
+  if (items.capacity() > 2 * keep) {
+    // It held a group commit, several batches large: keep one batch's worth (their strings
+    // keep their buffers through the move into a right-sized vector).
+    if (items.size() > keep) items.resize(keep);
+    items.shrink_to_fit();
   }
-  std::lock_guard lock(spare_mu_);
-  if (spare_rows_.size() < 4) spare_rows_.push_back(std::move(rows));
+  std::lock_guard lock(mu_);
+  if (spare_.size() < 4) spare_.push_back(std::move(items));
 }
 
-std::vector<Row> Pipeline::TakeRows() {
-  std::lock_guard lock(spare_mu_);
-  if (spare_rows_.empty()) return {};
-  std::vector<Row> rows = std::move(spare_rows_.back());
-  spare_rows_.pop_back();
-  return rows;
+template <typename T>
+std::vector<T> Pipeline::SparePool<T>::Take() {
+  std::lock_guard lock(mu_);
+  if (spare_.empty()) return {};
+  std::vector<T> items = std::move(spare_.back());
+  spare_.pop_back();
+  return items;
 }
 
 }  // namespace spate

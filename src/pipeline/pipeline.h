@@ -91,9 +91,19 @@ class Pipeline {
   void Acknowledged(const Batch& batch);
   void Acknowledged(uint64_t sequence, size_t stored, size_t rejected);
   // Stored batches hand their rows back so the next batch reuses the strings' memory: a
-  // row is a dozen strings, and allocating them afresh was a sixth of process's CPU.
-  void RecycleRows(std::vector<Row>&& rows);
-  std::vector<Row> TakeRows();
+  // row is a dozen strings, and allocating them afresh was a sixth of process's CPU. Raw
+  // records go back from process to the source the same way.
+  template <typename T>
+  class SparePool {
+   public:
+    // Keeps `items` (at most `keep` of them) unless a few vectors are already kept.
+    void Put(std::vector<T>&& items, size_t keep);
+    std::vector<T> Take();  // Empty when none is kept.
+
+   private:
+    std::mutex mu_;
+    std::vector<std::vector<T>> spare_;  // Protected by mu_; at most a few.
+  };
   Status WriteWithRetry(Sink& sink, const Batch& batch);
   // Stores the batch in every raw sink (keys set first); false when the run must stop.
   bool LandRaw(Batch& batch, KeyReader& keys);
@@ -116,8 +126,8 @@ class Pipeline {
   std::atomic<int> finished_threads_{0};
   void ThreadFinished();
 
-  std::mutex spare_mu_;
-  std::vector<std::vector<Row>> spare_rows_;  // Protected by spare_mu_; at most a few.
+  SparePool<Row> spare_rows_;
+  SparePool<RawRecord> spare_records_;
 
   std::mutex error_mu_;
   Status error_;  // Protected by error_mu_. The first failure wins.

@@ -81,7 +81,10 @@ void KafkaSource::Rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_li
   const bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(rk_.get()), "COOPERATIVE") == 0;
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     spdlog::info("kafka: assigned {}", DescribePartitions(partitions));
-    for (int i = 0; i < partitions->cnt; ++i) assigned_.insert(partitions->elems[i].partition);
+    for (int i = 0; i < partitions->cnt; ++i) {
+      Progress& progress = ProgressOf(partitions->elems[i].partition);
+      progress = Progress{.assigned = true, .batch_next = progress.batch_next};
+    }
     // Only steers WakeStalledFetchers; without it every wake goes to the least read partitions.
     auto leaders = PartitionLeaders(rk_.get(), options_.topic, std::chrono::seconds(2));
     if (leaders.ok()) leaders_ = std::move(leaders).value();
@@ -104,9 +107,8 @@ void KafkaSource::Rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_li
     }
   }
   for (int i = 0; i < partitions->cnt; ++i) {
-    read_up_to_.erase(partitions->elems[i].partition);
-    last_read_.erase(partitions->elems[i].partition);
-    assigned_.erase(partitions->elems[i].partition);
+    Progress& progress = ProgressOf(partitions->elems[i].partition);
+    progress = Progress{.batch_next = progress.batch_next};  // A batch being read keeps its own.
   }
   if (cooperative) {
     if (rd_kafka_error_t* e = rd_kafka_incremental_unassign(rk_.get(), partitions)) {
@@ -120,7 +122,7 @@ void KafkaSource::Rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_li
 Result<SourceState> KafkaSource::Next(Batch& batch, size_t max_records, std::stop_token stop) {
   using std::chrono::milliseconds;
   batch.origin = origin_;
-  std::map<int32_t, int64_t> next_offsets;
+  batch_partitions_.clear();
   const auto idle_limit = milliseconds(200);
   const auto started = std::chrono::steady_clock::now();
   std::chrono::steady_clock::time_point first_message{};
@@ -150,12 +152,18 @@ Result<SourceState> KafkaSource::Next(Batch& batch, size_t max_records, std::sto
     Status failed = Status::Ok();
     for (ssize_t i = 0; i < got; ++i) {
       KafkaMessage message(chunk[static_cast<size_t>(i)]);
-      if (failed.ok()) failed = Take(*message, batch, next_offsets);
+      if (failed.ok()) failed = Take(*message, batch);
     }
     if (!failed.ok()) return failed;
     if (ReachedEnd()) break;
   }
-  if (!batch.records.empty()) {
+  std::map<int32_t, int64_t> next_offsets;
+  for (const int32_t partition : batch_partitions_) {
+    Progress& progress = progress_[static_cast<size_t>(partition)];
+    if (progress.batch_next >= 0) next_offsets[partition] = progress.batch_next;
+    progress.batch_next = -1;
+  }
+  if (!next_offsets.empty()) {
     std::lock_guard lock(mu_);
     pending_[batch.sequence] = std::move(next_offsets);
   }
@@ -164,10 +172,15 @@ Result<SourceState> KafkaSource::Next(Batch& batch, size_t max_records, std::sto
   return SourceState::kHaveMore;
 }
 
-Status KafkaSource::Take(const rd_kafka_message_t& message, Batch& batch,
-                         std::map<int32_t, int64_t>& next_offsets) {
+KafkaSource::Progress& KafkaSource::ProgressOf(int32_t partition) {
+  const auto index = static_cast<size_t>(std::max(partition, 0));
+  if (index >= progress_.size()) progress_.resize(index + 1);
+  return progress_[index];
+}
+
+Status KafkaSource::Take(const rd_kafka_message_t& message, Batch& batch) {
   if (message.err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-    read_up_to_[message.partition] = message.offset;
+    ProgressOf(message.partition).next = message.offset;
     return Status::Ok();
   }
   if (message.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -180,16 +193,18 @@ Status KafkaSource::Take(const rd_kafka_message_t& message, Batch& batch,
     spdlog::warn("kafka: {}", rd_kafka_message_errstr(&message));
     return Status::Ok();
   }
-  RawRecord& record = batch.records.emplace_back();
+  RawRecord& record = batch.AddRecord();
   record.json.assign(static_cast<const char*>(message.payload), message.len);
   record.position = static_cast<uint64_t>(message.offset);
   record.partition = message.partition;
   if (message.key != nullptr) {
     record.key.assign(static_cast<const char*>(message.key), message.key_len);
   }
-  next_offsets[message.partition] = message.offset + 1;
-  read_up_to_[message.partition] = message.offset + 1;
-  last_read_[message.partition] = ++reads_;
+  Progress& progress = ProgressOf(message.partition);
+  if (progress.batch_next < 0) batch_partitions_.push_back(message.partition);
+  progress.batch_next = message.offset + 1;
+  progress.next = message.offset + 1;
+  progress.last_read = ++reads_;
   average_bytes_ += (static_cast<double>(message.len) - average_bytes_) / 64;
   ++batch.source_records;
   return Status::Ok();
@@ -211,8 +226,11 @@ void KafkaSource::WakeStalledFetchers() {
   // Per leader, the assigned partition read least recently; with no leaders known, the three
   // least recently read. Partitions never read have no offset to seek to yet.
   std::map<int32_t, std::pair<uint64_t, int32_t>> pick;  // leader -> (last read, partition)
-  for (const auto& [partition, last] : last_read_) {
-    if (!assigned_.contains(partition)) continue;
+  for (size_t index = 0; index < progress_.size(); ++index) {
+    const Progress& progress = progress_[index];
+    if (!progress.assigned || progress.last_read == 0) continue;
+    const auto partition = static_cast<int32_t>(index);
+    const uint64_t last = progress.last_read;
     auto leader = leaders_.find(partition);
     const int32_t key = leader != leaders_.end() ? leader->second : -1 - (partition % 3);
     auto [it, inserted] = pick.try_emplace(key, last, partition);
@@ -222,7 +240,7 @@ void KafkaSource::WakeStalledFetchers() {
   PartitionList list(rd_kafka_topic_partition_list_new(static_cast<int>(pick.size())));
   for (const auto& [leader, chosen] : pick) {
     rd_kafka_topic_partition_list_add(list.get(), options_.topic.c_str(), chosen.second)->offset =
-        read_up_to_[chosen.second];
+        progress_[static_cast<size_t>(chosen.second)].next;
   }
   // Asynchronous (timeout 0). librdkafka raises the partition's version barrier before this
   // returns, so a message of it queued before the seek is dropped, never delivered twice.
@@ -270,14 +288,17 @@ Status KafkaSource::StopAtCurrentEnd() {
 
 bool KafkaSource::ReachedEnd() const {
   std::lock_guard lock(stop_mu_);
-  if (!stop_at_ || assigned_.empty()) return false;
-  for (const int32_t partition : assigned_) {
-    auto end = stop_at_->find(partition);
+  if (!stop_at_) return false;
+  bool any = false;
+  for (size_t index = 0; index < progress_.size(); ++index) {
+    const Progress& progress = progress_[index];
+    if (!progress.assigned) continue;
+    any = true;
+    auto end = stop_at_->find(static_cast<int32_t>(index));
     if (end == stop_at_->end() || end->second == 0) continue;
-    auto it = read_up_to_.find(partition);
-    if (it == read_up_to_.end() || it->second < end->second) return false;
+    if (progress.next < end->second) return false;
   }
-  return true;
+  return any;
 }
 
 std::string KafkaSource::Describe() const {

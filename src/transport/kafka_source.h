@@ -32,7 +32,6 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -77,8 +76,7 @@ class KafkaSource : public Source {
   void Rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions);
   bool ReachedEnd() const;
   // Handles one message from the consumer queue (a record, a partition end, or an error).
-  Status Take(const rd_kafka_message_t& message, Batch& batch,
-              std::map<int32_t, int64_t>& next_offsets);
+  Status Take(const rd_kafka_message_t& message, Batch& batch);
   // See "Prefetch wake-up" above. Called before each read from the consumer queue.
   void WakeStalledFetchers();
 
@@ -93,9 +91,16 @@ class KafkaSource : public Source {
   std::map<uint64_t, std::map<int32_t, int64_t>> pending_;  // Protected by mu_.
 
   // Source-thread only.
-  std::map<int32_t, int64_t> read_up_to_;  // Next offset per partition (read or at EOF).
-  std::set<int32_t> assigned_;             // Partitions this member owns now.
-  std::map<int32_t, uint64_t> last_read_;  // Per partition: reads_ when it was last read.
+  struct Progress {
+    bool assigned = false;    // This member owns the partition now.
+    int64_t next = -1;        // Next offset to read (after a record or at the end); -1: none.
+    uint64_t last_read = 0;   // reads_ when its latest record was read.
+    int64_t batch_next = -1;  // The offset after its last record in the batch being read.
+  };
+  // Indexed by partition id (dense from 0): a message costs no tree lookups.
+  std::vector<Progress> progress_;
+  Progress& ProgressOf(int32_t partition);
+  std::vector<int32_t> batch_partitions_;  // Partitions with a record in the current batch.
   uint64_t reads_ = 0;
   std::map<int32_t, int32_t> leaders_;  // Partition -> leader broker id, as of assignment.
   int64_t prefetch_bytes_ = 0;          // queued.max.messages.kbytes, in bytes.
