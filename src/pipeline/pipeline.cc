@@ -215,6 +215,8 @@ void Pipeline::PipelinedSinkLoop(Sink& sink) {
       auto it = in_flight.find(done.sequence);
       if (done.status.ok() && it != in_flight.end()) {
         Acknowledged(it->second);
+        // The producer copied the records; their buffers go back to the source.
+        spare_records_.Put(std::move(it->second.records), options_.batch_size);
         in_flight.erase(it);
       } else if (done.status.retriable() && it != in_flight.end() && !aborted_) {
         // The producer already retried each message until its delivery timeout; try the

@@ -690,12 +690,10 @@ Result<SourceState> GeneratorSource::Next(Batch& batch, size_t max_records, std:
   if (count_ != 0) n = std::min(n, count_ - next_);
   if (stop.stop_requested()) n = 0;  // Stopping ends the stream cleanly: nothing is lost.
 
-  // Records are overwritten in place so a recycled batch reuses its strings' capacity.
-  batch.records.resize(n);
   for (uint64_t i = 0; i < n; ++i) {
-    RawRecord& record = batch.records[i];
+    // A spare record from the pipeline comes with its strings' buffers: no allocation.
+    RawRecord& record = batch.AddRecord();
     record.position = start_index_ + next_ + i;
-    record.json.clear();
     // The Kafka key comes free here; produce would otherwise parse every record to find it.
     generator_.AppendUser(record.position, record.json, &record.key);
   }

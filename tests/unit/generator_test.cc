@@ -654,17 +654,26 @@ TEST(GeneratorSourceTest, FinishesOnTheCallThatReachesTheCount) {
   EXPECT_EQ(batch.source_records, 20u);
 }
 
-TEST(GeneratorSourceTest, ReusedBatchIsOverwritten) {
+// The pipeline hands an earlier batch's records back as spare_records: the generator writes
+// over them (keeping their buffers) and leaves nothing of their old contents.
+TEST(GeneratorSourceTest, SpareRecordsAreOverwritten) {
   const UserGenerator generator = MakeGenerator();
   GeneratorSource source(generator, 0);
   std::stop_source stop;
+  Batch first;
+  ASSERT_TRUE(source.Next(first, 8, stop.get_token()).ok());
   Batch batch;
-  ASSERT_TRUE(source.Next(batch, 8, stop.get_token()).ok());
+  batch.spare_records = std::move(first.records);
   ASSERT_TRUE(source.Next(batch, 5, stop.get_token()).ok());
   ASSERT_EQ(batch.records.size(), 5u);
+  EXPECT_EQ(batch.spare_records.size(), 3u);
   EXPECT_EQ(batch.source_records, 5u);
-  EXPECT_EQ(batch.records[0].position, 8u);
-  EXPECT_EQ(batch.records[0].json, User(generator, 8));
+  for (size_t i = 0; i < batch.records.size(); ++i) {
+    EXPECT_EQ(batch.records[i].position, 8u + i);
+    EXPECT_EQ(batch.records[i].json, User(generator, 8 + i));
+    EXPECT_EQ(batch.records[i].key.size(), 36u);
+    EXPECT_NE(batch.records[i].json.find(batch.records[i].key), std::string::npos);
+  }
 }
 
 TEST(GeneratorSourceTest, UnboundedRunsUntilStopped) {
