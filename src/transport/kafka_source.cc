@@ -122,6 +122,10 @@ void KafkaSource::Rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_li
 Result<SourceState> KafkaSource::Next(Batch& batch, size_t max_records, std::stop_token stop) {
   using std::chrono::milliseconds;
   batch.origin = origin_;
+  // A call that ended with an error left its batch's ends set; they belong to no batch now.
+  for (const int32_t partition : batch_partitions_) {
+    progress_[static_cast<size_t>(partition)].batch_next = -1;
+  }
   batch_partitions_.clear();
   const auto idle_limit = milliseconds(200);
   const auto started = std::chrono::steady_clock::now();
