@@ -77,6 +77,15 @@ Result<Metadata> FetchMetadata(rd_kafka_t* rk, const std::string& topic,
   return Metadata(md);
 }
 
+// `topic` in metadata answered for it, or nullptr when the cluster did not list it.
+const rd_kafka_metadata_topic_t* FindTopic(const rd_kafka_metadata_t& md,
+                                           const std::string& topic) {
+  for (int i = 0; i < md.topic_cnt; ++i) {
+    if (topic == md.topics[i].topic) return &md.topics[i];
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 bool IsSecretKafkaKey(std::string_view key) {
@@ -143,11 +152,9 @@ Status CheckBrokers(rd_kafka_t* rk, const KafkaSettings& settings) {
 Status EnsureTopic(rd_kafka_t* rk, const std::string& topic, const KafkaSettings& settings) {
   auto md = FetchMetadata(rk, topic, settings.connect_timeout);
   if (!md.ok()) return md.status().WithContext(fmt::format("metadata of topic {}", topic));
-  for (int i = 0; i < md.value()->topic_cnt; ++i) {
-    const rd_kafka_metadata_topic_t& t = md.value()->topics[i];
-    if (topic == t.topic && t.err == RD_KAFKA_RESP_ERR_NO_ERROR && t.partition_cnt > 0) {
-      return Status::Ok();
-    }
+  if (const rd_kafka_metadata_topic_t* t = FindTopic(*md.value(), topic);
+      t != nullptr && t->err == RD_KAFKA_RESP_ERR_NO_ERROR && t->partition_cnt > 0) {
+    return Status::Ok();
   }
   if (!settings.create_topics) {
     return Status::Fatal(fmt::format("topic {} does not exist (and topic creation is off)", topic));
@@ -199,19 +206,17 @@ Result<std::map<int32_t, int64_t>> HighWatermarks(rd_kafka_t* rk, const std::str
   auto md = FetchMetadata(rk, topic, timeout);
   if (!md.ok()) return md.status();
   std::map<int32_t, int64_t> out;
-  for (int i = 0; i < md.value()->topic_cnt; ++i) {
-    const rd_kafka_metadata_topic_t& t = md.value()->topics[i];
-    if (topic != t.topic) continue;
-    for (int p = 0; p < t.partition_cnt; ++p) {
-      int64_t low = 0, high = 0;
-      const rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
-          rk, topic.c_str(), t.partitions[p].id, &low, &high, static_cast<int>(timeout.count()));
-      if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        return Status::Retriable(fmt::format("watermarks of {}[{}]: {}", topic, t.partitions[p].id,
-                                             rd_kafka_err2str(err)));
-      }
-      out[t.partitions[p].id] = high;
+  const rd_kafka_metadata_topic_t* t = FindTopic(*md.value(), topic);
+  for (int p = 0; t != nullptr && p < t->partition_cnt; ++p) {
+    const int32_t id = t->partitions[p].id;
+    int64_t low = 0, high = 0;
+    const rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
+        rk, topic.c_str(), id, &low, &high, static_cast<int>(timeout.count()));
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return Status::Retriable(
+          fmt::format("watermarks of {}[{}]: {}", topic, id, rd_kafka_err2str(err)));
     }
+    out[id] = high;
   }
   return out;
 }
@@ -221,10 +226,9 @@ Result<std::map<int32_t, int32_t>> PartitionLeaders(rd_kafka_t* rk, const std::s
   auto md = FetchMetadata(rk, topic, timeout);
   if (!md.ok()) return md.status();
   std::map<int32_t, int32_t> out;
-  for (int i = 0; i < md.value()->topic_cnt; ++i) {
-    const rd_kafka_metadata_topic_t& t = md.value()->topics[i];
-    if (topic != t.topic) continue;
-    for (int p = 0; p < t.partition_cnt; ++p) out[t.partitions[p].id] = t.partitions[p].leader;
+  const rd_kafka_metadata_topic_t* t = FindTopic(*md.value(), topic);
+  for (int p = 0; t != nullptr && p < t->partition_cnt; ++p) {
+    out[t->partitions[p].id] = t->partitions[p].leader;
   }
   return out;
 }
