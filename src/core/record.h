@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "core/prefetch.h"
+
 namespace spate {
 
 struct RawRecord {
@@ -79,6 +81,11 @@ struct Batch {
     if (spare_records.empty()) return records.emplace_back();
     RawRecord& record = records.emplace_back(std::move(spare_records.back()));
     spare_records.pop_back();
+    // The next spare's buffer was last touched on another core (process read it).
+    if (!spare_records.empty()) {
+      const std::string& next = spare_records.back().json;
+      PrefetchForWrite(next.data(), next.capacity());
+    }
     record.json.clear();
     record.key.clear();
     record.position = 0;

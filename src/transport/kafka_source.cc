@@ -8,6 +8,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "core/prefetch.h"
+
 namespace spate {
 
 Result<std::unique_ptr<KafkaSource>> KafkaSource::Create(KafkaSourceOptions options) {
@@ -155,6 +157,11 @@ Result<SourceState> KafkaSource::Next(Batch& batch, size_t max_records, std::sto
     if (batch.records.empty()) first_message = std::chrono::steady_clock::now();
     Status failed = Status::Ok();
     for (ssize_t i = 0; i < got; ++i) {
+      // A broker thread decompressed the next payload on another core: start fetching it.
+      if (i + 1 < got) {
+        const rd_kafka_message_t* next = chunk[static_cast<size_t>(i + 1)];
+        if (next->payload != nullptr) PrefetchForRead(next->payload, next->len);
+      }
       KafkaMessage message(chunk[static_cast<size_t>(i)]);
       if (failed.ok()) failed = Take(*message, batch);
     }
