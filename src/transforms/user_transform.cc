@@ -1,5 +1,6 @@
 #include "transforms/user_transform.h"
 
+#include <algorithm>
 #include <array>
 #include <bit>
 #include <cassert>
@@ -104,6 +105,41 @@ bool PlainString(od::value& value, std::string_view& out) {
   if (HasBackslash(token)) return false;
   out = token;
   return true;
+}
+
+// Reads all of `s` as a number, as std::from_chars does, and in a fraction of its time for
+// the plain decimals the API sends ("-69.8246"): up to 15 digits make an integer a double
+// holds exactly, powers of ten up to 1e15 are exact too, and one IEEE division of the two
+// is correctly rounded, so the result is the same double. Anything else (an exponent, more
+// digits, "nan", "5.") goes to std::from_chars.
+bool ParseDouble(std::string_view s, double& out) {
+  static constexpr double kPow10[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                      1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+  size_t i = 0;
+  const bool negative = !s.empty() && s[0] == '-';
+  if (negative) ++i;
+  uint64_t mantissa = 0;
+  int digits = 0;
+  int fraction = -1;  // Digits after the point; -1 before it.
+  for (; i < s.size(); ++i) {
+    const char c = s[i];
+    if (c >= '0' && c <= '9') {
+      mantissa = mantissa * 10 + static_cast<uint64_t>(c - '0');
+      ++digits;
+      if (fraction >= 0) ++fraction;
+    } else if (c == '.' && fraction < 0) {
+      fraction = 0;
+    } else {
+      break;
+    }
+  }
+  if (i == s.size() && digits > 0 && digits <= 15 && fraction != 0) {
+    const double value = static_cast<double>(mantissa) / kPow10[std::max(fraction, 0)];
+    out = negative ? -value : value;
+    return true;
+  }
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc() && end == s.data() + s.size();
 }
 
 // Which required fields were seen; one bit each.
@@ -250,8 +286,7 @@ void Mapper::Coordinate(od::value& value, const char* path, Field bit, double& d
     if (!PlainString(value, s)) {
       if (auto err = value.get_string().get(s)) return problems_.Json(path, err);
     }
-    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), dest);
-    if (ec != std::errc() || end != s.data() + s.size()) {
+    if (!ParseDouble(s, dest)) {
       return problems_.Set(fmt::format("{}: \"{}\" is not a number", path, s.substr(0, 40)));
     }
   } else {
@@ -445,9 +480,11 @@ Status UserTransform::Apply(std::string_view user_json, int64_t ingested_at_ms, 
   address.clear();
   address.reserve(mapper.street_number.size() + mapper.street_name.size() + row.city.size() +
                   row.state.size() + row.country.size() + 8);
-  address.append(mapper.street_number).append(" ").append(mapper.street_name);
-  address.append(", ").append(row.city).append(", ").append(row.state);
-  address.append(", ").append(row.country);
+  // string_view pieces: append(const char*) would strlen each separator.
+  constexpr std::string_view kComma = ", ";
+  address.append(mapper.street_number).append(std::string_view(" ")).append(mapper.street_name);
+  address.append(kComma).append(row.city).append(kComma).append(row.state);
+  address.append(kComma).append(row.country);
   row.ingested_at_ms = ingested_at_ms;
   return Status::Ok();
 }

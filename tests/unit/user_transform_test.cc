@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
+#include <bit>
+#include <charconv>
 #include <set>
 
 #include "test_util.h"
@@ -300,6 +302,45 @@ TEST(UserTransformMalformed, CoordinatesMustBeFiniteAndInRange) {
   EXPECT_TRUE(
       transform.Apply(Replace(good, R"("longitude":"-175.9694")", R"("longitude":180)"), 0, row)
           .ok());
+}
+
+}  // namespace
+}  // namespace spate
+
+namespace spate {
+namespace {
+
+// Coordinates in strings are read by a fast path for plain decimals; it must give exactly
+// the double std::from_chars gives (bit for bit), whatever the digits and their count.
+TEST(UserTransform, CoordinateStringsReadExactlyAsFromChars) {
+  const std::string good = GoodUser();
+  UserTransform transform;
+  uint64_t state = 12345;
+  auto next = [&state] {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return state >> 33;
+  };
+  int checked = 0;
+  for (int i = 0; i < 20000; ++i) {
+    // 1-3 integer digits, 0-13 fraction digits (up to 16 digits: past the fast path too),
+    // either sign, sometimes leading zeros.
+    std::string text = next() % 2 ? "-" : "";
+    const int int_digits = 1 + static_cast<int>(next() % 2);
+    for (int d = 0; d < int_digits; ++d) text += static_cast<char>('0' + next() % 10);
+    const int fraction_digits = static_cast<int>(next() % 14);
+    if (fraction_digits > 0) text += '.';
+    for (int d = 0; d < fraction_digits; ++d) text += static_cast<char>('0' + next() % 10);
+    double expected = 0;
+    std::from_chars(text.data(), text.data() + text.size(), expected);
+    Row row;
+    const std::string user =
+        Replace(good, R"("longitude":"-175.9694")", "\"longitude\":\"" + text + "\"");
+    Status status = transform.Apply(user, 0, row);
+    ASSERT_TRUE(status.ok()) << text << ": " << status.message();
+    ASSERT_EQ(std::bit_cast<uint64_t>(row.longitude), std::bit_cast<uint64_t>(expected)) << text;
+    ++checked;
+  }
+  EXPECT_EQ(checked, 20000);
 }
 
 }  // namespace
