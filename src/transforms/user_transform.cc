@@ -200,15 +200,12 @@ constexpr FieldName kRequired[] = {
 // Everything one record's mapping needs while it walks the document.
 class Mapper {
  public:
-  explicit Mapper(Row& row) : row_(row) {}
+  Mapper(Row& row, StreetParts& street) : row_(row), street_(street) {}
 
   void Top(od::object& object);
   uint32_t seen() const { return seen_; }
   bool legacy() const { return legacy_; }
   Problems& problems() { return problems_; }
-  // street.number text, kept until city/state/country are known.
-  std::string street_number;
-  std::string street_name;
 
  private:
   void String(od::value& value, const char* path, Field bit, std::string& dest) {
@@ -235,6 +232,7 @@ class Mapper {
   void Login(od::value& value);
 
   Row& row_;
+  StreetParts& street_;
   Problems problems_;
   uint32_t seen_ = 0;
   bool legacy_ = false;
@@ -316,9 +314,9 @@ void Mapper::Location(od::value& value) {
     if (key == "street") {
       Object(v, "location.street", [&](Key k, od::value& s) {
         if (k == "number") {
-          Text(s, "location.street.number", kStreetNumber, street_number);
+          Text(s, "location.street.number", kStreetNumber, street_.number);
         } else if (k == "name") {
-          String(s, "location.street.name", kStreetName, street_name);
+          String(s, "location.street.name", kStreetName, street_.name);
         }
       });
     } else if (key == "city") {
@@ -462,7 +460,7 @@ Status UserTransform::Apply(std::string_view user_json, int64_t ingested_at_ms, 
             ? "not a JSON object (a user record must be an object)"
             : fmt::format("malformed JSON: {}", simdjson::error_message(err)));
   }
-  Mapper mapper(row);
+  Mapper mapper(row, street_);
   mapper.Top(object);
   if (mapper.legacy() && !(mapper.seen() & kUuid)) {
     return Status::InvalidInput(
@@ -478,11 +476,11 @@ Status UserTransform::Apply(std::string_view user_json, int64_t ingested_at_ms, 
   // The tutorial's address formula, exactly: "{number} {name}, {city}, {state}, {country}".
   std::string& address = row.address;
   address.clear();
-  address.reserve(mapper.street_number.size() + mapper.street_name.size() + row.city.size() +
-                  row.state.size() + row.country.size() + 8);
+  address.reserve(street_.number.size() + street_.name.size() + row.city.size() + row.state.size() +
+                  row.country.size() + 8);
   // string_view pieces: append(const char*) would strlen each separator.
   constexpr std::string_view kComma = ", ";
-  address.append(mapper.street_number).append(std::string_view(" ")).append(mapper.street_name);
+  address.append(street_.number).append(std::string_view(" ")).append(street_.name);
   address.append(kComma).append(row.city).append(kComma).append(row.state);
   address.append(kComma).append(row.country);
   row.ingested_at_ms = ingested_at_ms;

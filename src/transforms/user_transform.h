@@ -35,6 +35,14 @@ namespace spate {
 // 1.5 KB), and a bound keeps one hostile record from costing unbounded memory downstream.
 inline constexpr size_t kDefaultMaxRecordBytes = 1 << 20;
 
+// The address's first two parts, kept until city, state and country are known. Internal to
+// UserTransform, which keeps one so the buffers are reused: a street name is often longer than
+// std::string's 15 inline bytes, and a fresh string per record allocated.
+struct StreetParts {
+  std::string number;
+  std::string name;
+};
+
 class UserTransform {
  public:
   explicit UserTransform(size_t max_record_bytes = kDefaultMaxRecordBytes)
@@ -45,6 +53,7 @@ class UserTransform {
 
  private:
   const size_t max_record_bytes_;
+  StreetParts street_;
   simdjson::ondemand::parser parser_;
   PaddedBuffer buffer_;
 };
