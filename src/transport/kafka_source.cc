@@ -41,6 +41,12 @@ Result<std::unique_ptr<KafkaSource>> KafkaSource::Create(KafkaSourceOptions opti
       std::atoll(ConfValue(conf.value().get(), "queued.max.messages.kbytes").c_str()) * 1024;
   source->prefetch_messages_ =
       std::atoll(ConfValue(conf.value().get(), "queued.min.messages").c_str());
+  const std::string reset = ConfValue(conf.value().get(), "auto.offset.reset");
+  if (reset == "smallest" || reset == "earliest" || reset == "beginning") {
+    source->reset_offset_ = RD_KAFKA_OFFSET_BEGINNING;
+  } else if (reset == "largest" || reset == "latest" || reset == "end") {
+    source->reset_offset_ = RD_KAFKA_OFFSET_END;
+  }
   auto rk = MakeKafkaClient(RD_KAFKA_CONSUMER, std::move(conf).value());
   if (!rk.ok()) return rk.status();
   source->rk_ = std::move(rk).value();
@@ -90,6 +96,7 @@ void KafkaSource::Rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_li
     // Only steers WakeStalledFetchers; without it every wake goes to the least read partitions.
     auto leaders = PartitionLeaders(rk_.get(), options_.topic, std::chrono::seconds(2));
     if (leaders.ok()) leaders_ = std::move(leaders).value();
+    FillStartOffsets(partitions);
     if (cooperative) {
       if (rd_kafka_error_t* e = rd_kafka_incremental_assign(rk_.get(), partitions)) {
         spdlog::error("kafka: assign: {}", rd_kafka_error_string(e));
@@ -118,6 +125,17 @@ void KafkaSource::Rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_li
     }
   } else {
     rd_kafka_assign(rk_.get(), nullptr);
+  }
+}
+
+void KafkaSource::FillStartOffsets(rd_kafka_topic_partition_list_t* partitions) {
+  if (rd_kafka_committed(rk_.get(), partitions, 2000) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
+  for (int i = 0; i < partitions->cnt; ++i) {
+    rd_kafka_topic_partition_t& partition = partitions->elems[i];
+    if (partition.err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        partition.offset == RD_KAFKA_OFFSET_INVALID) {
+      partition.offset = reset_offset_;  // INVALID again for auto.offset.reset=error.
+    }
   }
 }
 

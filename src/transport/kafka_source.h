@@ -79,6 +79,13 @@ class KafkaSource : public Source {
   Status Take(const rd_kafka_message_t& message, Batch& batch);
   // See "Prefetch wake-up" above. Called before each read from the consumer queue.
   void WakeStalledFetchers();
+  // Sets each partition's start offset before the assignment: the group's committed offset,
+  // or for a partition without one, where auto.offset.reset says. Left to itself, librdkafka
+  // asks for the committed offsets after the assignment and treats "none" as an error it
+  // backs off from for 100 ms before it looks up the start, so a new group (every
+  // `--from earliest` first run) started reading 100 ms late. On any error the list is left
+  // as it is and librdkafka asks by itself.
+  void FillStartOffsets(rd_kafka_topic_partition_list_t* partitions);
 
   const KafkaSourceOptions options_;
   const std::string origin_ = "kafka:" + options_.topic;
@@ -106,6 +113,8 @@ class KafkaSource : public Source {
   int64_t prefetch_bytes_ = 0;          // queued.max.messages.kbytes, in bytes.
   int64_t prefetch_messages_ = 0;       // queued.min.messages.
   double average_bytes_ = 1024;         // Moving average of message sizes.
+  // auto.offset.reset as a logical offset; INVALID for "error".
+  int64_t reset_offset_ = RD_KAFKA_OFFSET_INVALID;
   bool prefetch_was_full_ = false;
   uint64_t fetch_wakes_ = 0;
   mutable std::mutex stop_mu_;
