@@ -21,6 +21,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <stop_token>
@@ -88,6 +89,9 @@ class Pipeline {
   void ForwardLoop();
   void SinkLoop();
   void PipelinedSinkLoop(Sink& sink);
+  // Called as the pipelined sink loop ends: frees the batches the sink has not reported yet
+  // only once it has (they may still be read), after interrupting it.
+  void ReleaseInFlight(Sink& sink, std::map<uint64_t, Batch>& in_flight);
   void Acknowledged(const Batch& batch);
   void Acknowledged(uint64_t sequence, size_t stored, size_t rejected);
   // Stored batches hand their rows back so the next batch reuses the strings' memory: a

@@ -40,8 +40,11 @@ class Sink {
   // batches in flight instead of waiting for each: Submit hands a batch over (blocking only
   // for backpressure), Poll waits up to `timeout` and returns the outcome of every batch
   // completed since the last call. The pipeline uses this only when such a sink is its one
-  // sink, and keeps each batch until its completion arrives (to resubmit it on a retriable
-  // error). A completion with sequence kAnyBatch is a failure of the sink as a whole.
+  // sink, and keeps each submitted batch, unchanged, until its completion arrives, even when
+  // Submit failed or the run is aborted: the sink may read the batch until then (Kafka's
+  // producer sends the records' bytes without copying them), and it may be resubmitted after
+  // a retriable error. A completion with sequence kAnyBatch is a failure of the sink as a
+  // whole.
   struct Completion {
     uint64_t sequence;
     Status status;

@@ -87,19 +87,20 @@ void KafkaProducerSink::MaybeComplete(uint32_t ticket) {
 
 Status KafkaProducerSink::Produce(rd_kafka_topic_t* topic, uint32_t ticket, size_t index,
                                   std::string_view key, std::string_view value,
-                                  rd_kafka_headers_t* headers) {
+                                  rd_kafka_headers_t* headers, bool copy) {
   void* opaque = reinterpret_cast<void*>((static_cast<uintptr_t>(ticket) << 32) | index);
-  const void* key_data = key.empty() ? nullptr : key.data();
-  void* value_data = const_cast<char*>(value.data());  // Copied (F_COPY), never written.
+  const void* key_data = key.empty() ? nullptr : key.data();  // Always copied by librdkafka.
+  void* value_data = const_cast<char*>(value.data());         // Never written by librdkafka.
+  const int flags = copy ? RD_KAFKA_MSG_F_COPY : 0;
   while (true) {
     const rd_kafka_resp_err_t err =
         headers == nullptr
-            ? rd_kafka_producev(
-                  rk_.get(), RD_KAFKA_V_RKT(topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                  RD_KAFKA_V_KEY(key_data, key.size()), RD_KAFKA_V_VALUE(value_data, value.size()),
-                  RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END)
+            ? rd_kafka_producev(rk_.get(), RD_KAFKA_V_RKT(topic), RD_KAFKA_V_MSGFLAGS(flags),
+                                RD_KAFKA_V_KEY(key_data, key.size()),
+                                RD_KAFKA_V_VALUE(value_data, value.size()),
+                                RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END)
             : rd_kafka_producev(
-                  rk_.get(), RD_KAFKA_V_RKT(topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                  rk_.get(), RD_KAFKA_V_RKT(topic), RD_KAFKA_V_MSGFLAGS(flags),
                   RD_KAFKA_V_KEY(key_data, key.size()), RD_KAFKA_V_VALUE(value_data, value.size()),
                   RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return Status::Ok();
@@ -115,7 +116,9 @@ Status KafkaProducerSink::Produce(rd_kafka_topic_t* topic, uint32_t ticket, size
   }
 }
 
-Status KafkaProducerSink::Submit(const Batch& batch) {
+Status KafkaProducerSink::Submit(const Batch& batch) { return SubmitBatch(batch, false); }
+
+Status KafkaProducerSink::SubmitBatch(const Batch& batch, bool copy) {
   const bool produce_records = topic_ != nullptr;
   const bool produce_dead = dlq_topic_ != nullptr;
   const size_t total =
@@ -139,7 +142,7 @@ Status KafkaProducerSink::Submit(const Batch& batch) {
     if (f.delivered[index] || !status.ok()) {
       if (headers != nullptr) rd_kafka_headers_destroy(headers);
     } else {
-      status = Produce(topic, ticket, index, key, value, headers);
+      status = Produce(topic, ticket, index, key, value, headers, copy);
       if (status.ok()) ++f.outstanding;
     }
     ++index;
@@ -163,11 +166,12 @@ Status KafkaProducerSink::Submit(const Batch& batch) {
     }
   }
   if (!status.ok()) {
-    // Messages already handed over still get their reports (and are then forgotten); the
-    // caller stops the pipeline on this error.
+    // The caller stops the pipeline on this error. Messages already handed over still get
+    // their reports, and the ticket completes (failed) after the last of them.
     f.failed = 1;
     f.any_fatal = true;
     f.first_error = status.message();
+    MaybeComplete(ticket);  // With nothing handed over, no report would ever complete it.
     return status;
   }
   MaybeComplete(ticket);  // Nothing to send (or all sent before): complete at once.
@@ -196,7 +200,7 @@ Status KafkaProducerSink::Write(const Batch& batch) {
   const bool nothing =
       (topic_ == nullptr || batch.records.empty()) && (dlq_topic_ == nullptr || batch.dead.empty());
   if (nothing) return Status::Ok();  // The usual case for the dead-letter producer.
-  if (Status s = Submit(batch); !s.ok()) return s;
+  if (Status s = SubmitBatch(batch, /*copy=*/true); !s.ok()) return s;
   const auto started = std::chrono::steady_clock::now();
   while (true) {
     for (Completion& c : Poll(std::chrono::milliseconds(50))) {
