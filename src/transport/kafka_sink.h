@@ -10,9 +10,9 @@
 // dead-letter producer of `spate process` writes synchronously (Write). The producer is
 // idempotent (no duplicates or reordering from its own retries), and a resubmitted batch
 // resends only the messages whose delivery failed. Submit hands librdkafka the batch's own
-// bytes (no copy: that copy was a tenth of produce's rate); the pipeline keeps a submitted
-// batch until Poll reports it complete (sinks/sink.h). Write copies, as it may return before
-// every report has arrived (on an interrupt or a failure of the whole producer).
+// bytes (without the copy produce ran 2-11% faster, docs/benchmarks.md); the pipeline keeps
+// a submitted batch until Poll reports it complete (sinks/sink.h). Write copies, as it may
+// return before every report has arrived (on an interrupt or a failure of the producer).
 //
 // Thread-safety: Write/Open/Close from the pipeline's sink thread; Interrupt from any thread.
 #pragma once
