@@ -1,8 +1,6 @@
 // spate run: the whole pipeline in one process. With --transport memory (the default):
 // source -> bounded in-memory queue -> transform -> sinks. With --transport kafka: produce to
 // the topic and, at the same time, consume it back as `spate process` would.
-#include <malloc.h>
-
 #include <algorithm>
 #include <chrono>
 #include <memory>
@@ -254,13 +252,6 @@ int ProduceCommand(const Config& config) {
 }
 
 int ProcessCommand(const Config& config) {
-  // main() lets glibc keep up to 32 MB of freed memory at the top of each heap, for produce's
-  // sake. A consumer's big blocks (fetch responses, decompressed message sets) are allocated
-  // on librdkafka's three broker threads, each with its own heap, so each kept its own 32 MB
-  // and the peak RSS over a million records passed 150 MB now and then. With 8 MB (and
-  // 4 MB fetches, kafka_source.cc) 18 runs peaked at 90-121 MiB against 96-129 MiB, at the
-  // same rate for 3% more CPU (docs/benchmarks.md, section 5). Set before any consumer thread.
-  mallopt(M_TRIM_THRESHOLD, 8 << 20);
   auto settings = MakeKafkaSettings(config);
   if (!settings.ok()) {
     spdlog::error("{}", settings.status().message());

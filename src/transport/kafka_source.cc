@@ -33,7 +33,7 @@ Result<std::unique_ptr<KafkaSource>> KafkaSource::Create(KafkaSourceOptions opti
       {"fetch.error.backoff.ms", "10"},
       // One fetch response per broker may land on top of a full queue, and its buffers live
       // in that broker thread's heap: smaller fetches keep the peak RSS down (with the trim
-      // threshold ProcessCommand sets; figures there) at no measurable cost in rate.
+      // threshold main() sets for process; figures there) at no measurable cost in rate.
       {"fetch.max.bytes", "4194304"},
   };
   auto conf = MakeKafkaConf(o.settings, defaults);
