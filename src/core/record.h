@@ -6,8 +6,10 @@
 //   Batch:     the unit moved between stages; acknowledged as a whole once every sink has it.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/prefetch.h"
@@ -30,32 +32,77 @@ struct DeadLetter {
   std::string raw;  // The original bytes (secrets removed when they could be).
 };
 
+// What a Row's text column holds before it is set: empty, but not a null pointer, which
+// memcpy and sqlite3_bind_text (NULL, not '') do not take as the empty string.
+inline constexpr std::string_view kNoText = "";
+
 // The canonical row. The first eleven columns are the tutorial's created_users table with
 // its exact formulas; the rest are the fields the tutorial dropped.
+//
+// The text columns are views, not strings: UserTransform copies the record once into
+// `storage`, parses it there and points each column at its value's bytes, so making a row
+// copies no field (a string per column cost a sixth of the transform's time: section 1 of
+// docs/benchmarks.md). Columns it has to
+// build (the address, escaped strings) are appended to `storage` too. A view may also point
+// at memory that outlives the row (a literal, in tests). Copying or moving a row re-points
+// the views that point into `storage` at the new row's copy, so rows behave like values.
 struct Row {
-  std::string id;  // login.uuid, lower-case canonical form.
-  std::string first_name;
-  std::string last_name;
-  std::string gender;
-  std::string address;    // "{street.number} {street.name}, {city}, {state}, {country}"
-  std::string post_code;  // Text whether the API sent a number or a string.
-  std::string email;
-  std::string username;
-  std::string registered_date;
-  std::string phone;
-  std::string picture;  // picture.medium
-  std::string dob;
+  Row() = default;
+  Row(const Row& other);
+  Row(Row&& other) noexcept;
+  Row& operator=(const Row& other);
+  Row& operator=(Row&& other) noexcept;
+  ~Row() = default;
+
+  std::string_view id = kNoText;  // login.uuid, lower-case canonical form.
+  std::string_view first_name = kNoText;
+  std::string_view last_name = kNoText;
+  std::string_view gender = kNoText;
+  // "{street.number} {street.name}, {city}, {state}, {country}"
+  std::string_view address = kNoText;
+  std::string_view post_code = kNoText;  // Text whether the API sent a number or a string.
+  std::string_view email = kNoText;
+  std::string_view username = kNoText;
+  std::string_view registered_date = kNoText;
+  std::string_view phone = kNoText;
+  std::string_view picture = kNoText;  // picture.medium
+  std::string_view dob = kNoText;
   int64_t age = 0;
-  std::string nat;
-  std::string city;
-  std::string state;
-  std::string country;
+  std::string_view nat = kNoText;
+  std::string_view city = kNoText;
+  std::string_view state = kNoText;
+  std::string_view country = kNoText;
   double latitude = 0;
   double longitude = 0;
-  std::string timezone;  // timezone.offset, e.g. "+5:45"
-  std::string cell;
+  std::string_view timezone = kNoText;  // timezone.offset, e.g. "+5:45"
+  std::string_view cell = kNoText;
   int64_t ingested_at_ms = 0;  // Unix epoch milliseconds when process made the row.
+
+  // The bytes the text columns point into (see above). Only UserTransform writes it.
+  std::string storage;
+
+  // Points every text column that points into [old_begin, old_begin + size) at the same
+  // offset of `storage`: for after `storage` moved or grew.
+  void Rebase(const char* old_begin, size_t size);
 };
+
+// True when all of `text` lies in [begin, begin + size). Compared as integers: `text` may
+// point into any other buffer.
+inline bool PointsInto(std::string_view text, const char* begin, size_t size) {
+  const auto b = reinterpret_cast<uintptr_t>(begin);
+  const auto at = reinterpret_cast<uintptr_t>(text.data());
+  return at >= b && at - b + text.size() <= size;
+}
+
+// `text` at the same offset from `new_begin` if it lay in [old_begin, old_begin + size);
+// else `text` itself. For views into a buffer that moved.
+inline std::string_view Rebased(std::string_view text, const char* old_begin, size_t size,
+                                const char* new_begin) {
+  if (!PointsInto(text, old_begin, size)) return text;
+  const auto offset =
+      reinterpret_cast<uintptr_t>(text.data()) - reinterpret_cast<uintptr_t>(old_begin);
+  return std::string_view(new_begin + offset, text.size());
+}
 
 // Column names in Row order; sinks and `spate query` use this so the schema lives in one place.
 inline constexpr const char* kRowColumns[] = {

@@ -132,19 +132,19 @@ Result<std::vector<cql::Value>> CassandraSink::RowValues(const Row& row) {
   std::vector<cql::Value> v;
   v.reserve(kRowColumnCount);
   v.push_back(cql::Value::Of(*id));
-  for (const std::string* text :
+  for (const std::string_view* text :
        {&row.first_name, &row.last_name, &row.gender, &row.address, &row.post_code, &row.email,
         &row.username, &row.registered_date, &row.phone, &row.picture, &row.dob}) {
-    v.push_back(cql::Value::Text(*text));
+    v.push_back(cql::Value::Text(std::string(*text)));
   }
   v.push_back(cql::Value::Bigint(row.age));
-  for (const std::string* text : {&row.nat, &row.city, &row.state, &row.country}) {
-    v.push_back(cql::Value::Text(*text));
+  for (const std::string_view* text : {&row.nat, &row.city, &row.state, &row.country}) {
+    v.push_back(cql::Value::Text(std::string(*text)));
   }
   v.push_back(cql::Value::Double(row.latitude));
   v.push_back(cql::Value::Double(row.longitude));
-  v.push_back(cql::Value::Text(row.timezone));
-  v.push_back(cql::Value::Text(row.cell));
+  v.push_back(cql::Value::Text(std::string(row.timezone)));
+  v.push_back(cql::Value::Text(std::string(row.cell)));
   v.push_back(cql::Value::Of(cql::Timestamp{row.ingested_at_ms}));
   return v;
 }

@@ -145,7 +145,7 @@ void PutJsonb(std::string_view json, std::string& out) {
 bool HasNul(std::string_view text) { return text.find('\0') != std::string_view::npos; }
 
 bool RowHasNul(const Row& r) {
-  for (const std::string* s :
+  for (const std::string_view* s :
        {&r.id, &r.first_name, &r.last_name, &r.gender, &r.address, &r.post_code, &r.email,
         &r.username, &r.registered_date, &r.phone, &r.picture, &r.dob, &r.nat, &r.city, &r.state,
         &r.country, &r.timezone, &r.cell}) {
@@ -197,13 +197,13 @@ std::string PostgresSink::SchemaSql() {
 void PostgresSink::AppendCopyRow(const Row& r, std::string& out) {
   PutFieldCount(static_cast<int>(kRowColumnCount), out);
   PutUuid(r.id, out);
-  for (const std::string* text :
+  for (const std::string_view* text :
        {&r.first_name, &r.last_name, &r.gender, &r.address, &r.post_code, &r.email, &r.username,
         &r.registered_date, &r.phone, &r.picture, &r.dob}) {
     PutText(*text, out);
   }
   PutInt64(r.age, out);
-  for (const std::string* text : {&r.nat, &r.city, &r.state, &r.country}) PutText(*text, out);
+  for (const std::string_view* text : {&r.nat, &r.city, &r.state, &r.country}) PutText(*text, out);
   PutDouble(r.latitude, out);
   PutDouble(r.longitude, out);
   PutText(r.timezone, out);

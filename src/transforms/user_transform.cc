@@ -200,24 +200,27 @@ constexpr FieldName kRequired[] = {
 // Everything one record's mapping needs while it walks the document.
 class Mapper {
  public:
-  Mapper(Row& row, StreetParts& street) : row_(row), street_(street) {}
+  explicit Mapper(Row& row) : row_(row) {}
 
   void Top(od::object& object);
   uint32_t seen() const { return seen_; }
   bool legacy() const { return legacy_; }
   Problems& problems() { return problems_; }
+  // The address's first two parts, kept until city, state and country are known.
+  std::string_view street_number() const { return street_number_; }
+  std::string_view street_name() const { return street_name_; }
 
  private:
-  void String(od::value& value, const char* path, Field bit, std::string& dest) {
-    std::string_view s;
-    if (!PlainString(value, s) && value.get_string().get(s)) {
+  // `dest` points at the string's bytes in the input (row.storage) or, for an escaped
+  // string, in the parser's string buffer until Apply copies it.
+  void String(od::value& value, const char* path, Field bit, std::string_view& dest) {
+    if (!PlainString(value, dest) && value.get_string().get(dest)) {
       return problems_.WrongType(path, "string", value);
     }
-    dest.assign(s.data(), s.size());
     seen_ |= bit;
   }
   // Numbers or strings holding digits: the API is not consistent (postcode, street number).
-  void Text(od::value& value, const char* path, Field bit, std::string& dest);
+  void Text(od::value& value, const char* path, Field bit, std::string_view& dest);
   void Coordinate(od::value& value, const char* path, Field bit, double& dest);
   void OutOfRange(const char* path, double value, double limit);
   void Integer(od::value& value, const char* path, Field bit, int64_t& dest) {
@@ -232,7 +235,8 @@ class Mapper {
   void Login(od::value& value);
 
   Row& row_;
-  StreetParts& street_;
+  std::string_view street_number_;
+  std::string_view street_name_;
   Problems problems_;
   uint32_t seen_ = 0;
   bool legacy_ = false;
@@ -251,7 +255,7 @@ void Mapper::Object(od::value& value, const char* path, Fn&& on_field) {
   }
 }
 
-void Mapper::Text(od::value& value, const char* path, Field bit, std::string& dest) {
+void Mapper::Text(od::value& value, const char* path, Field bit, std::string_view& dest) {
   od::json_type type;
   if (auto err = value.type().get(type)) return problems_.Json(path, err);
   if (type == od::json_type::string) return String(value, path, bit, dest);
@@ -265,7 +269,7 @@ void Mapper::Text(od::value& value, const char* path, Field bit, std::string& de
          (raw.back() == ' ' || raw.back() == '\n' || raw.back() == '\r' || raw.back() == '\t')) {
     raw.remove_suffix(1);
   }
-  dest.assign(raw.data(), raw.size());
+  dest = raw;
   seen_ |= bit;
 }
 
@@ -314,9 +318,9 @@ void Mapper::Location(od::value& value) {
     if (key == "street") {
       Object(v, "location.street", [&](Key k, od::value& s) {
         if (k == "number") {
-          Text(s, "location.street.number", kStreetNumber, street_.number);
+          Text(s, "location.street.number", kStreetNumber, street_number_);
         } else if (k == "name") {
-          String(s, "location.street.name", kStreetName, street_.name);
+          String(s, "location.street.name", kStreetName, street_name_);
         }
       });
     } else if (key == "city") {
@@ -352,9 +356,7 @@ void Mapper::Login(od::value& value) {
         return problems_.Set(
             fmt::format("login.uuid: \"{}\" is not a valid UUID", row_.id.substr(0, 64)));
       }
-      for (char& c : row_.id) {
-        if (c >= 'A' && c <= 'F') c = static_cast<char>(c - 'A' + 'a');
-      }
+      // Lower-cased by Apply, once the id's bytes are in row.storage.
     } else if (key == "username") {
       String(v, "login.username", kUsername, row_.username);
     }
@@ -444,13 +446,47 @@ std::string_view KeyReader::LoginUuid(std::string_view user_json) {
   return uuid;
 }
 
+namespace {
+
+// The text columns Apply may have to copy into row.storage (all but the address, which it
+// builds there).
+constexpr std::string_view Row::*kMappedText[] = {
+    &Row::id,        &Row::first_name, &Row::last_name, &Row::gender,
+    &Row::post_code, &Row::email,      &Row::username,  &Row::registered_date,
+    &Row::phone,     &Row::picture,    &Row::dob,       &Row::nat,
+    &Row::city,      &Row::state,      &Row::country,   &Row::timezone,
+    &Row::cell};
+
+// Appends `text` to `buffer`, which has room for it (so nothing else moves).
+std::string_view AppendOwned(std::string& buffer, std::string_view text) {
+  const size_t at = buffer.size();
+  buffer.append(text);
+  return std::string_view(buffer.data() + at, text.size());
+}
+
+}  // namespace
+
 Status UserTransform::Apply(std::string_view user_json, int64_t ingested_at_ms, Row& row) {
   if (user_json.size() > max_record_bytes_) {
     return Status::InvalidInput(
         fmt::format("record too large: {} bytes (limit {})", user_json.size(), max_record_bytes_));
   }
+  // The record is copied once, into the row, with the zeroed tail simdjson reads past the
+  // end, and parsed there; the columns then point into it. The room after the tail is for
+  // the address (rarely more than 100 bytes), so that storage seldom grows below.
+  std::string& storage = row.storage;
+  const size_t room = user_json.size() + simdjson::SIMDJSON_PADDING + 128;
+  // Rows are reused, and keep their buffer; one that held a huge record gives it back.
+  if (storage.capacity() > std::max<size_t>(4 * room, 64 << 10)) std::string().swap(storage);
+  storage.clear();
+  storage.reserve(room);
+  storage.append(user_json);
+  storage.append(simdjson::SIMDJSON_PADDING, '\0');
   od::document doc;
-  if (auto err = parser_.iterate(buffer_.Set(user_json)).get(doc)) {
+  if (auto err = parser_
+                     .iterate(simdjson::padded_string_view(storage.data(), user_json.size(),
+                                                           storage.size()))
+                     .get(doc)) {
     return Status::InvalidInput(fmt::format("malformed JSON: {}", simdjson::error_message(err)));
   }
   od::object object;
@@ -460,7 +496,7 @@ Status UserTransform::Apply(std::string_view user_json, int64_t ingested_at_ms, 
             ? "not a JSON object (a user record must be an object)"
             : fmt::format("malformed JSON: {}", simdjson::error_message(err)));
   }
-  Mapper mapper(row, street_);
+  Mapper mapper(row);
   mapper.Top(object);
   if (mapper.legacy() && !(mapper.seen() & kUuid)) {
     return Status::InvalidInput(
@@ -473,16 +509,46 @@ Status UserTransform::Apply(std::string_view user_json, int64_t ingested_at_ms, 
       return Status::InvalidInput(fmt::format("missing required field {}", f.path));
     }
   }
-  // The tutorial's address formula, exactly: "{number} {name}, {city}, {state}, {country}".
-  std::string& address = row.address;
-  address.clear();
-  address.reserve(street_.number.size() + street_.name.size() + row.city.size() + row.state.size() +
-                  row.country.size() + 8);
-  // string_view pieces: append(const char*) would strlen each separator.
+
+  // Escaped strings were unescaped into the parser's buffer, which the next record reuses:
+  // copy them into the row, after making room for them and the address in one step.
+  std::string_view number = mapper.street_number();
+  std::string_view name = mapper.street_name();
   constexpr std::string_view kComma = ", ";
-  address.append(street_.number).append(std::string_view(" ")).append(street_.name);
-  address.append(kComma).append(row.city).append(kComma).append(row.state);
-  address.append(kComma).append(row.country);
+  size_t extra = number.size() + 1 + name.size() + row.city.size() + row.state.size() +
+                 row.country.size() + 3 * kComma.size();
+  uint32_t escaped = 0;  // Bit i: kMappedText[i] is not in storage.
+  for (size_t i = 0; i < std::size(kMappedText); ++i) {
+    const std::string_view text = row.*kMappedText[i];
+    if (!PointsInto(text, storage.data(), storage.size())) {
+      escaped |= 1u << i;
+      extra += text.size();
+    }
+  }
+  if (storage.size() + extra > storage.capacity()) {
+    const char* old_begin = storage.data();
+    const size_t old_size = storage.size();
+    storage.reserve(storage.size() + extra);
+    row.Rebase(old_begin, old_size);
+    number = Rebased(number, old_begin, old_size, storage.data());
+    name = Rebased(name, old_begin, old_size, storage.data());
+  }
+  [[maybe_unused]] const char* const final_begin = storage.data();
+  for (; escaped != 0; escaped &= escaped - 1) {
+    std::string_view& text = row.*kMappedText[std::countr_zero(escaped)];
+    text = AppendOwned(storage, text);
+  }
+  // The id is canonical in lower case, and its bytes are the row's own now. It is a valid
+  // UUID, so setting bit 0x20 maps A-F to a-f and keeps digits and dashes as they are.
+  char* id = storage.data() + (row.id.data() - storage.data());
+  for (size_t i = 0; i < row.id.size(); ++i) id[i] = static_cast<char>(id[i] | 0x20);
+  // The tutorial's address formula, exactly: "{number} {name}, {city}, {state}, {country}".
+  const size_t address_at = storage.size();
+  storage.append(number).append(std::string_view(" ")).append(name);
+  storage.append(kComma).append(row.city).append(kComma).append(row.state);
+  storage.append(kComma).append(row.country);
+  row.address = std::string_view(storage.data() + address_at, storage.size() - address_at);
+  assert(storage.data() == final_begin && "storage moved: columns point at freed bytes");
   row.ingested_at_ms = ingested_at_ms;
   return Status::Ok();
 }

@@ -35,27 +35,19 @@ namespace spate {
 // 1.5 KB), and a bound keeps one hostile record from costing unbounded memory downstream.
 inline constexpr size_t kDefaultMaxRecordBytes = 1 << 20;
 
-// The address's first two parts, kept until city, state and country are known. Internal to
-// UserTransform, which keeps one so the buffers are reused: a street name is often longer than
-// std::string's 15 inline bytes, and a fresh string per record allocated.
-struct StreetParts {
-  std::string number;
-  std::string name;
-};
-
 class UserTransform {
  public:
   explicit UserTransform(size_t max_record_bytes = kDefaultMaxRecordBytes)
       : max_record_bytes_(max_record_bytes) {}
 
-  // Ok: `row` holds the record. InvalidInput: the message is the dead-letter reason.
+  // Ok: `row` holds the record; its columns point into row.storage, where the record is
+  // copied and parsed (see Row). InvalidInput: the message is the dead-letter reason, and
+  // `row` holds nothing to use. `user_json` is not kept.
   Status Apply(std::string_view user_json, int64_t ingested_at_ms, Row& row);
 
  private:
   const size_t max_record_bytes_;
-  StreetParts street_;
   simdjson::ondemand::parser parser_;
-  PaddedBuffer buffer_;
 };
 
 // Reads login.uuid, the Kafka message key of a user record, without validating the rest

@@ -250,6 +250,10 @@ TEST(UserTransformMalformed, HugeStrings) {
   Row row;
   ASSERT_TRUE(transform.Apply(Replace(good, "Damas", long_name), 0, row).ok());
   EXPECT_EQ(row.first_name, long_name);
+  // The reused row gives the big buffer back with the next, ordinary record.
+  ASSERT_TRUE(transform.Apply(good, 0, row).ok());
+  EXPECT_EQ(row.first_name, "Damas");
+  EXPECT_LT(row.storage.capacity(), size_t{64} << 10);
   // Past the limit the record is rejected before parsing.
   UserTransform small(4096);
   Status status = small.Apply(Replace(good, "Damas", std::string(10000, 'b')), 0, row);
@@ -269,6 +273,89 @@ TEST(UserTransformMalformed, InvalidUtf8) {
 
 TEST(UserTransformMalformed, TrailingGarbage) {
   EXPECT_NE(Reject(GoodUser() + " {}").find("trailing"), std::string::npos);
+}
+
+// Escaped strings are unescaped into the parser's buffer, which the next record reuses; the
+// row must keep its own copy. An upper-case id is lower-cased in the row's bytes.
+TEST(UserTransform, EscapedStringsOutliveTheNextRecord) {
+  std::string escaped = GoodUser();
+  escaped = Replace(escaped, R"("first":"Damas")", R"("first":"Da\"mas\u00e9")");
+  escaped = Replace(escaped, R"("city":"Cotia")", R"("city":"C\/otia")");
+  escaped = Replace(escaped, R"("name":"Rua Vinte)", R"("name":"R\u00faa Vinte)");
+  escaped = Replace(escaped, "4bbbf423-b3dd-409f-b35b-53957fc1b362",
+                    "4BBBF423-B3DD-409F-B35B-53957FC1B362");
+  UserTransform transform;
+  Row row;
+  ASSERT_TRUE(transform.Apply(escaped, 7, row).ok());
+  // Another record through the same parser, with escapes of its own at the same places.
+  std::string other = Replace(GoodUser(), R"("first":"Damas")", R"("first":"\u0041\u0042zzzzzz")");
+  other = Replace(other, R"("city":"Cotia")", R"("city":"\u0058\u0059zzzzzz")");
+  Row second;
+  ASSERT_TRUE(transform.Apply(other, 8, second).ok());
+  EXPECT_EQ(second.first_name, "ABzzzzzz");
+  EXPECT_EQ(row.first_name, "Da\"mas\u00e9");
+  EXPECT_EQ(row.city, "C/otia");
+  EXPECT_EQ(row.address, "6972 R\u00faa Vinte E Quatro de Outubro, C/otia, Bahia, Brazil");
+  EXPECT_EQ(row.id, "4bbbf423-b3dd-409f-b35b-53957fc1b362");
+  EXPECT_EQ(row.email, "damas.oliveira@example.com");
+}
+
+// Escaped text longer than the room Apply reserves makes the row's storage grow: every
+// column, in the record's bytes or copied, must then point into the new buffer.
+TEST(UserTransform, ColumnsSurviveTheStorageGrowing) {
+  std::string long_name;
+  std::string long_escaped;
+  for (int i = 0; i < 500; ++i) {
+    long_name += "\xc3\xa9x";  // "éx"
+    long_escaped += R"(\u00e9x)";
+  }
+  const std::string json =
+      Replace(Replace(GoodUser(), R"("first":"Damas")", R"("first":")" + long_escaped + R"(")"),
+              R"("state":"Bahia")", R"("state":")" + long_escaped + R"(")");
+  UserTransform transform;
+  Row row;
+  // A recycled row: its storage already has a buffer, smaller than this record needs.
+  ASSERT_TRUE(transform.Apply(GoodUser(), 0, row).ok());
+  ASSERT_TRUE(transform.Apply(json, 0, row).ok());
+  EXPECT_EQ(row.first_name, long_name);
+  EXPECT_EQ(row.state, long_name);
+  EXPECT_EQ(row.address, "6972 Rua Vinte E Quatro de Outubro, Cotia, " + long_name + ", Brazil");
+  EXPECT_EQ(row.last_name, "Oliveira");
+  EXPECT_EQ(row.email, "damas.oliveira@example.com");
+  EXPECT_EQ(row.cell, "(97) 9244-6490");
+  EXPECT_EQ(row.id, "4bbbf423-b3dd-409f-b35b-53957fc1b362");
+}
+
+// Rows are values: a copy or a moved-to row keeps its text when the original is reused or
+// gone, and views at other memory (a literal) are kept as they are.
+TEST(UserTransform, RowsCopyAndMoveWithTheirText) {
+  UserTransform transform;
+  Row original;
+  ASSERT_TRUE(transform.Apply(GoodUser(), 5, original).ok());
+  original.gender = "literal";
+  Row copy = original;
+  Row assigned;
+  ASSERT_TRUE(transform.Apply(GoodUser(), 6, assigned).ok());
+  assigned = original;
+  std::vector<Row> rows;
+  rows.push_back(original);
+  for (int i = 0; i < 100; ++i) rows.emplace_back();  // Grows the vector: rows[0] moves.
+  Row moved = std::move(rows[0]);
+  rows.clear();
+  // Reuse the original for another record: nothing above may change.
+  ASSERT_TRUE(
+      transform.Apply(Replace(GoodUser(), R"("last":"Oliveira")", R"("last":"Souza")"), 9, original)
+          .ok());
+  EXPECT_EQ(original.last_name, "Souza");
+  for (const Row* row : {&copy, &assigned, &moved}) {
+    EXPECT_EQ(row->last_name, "Oliveira");
+    EXPECT_EQ(row->address, "6972 Rua Vinte E Quatro de Outubro, Cotia, Bahia, Brazil");
+    EXPECT_EQ(row->gender, "literal");
+    EXPECT_EQ(row->ingested_at_ms, 5);
+    EXPECT_TRUE(PointsInto(row->last_name, row->storage.data(), row->storage.size()));
+  }
+  copy = copy;  // Self-assignment keeps the row.
+  EXPECT_EQ(copy.last_name, "Oliveira");
 }
 
 TEST(RowJson, EscapesAndRoundTrips) {
