@@ -476,10 +476,15 @@ Status UserTransform::Apply(std::string_view user_json, int64_t ingested_at_ms, 
   // the address (rarely more than 100 bytes), so that storage seldom grows below.
   std::string& storage = row.storage;
   const size_t room = user_json.size() + simdjson::SIMDJSON_PADDING + 128;
-  // Rows are reused, and keep their buffer; one that held a huge record gives it back.
-  if (storage.capacity() > std::max<size_t>(4 * room, 64 << 10)) std::string().swap(storage);
+  // Rows are reused and keep their buffer. A buffer too small is replaced by one of exactly
+  // `room` bytes: reserve() on a string that has a buffer would at least double it, and rows
+  // would settle at twice the size of a record. One that held a huge record gives it back.
+  if (storage.capacity() < room || storage.capacity() > std::max<size_t>(4 * room, 64 << 10)) {
+    std::string fresh;
+    fresh.reserve(room);
+    storage.swap(fresh);
+  }
   storage.clear();
-  storage.reserve(room);
   storage.append(user_json);
   storage.append(simdjson::SIMDJSON_PADDING, '\0');
   od::document doc;

@@ -326,6 +326,20 @@ TEST(UserTransform, ColumnsSurviveTheStorageGrowing) {
   EXPECT_EQ(row.id, "4bbbf423-b3dd-409f-b35b-53957fc1b362");
 }
 
+// A reused row whose record grows a little gets a buffer of about the record's size, not
+// twice its old one (std::string::reserve doubles): rows in flight hold about one record each.
+TEST(UserTransform, AReusedRowsBufferFitsTheRecord) {
+  UserTransform transform;
+  Row row;
+  const std::string good = GoodUser();
+  ASSERT_TRUE(transform.Apply(good, 0, row).ok());
+  const std::string longer =
+      Replace(good, R"("first":"Damas")", R"("first":")" + std::string(100, 'd') + R"(")");
+  ASSERT_TRUE(transform.Apply(longer, 0, row).ok());
+  EXPECT_EQ(row.first_name, std::string(100, 'd'));
+  EXPECT_LT(row.storage.capacity(), longer.size() * 3 / 2);
+}
+
 // Rows are values: a copy or a moved-to row keeps its text when the original is reused or
 // gone, and views at other memory (a literal) are kept as they are.
 TEST(UserTransform, RowsCopyAndMoveWithTheirText) {
