@@ -5,23 +5,11 @@
 #include <utility>
 
 namespace spate {
-namespace {
 
-// Every text column of Row, for Rebase. The other four columns (age, latitude, longitude,
-// ingested_at) are numbers.
-constexpr std::string_view Row::*kRowText[] = {
-    &Row::id,      &Row::first_name, &Row::last_name,
-    &Row::gender,  &Row::address,    &Row::post_code,
-    &Row::email,   &Row::username,   &Row::registered_date,
-    &Row::phone,   &Row::picture,    &Row::dob,
-    &Row::nat,     &Row::city,       &Row::state,
-    &Row::country, &Row::timezone,   &Row::cell};
-static_assert(std::size(kRowText) + 4 == kRowColumnCount);
-
-}  // namespace
+static_assert(std::size(kRowTextColumns) + 4 == kRowColumnCount);
 
 void Row::Rebase(const char* old_begin, size_t size) {
-  for (std::string_view Row::*column : kRowText) {
+  for (std::string_view Row::*column : kRowTextColumns) {
     this->*column = Rebased(this->*column, old_begin, size, storage.data());
   }
 }
@@ -32,7 +20,7 @@ Row::Row(Row&& other) noexcept { *this = std::move(other); }
 
 Row& Row::operator=(const Row& other) {
   if (this == &other) return *this;
-  for (std::string_view Row::*column : kRowText) this->*column = other.*column;
+  for (std::string_view Row::*column : kRowTextColumns) this->*column = other.*column;
   age = other.age;
   latitude = other.latitude;
   longitude = other.longitude;
@@ -44,7 +32,7 @@ Row& Row::operator=(const Row& other) {
 
 Row& Row::operator=(Row&& other) noexcept {
   if (this == &other) return *this;
-  for (std::string_view Row::*column : kRowText) {
+  for (std::string_view Row::*column : kRowTextColumns) {
     this->*column = std::exchange(other.*column, kNoText);
   }
   age = other.age;

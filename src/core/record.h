@@ -86,6 +86,16 @@ struct Row {
   void Rebase(const char* old_begin, size_t size);
 };
 
+// Every text column of Row. The other four columns (age, latitude, longitude, ingested_at)
+// are numbers.
+inline constexpr std::string_view Row::*kRowTextColumns[] = {
+    &Row::id,      &Row::first_name, &Row::last_name,
+    &Row::gender,  &Row::address,    &Row::post_code,
+    &Row::email,   &Row::username,   &Row::registered_date,
+    &Row::phone,   &Row::picture,    &Row::dob,
+    &Row::nat,     &Row::city,       &Row::state,
+    &Row::country, &Row::timezone,   &Row::cell};
+
 // True when all of `text` lies in [begin, begin + size). Compared as integers: `text` may
 // point into any other buffer.
 inline bool PointsInto(std::string_view text, const char* begin, size_t size) {

@@ -448,15 +448,6 @@ std::string_view KeyReader::LoginUuid(std::string_view user_json) {
 
 namespace {
 
-// The text columns Apply may have to copy into row.storage (all but the address, which it
-// builds there).
-constexpr std::string_view Row::*kMappedText[] = {
-    &Row::id,        &Row::first_name, &Row::last_name, &Row::gender,
-    &Row::post_code, &Row::email,      &Row::username,  &Row::registered_date,
-    &Row::phone,     &Row::picture,    &Row::dob,       &Row::nat,
-    &Row::city,      &Row::state,      &Row::country,   &Row::timezone,
-    &Row::cell};
-
 // Appends `text` to `buffer`, which has room for it (so nothing else moves).
 std::string_view AppendOwned(std::string& buffer, std::string_view text) {
   const size_t at = buffer.size();
@@ -522,10 +513,12 @@ Status UserTransform::Apply(std::string_view user_json, int64_t ingested_at_ms, 
   constexpr std::string_view kComma = ", ";
   size_t extra = number.size() + 1 + name.size() + row.city.size() + row.state.size() +
                  row.country.size() + 3 * kComma.size();
-  uint32_t escaped = 0;  // Bit i: kMappedText[i] is not in storage.
-  for (size_t i = 0; i < std::size(kMappedText); ++i) {
-    const std::string_view text = row.*kMappedText[i];
-    if (!PointsInto(text, storage.data(), storage.size())) {
+  row.address = kNoText;  // Built below; the old view may point at freed bytes.
+  uint32_t escaped = 0;   // Bit i: kRowTextColumns[i] is not in storage.
+  for (size_t i = 0; i < std::size(kRowTextColumns); ++i) {
+    const std::string_view text = row.*kRowTextColumns[i];
+    // Empty: nothing to copy (only the address is, and an escaped string never is).
+    if (!text.empty() && !PointsInto(text, storage.data(), storage.size())) {
       escaped |= 1u << i;
       extra += text.size();
     }
@@ -540,7 +533,7 @@ Status UserTransform::Apply(std::string_view user_json, int64_t ingested_at_ms, 
   }
   [[maybe_unused]] const char* const final_begin = storage.data();
   for (; escaped != 0; escaped &= escaped - 1) {
-    std::string_view& text = row.*kMappedText[std::countr_zero(escaped)];
+    std::string_view& text = row.*kRowTextColumns[std::countr_zero(escaped)];
     text = AppendOwned(storage, text);
   }
   // The id is canonical in lower case, and its bytes are the row's own now. It is a valid
