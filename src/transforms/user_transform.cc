@@ -9,6 +9,9 @@
 #include <iterator>
 
 #include <fmt/format.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "core/clock.h"
 #include "core/json_writer.h"
@@ -433,6 +436,129 @@ void Mapper::Top(od::object& object) {
   }
 }
 
+// The first byte at or after `p` that ends a string's content when it has no escapes: a quote,
+// a backslash or a control character (JSON allows none of them raw). Reads 16 bytes at a
+// time, so up to 15 past the byte it returns: only for input followed by simdjson's zeroed
+// padding, whose first byte (a control character) stops the scan.
+const char* FindStringStop(const char* p) {
+#if defined(__SSE2__)
+  const __m128i quote = _mm_set1_epi8('"');
+  const __m128i backslash = _mm_set1_epi8('\\');
+  const __m128i last_control = _mm_set1_epi8(0x1F);
+  while (true) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    // min(v, 0x1F) == v: v is a control character (an unsigned compare).
+    const __m128i stop =
+        _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)),
+                     _mm_cmpeq_epi8(_mm_min_epu8(v, last_control), v));
+    if (const auto mask = static_cast<unsigned>(_mm_movemask_epi8(stop)); mask != 0) {
+      return p + std::countr_zero(mask);
+    }
+    p += 16;
+  }
+#else
+  while (*p != '"' && *p != '\\' && static_cast<unsigned char>(*p) >= 0x20) ++p;
+  return p;
+#endif
+}
+
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+
+// Reads a record laid out exactly as randomuser.me sends one and spate passes it on: compact,
+// the API's keys in the API's order, login secrets removed, no escaped strings, plain
+// integers, coordinates as strings. That is nearly every record, and for them this one
+// linear pass replaces simdjson's structural pass and the on-demand walk, which were most of
+// `spate process`'s CPU (docs/benchmarks.md, section 1). It is strict, never lenient: on
+// any difference, whether the record is bad or only unusual, Read returns false and Apply
+// hands the record to the simdjson Mapper, which accepts or rejects it and names the reason.
+// A record Read accepts gives the same row the Mapper would (user_transform_test compares
+// the two on every fixture and on thousands of mutated records).
+//
+// The input must be followed by simdjson's padding (zero bytes): the literal compares and
+// string scans read into it and stop there, so no step needs a bounds check.
+class CanonicalReader {
+ public:
+  CanonicalReader(std::string_view json, Row& row)
+      : begin_(json.data()), p_(begin_), end_(begin_ + json.size()), row_(row) {}
+
+  // True if the record has the canonical layout and valid values; the row's columns (but
+  // the address) and the street's parts are then set. On false, the row holds nothing.
+  bool Read(std::string_view& street_number, std::string_view& street_name) {
+    std::string_view ignored, age;
+    const bool ok =
+        Lit(R"({"gender":)") && Str(row_.gender) &&  //
+        Lit(R"(,"name":{"title":)") && Str(ignored) && Lit(R"(,"first":)") &&
+        Str(row_.first_name) && Lit(R"(,"last":)") && Str(row_.last_name) &&
+        Lit(R"(},"location":{"street":{"number":)") && Text(street_number) && Lit(R"(,"name":)") &&
+        Str(street_name) && Lit(R"(},"city":)") && Str(row_.city) && Lit(R"(,"state":)") &&
+        Str(row_.state) && Lit(R"(,"country":)") && Str(row_.country) && Lit(R"(,"postcode":)") &&
+        Text(row_.post_code) && Lit(R"(,"coordinates":{"latitude":)") &&
+        Coordinate(row_.latitude, 90.0) && Lit(R"(,"longitude":)") &&
+        Coordinate(row_.longitude, 180.0) && Lit(R"(},"timezone":{"offset":)") &&
+        Str(row_.timezone) && Lit(R"(,"description":)") && Str(ignored) && Lit(R"(}},"email":)") &&
+        Str(row_.email) && Lit(R"(,"login":{"uuid":)") && Str(row_.id) && IsValidUuid(row_.id) &&
+        Lit(R"(,"username":)") && Str(row_.username) && Lit(R"(},"dob":{"date":)") &&
+        Str(row_.dob) && Lit(R"(,"age":)") && Int(age) && Lit(R"(},"registered":{"date":)") &&
+        Str(row_.registered_date) && Lit(R"(,"age":)") && Int(ignored) && Lit(R"(},"phone":)") &&
+        Str(row_.phone) && Lit(R"(,"cell":)") && Str(row_.cell) && Lit(R"(,"id":{"name":)") &&
+        Str(ignored) && Lit(R"(,"value":)") && (Lit("null") || Str(ignored)) &&
+        Lit(R"(},"picture":{"large":)") && Str(ignored) && Lit(R"(,"medium":)") &&
+        Str(row_.picture) && Lit(R"(,"thumbnail":)") && Str(ignored) && Lit(R"(},"nat":)") &&
+        Str(row_.nat) && Lit("}") && AtEnd();
+    if (!ok) return false;
+    // Up to 18 digits: always an int64, and what simdjson's get_int64 reads too.
+    std::from_chars(age.data(), age.data() + age.size(), row_.age);
+    // Checked last, once the shape is known to be right: the only pass over every byte.
+    return simdjson::validate_utf8(begin_, static_cast<size_t>(end_ - begin_));
+  }
+
+ private:
+  template <size_t N>
+  bool Lit(const char (&text)[N]) {
+    static_assert(N - 1 <= simdjson::SIMDJSON_PADDING, "a literal reads at most the padding");
+    // The padding holds no literal's bytes, so a compare that reaches it fails.
+    if (std::memcmp(p_, text, N - 1) != 0) return false;
+    p_ += N - 1;
+    return true;
+  }
+  bool Str(std::string_view& out) {
+    if (*p_ != '"') return false;
+    const char* start = p_ + 1;
+    const char* stop = FindStringStop(start);
+    if (*stop != '"') return false;  // An escape, a control character, or the end.
+    out = std::string_view(start, static_cast<size_t>(stop - start));
+    p_ = stop + 1;
+    return true;
+  }
+  // A JSON integer without sign, fraction or exponent, up to 18 digits (no leading zero).
+  bool Int(std::string_view& out) {
+    const char* start = p_;
+    if (*p_ == '0') {
+      ++p_;
+    } else {
+      while (IsDigit(*p_)) ++p_;
+    }
+    out = std::string_view(start, static_cast<size_t>(p_ - start));
+    return !out.empty() && out.size() <= 18;
+  }
+  // A string or an integer, as the Mapper's Text keeps it.
+  bool Text(std::string_view& out) { return *p_ == '"' ? Str(out) : Int(out); }
+  bool Coordinate(double& out, double limit) {
+    std::string_view text;
+    return Str(text) && ParseDouble(text, out) && out >= -limit && out <= limit;
+  }
+  // Only whitespace after the object.
+  bool AtEnd() {
+    while (p_ < end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t')) ++p_;
+    return p_ == end_;
+  }
+
+  const char* const begin_;
+  const char* p_;
+  const char* const end_;
+  Row& row_;
+};
+
 }  // namespace
 
 std::string_view KeyReader::LoginUuid(std::string_view user_json) {
@@ -457,31 +583,10 @@ std::string_view AppendOwned(std::string& buffer, std::string_view text) {
 
 }  // namespace
 
-Status UserTransform::Apply(std::string_view user_json, int64_t ingested_at_ms, Row& row) {
-  if (user_json.size() > max_record_bytes_) {
-    return Status::InvalidInput(
-        fmt::format("record too large: {} bytes (limit {})", user_json.size(), max_record_bytes_));
-  }
-  // The record is copied once, into the row, with the zeroed tail simdjson reads past the
-  // end, and parsed there; the columns then point into it. The room after the tail is for
-  // the address (rarely more than 100 bytes), so that storage seldom grows below.
-  std::string& storage = row.storage;
-  const size_t room = user_json.size() + simdjson::SIMDJSON_PADDING + 128;
-  // Rows are reused and keep their buffer. A buffer too small is replaced by one of exactly
-  // `room` bytes: reserve() on a string that has a buffer would at least double it, and rows
-  // would settle at twice the size of a record. One that held a huge record gives it back.
-  if (storage.capacity() < room || storage.capacity() > std::max<size_t>(4 * room, 64 << 10)) {
-    std::string fresh;
-    fresh.reserve(room);
-    storage.swap(fresh);
-  }
-  storage.clear();
-  storage.append(user_json);
-  storage.append(simdjson::SIMDJSON_PADDING, '\0');
+Status UserTransform::MapGeneral(std::string& storage, size_t size, Row& row,
+                                 std::string_view& street_number, std::string_view& street_name) {
   od::document doc;
-  if (auto err = parser_
-                     .iterate(simdjson::padded_string_view(storage.data(), user_json.size(),
-                                                           storage.size()))
+  if (auto err = parser_.iterate(simdjson::padded_string_view(storage.data(), size, storage.size()))
                      .get(doc)) {
     return Status::InvalidInput(fmt::format("malformed JSON: {}", simdjson::error_message(err)));
   }
@@ -506,10 +611,44 @@ Status UserTransform::Apply(std::string_view user_json, int64_t ingested_at_ms, 
     }
   }
 
+  street_number = mapper.street_number();
+  street_name = mapper.street_name();
+  return Status::Ok();
+}
+
+Status UserTransform::Apply(std::string_view user_json, int64_t ingested_at_ms, Row& row) {
+  if (user_json.size() > max_record_bytes_) {
+    return Status::InvalidInput(
+        fmt::format("record too large: {} bytes (limit {})", user_json.size(), max_record_bytes_));
+  }
+  // The record is copied once, into the row, with the zeroed tail simdjson reads past the
+  // end, and parsed there; the columns then point into it. The room after the tail is for
+  // the address (rarely more than 100 bytes), so that storage seldom grows below.
+  std::string& storage = row.storage;
+  const size_t room = user_json.size() + simdjson::SIMDJSON_PADDING + 128;
+  // Rows are reused and keep their buffer. A buffer too small is replaced by one of exactly
+  // `room` bytes: reserve() on a string that has a buffer would at least double it, and rows
+  // would settle at twice the size of a record. One that held a huge record gives it back.
+  if (storage.capacity() < room || storage.capacity() > std::max<size_t>(4 * room, 64 << 10)) {
+    std::string fresh;
+    fresh.reserve(room);
+    storage.swap(fresh);
+  }
+  storage.clear();
+  storage.append(user_json);
+  storage.append(simdjson::SIMDJSON_PADDING, '\0');
+  std::string_view number;
+  std::string_view name;
+  if (readers_ == Readers::kCanonicalFirst &&
+      CanonicalReader(std::string_view(storage.data(), user_json.size()), row).Read(number, name)) {
+    ++canonical_reads_;
+  } else if (Status status = MapGeneral(storage, user_json.size(), row, number, name);
+             !status.ok()) {
+    return status;
+  }
+
   // Escaped strings were unescaped into the parser's buffer, which the next record reuses:
   // copy them into the row, after making room for them and the address in one step.
-  std::string_view number = mapper.street_number();
-  std::string_view name = mapper.street_name();
   constexpr std::string_view kComma = ", ";
   size_t extra = number.size() + 1 + name.size() + row.city.size() + row.state.size() +
                  row.country.size() + 3 * kComma.size();

@@ -6,8 +6,10 @@
 
 #include <bit>
 #include <charconv>
+#include <random>
 #include <set>
 
+#include "sources/generator.h"
 #include "test_util.h"
 #include "transforms/ingest.h"
 
@@ -442,6 +444,152 @@ TEST(UserTransform, CoordinateStringsReadExactlyAsFromChars) {
     ++checked;
   }
   EXPECT_EQ(checked, 20000);
+}
+
+}  // namespace
+}  // namespace spate
+
+namespace spate {
+namespace {
+
+// The two readers (see UserTransform::Readers) must not differ: every column, bit for bit.
+void ExpectSameRow(const Row& a, const Row& b) {
+  for (std::string_view Row::*column : kRowTextColumns) EXPECT_EQ(a.*column, b.*column);
+  EXPECT_EQ(a.age, b.age);
+  EXPECT_EQ(std::bit_cast<uint64_t>(a.latitude), std::bit_cast<uint64_t>(b.latitude));
+  EXPECT_EQ(std::bit_cast<uint64_t>(a.longitude), std::bit_cast<uint64_t>(b.longitude));
+  EXPECT_EQ(a.ingested_at_ms, b.ingested_at_ms);
+}
+
+// Applies both readers to `json`; true if the canonical reader took it. The results (row or
+// reason) must be the same.
+bool ExpectReadersAgree(const std::string& json) {
+  UserTransform fast;
+  UserTransform general(kDefaultMaxRecordBytes, UserTransform::Readers::kGeneralOnly);
+  Row fast_row, general_row;
+  const Status fast_status = fast.Apply(json, 77, fast_row);
+  const Status general_status = general.Apply(json, 77, general_row);
+  EXPECT_EQ(general.canonical_reads(), 0u);
+  EXPECT_EQ(fast_status.ok(), general_status.ok()) << json;
+  EXPECT_EQ(fast_status.message(), general_status.message()) << json;
+  if (fast_status.ok() && general_status.ok()) ExpectSameRow(fast_row, general_row);
+  return fast.canonical_reads() == 1;
+}
+
+// What the pipeline feeds the transform: API records after ingest (secrets stripped) and
+// the generator's.
+std::vector<std::string> TypicalRecords() {
+  std::vector<std::string> out;
+  for (const char* fixture : {"v1.4-111-users-all-nats.json", "v1.4-1-user-br.json",
+                              "v1.4-2-users-de-nz-null-id.json", "v1.3-200-users-us.json"}) {
+    for (RawRecord& record : Split(Fixture(fixture)).records) out.push_back(std::move(record.json));
+  }
+  GeneratorOptions options;
+  options.include_login_secrets = false;
+  auto generator = UserGenerator::Create(options);
+  EXPECT_TRUE(generator.ok());
+  for (uint64_t i = 0; i < 500; ++i) {
+    std::string json;
+    generator.value().AppendUser(i, json);
+    out.push_back(std::move(json));
+  }
+  return out;
+}
+
+TEST(UserTransformReaders, TheCanonicalReaderTakesEveryTypicalRecord) {
+  const std::vector<std::string> records = TypicalRecords();
+  ASSERT_EQ(records.size(), 111u + 1 + 2 + 200 + 500);
+  for (size_t i = 0; i < records.size(); ++i) {
+    SCOPED_TRACE(records[i]);
+    EXPECT_TRUE(ExpectReadersAgree(records[i])) << "record " << i << " went to simdjson";
+  }
+}
+
+// Valid records in other layouts: the general reader takes them, with the same result.
+TEST(UserTransformReaders, OtherLayoutsGoToSimdjson) {
+  const std::string good = GoodUser();
+  ASSERT_TRUE(ExpectReadersAgree(good));
+  const std::string others[] = {
+      Replace(good, "Damas", R"(D\u00e2mas)"),                      // An escape.
+      Replace(good, R"("gender":"male")", R"("gender" : "male")"),  // Whitespace.
+      " " + good,                                                   // Leading whitespace.
+      Replace(Replace(good, R"({"gender":"male",)", R"({"nat":"BR","gender":"male",)"),
+              R"(,"nat":"BR"})", "}"),                                      // Another order.
+      Replace(good, R"("number":6972)", R"("number":"6972")"),              // A string: canonical.
+      Replace(good, R"("postcode":32158)", R"("postcode":-32158)"),         // Negative.
+      Replace(good, R"("age":64)", R"("age":64.0)"),                        // Not an integer.
+      Replace(good, R"("age":64)", R"("age":1234567890123456789)"),         // 19 digits.
+      Replace(good, R"("latitude":"-78.1478")", R"("latitude":-78.1478)"),  // A number.
+      Replace(good, R"("username":"goldenpeacock430")",
+              R"("username":"goldenpeacock430","password":"x")"),  // Secrets not stripped.
+  };
+  int taken = 0;
+  for (const std::string& json : others) taken += ExpectReadersAgree(json) ? 1 : 0;
+  EXPECT_EQ(taken, 1);  // Only the street number as a string is still canonical.
+  // Trailing whitespace is fine for both.
+  EXPECT_TRUE(ExpectReadersAgree(good + " \n"));
+}
+
+// Bad records: the canonical reader gives up and simdjson names the reason, as before.
+TEST(UserTransformReaders, RejectedRecordsGetTheGeneralReason) {
+  const std::string good = GoodUser();
+  const std::string bad[] = {
+      Replace(good, "4bbbf423-b3dd", "4bbbf423+b3dd"),
+      Replace(good, R"("latitude":"-78.1478")", R"("latitude":"-98.1478")"),
+      Replace(good, R"("latitude":"-78.1478")", R"("latitude":"nan")"),
+      Replace(good, "Damas", "Da\xff\xfe"),
+      Replace(good, "Damas", "Da\x01mas"),
+      Replace(good, R"("age":64)", R"("age":064)"),
+      good + "}",
+      good.substr(0, good.size() - 1),
+  };
+  for (const std::string& json : bad) {
+    UserTransform transform;
+    Row row;
+    EXPECT_FALSE(transform.Apply(json, 0, row).ok()) << json;
+    EXPECT_EQ(transform.canonical_reads(), 0u) << json;
+    EXPECT_FALSE(ExpectReadersAgree(json));
+  }
+}
+
+// Random edits of typical records: one byte changed, removed or added, or a span repeated.
+// Whatever the edit does, both readers agree; many edits (inside strings) keep the record
+// canonical, so the canonical reader's acceptance is exercised as much as its refusals.
+TEST(UserTransformReaders, BothReadersAgreeOnMutatedRecords) {
+  const std::vector<std::string> records = TypicalRecords();
+  const std::string alphabet = std::string("\"\\{}[],: \n\t0159-.eEaZnul/") + '\x01' + '\x7f' +
+                               '\xc3' + '\xa9' + '\xff' + '\0';
+  std::mt19937_64 random(20261130);
+  auto pick = [&random](size_t n) { return static_cast<size_t>(random() % n); };
+  int canonical = 0, accepted = 0, rejected = 0;
+  for (int i = 0; i < 20000; ++i) {
+    std::string json = records[pick(records.size())];
+    const size_t at = pick(json.size());
+    switch (pick(4)) {
+      case 0:
+        json[at] = alphabet[pick(alphabet.size())];
+        break;
+      case 1:
+        json.erase(at, 1);
+        break;
+      case 2:
+        json.insert(at, 1, alphabet[pick(alphabet.size())]);
+        break;
+      default:
+        json.insert(at, json.substr(at, 1 + pick(12)));
+        break;
+    }
+    SCOPED_TRACE(json);
+    const bool took = ExpectReadersAgree(json);
+    canonical += took ? 1 : 0;
+    UserTransform transform;
+    Row row;
+    (transform.Apply(json, 0, row).ok() ? accepted : rejected) += 1;
+    if (::testing::Test::HasFailure()) break;  // One record's report is enough.
+  }
+  EXPECT_GT(canonical, 2000);
+  EXPECT_GT(accepted, canonical);  // Some valid edits are not canonical.
+  EXPECT_GT(rejected, 2000);
 }
 
 }  // namespace
