@@ -1,5 +1,6 @@
 #include "core/record.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <iterator>
 #include <utility>
@@ -46,6 +47,16 @@ Row& Row::operator=(Row&& other) noexcept {
   storage = std::move(other.storage);
   Rebase(old_begin, size);
   return *this;
+}
+
+void ReserveRecordBuffer(std::string& buffer, size_t size) {
+  const size_t needed = size + kRecordRoom;
+  if (buffer.capacity() >= needed && buffer.capacity() <= std::max<size_t>(4 * needed, 64 << 10)) {
+    return;
+  }
+  std::string fresh;
+  fresh.reserve(needed + 128);
+  buffer.swap(fresh);
 }
 
 }  // namespace spate

@@ -25,6 +25,19 @@ struct RawRecord {
   std::string key;         // The Kafka message key (login.uuid); set by produce and process.
 };
 
+// Bytes a record's buffer keeps free after the record, so that the transform can take the
+// buffer for its row and parse the record in place (UserTransform::ApplyOwned): 64 bytes of
+// zeroed padding for the parser (simdjson's SIMDJSON_PADDING) and 128 for the address it
+// builds after the record.
+inline constexpr size_t kRecordRoom = 64 + 128;
+
+// Makes `buffer` (its content is lost) hold `size` bytes and kRecordRoom more without
+// growing. Record and row buffers go round from record to record, so a buffer too small is
+// replaced by one with another 128 bytes to spare, which fits the records of about the same
+// size that follow too (the generator's vary by about 120 bytes; reserve() on a used string
+// would double it instead); one a huge record left is given back.
+void ReserveRecordBuffer(std::string& buffer, size_t size);
+
 struct DeadLetter {
   std::string reason;
   std::string origin;  // "file:users.json", "generator", "https://randomuser.me/api/"

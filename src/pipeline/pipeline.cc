@@ -133,7 +133,8 @@ void Pipeline::ProcessLoop() {
         const std::string& next = batch->records[i + 1].json;
         PrefetchForRead(next.data(), next.size());
       }
-      Status status = transform.Apply(record.json, now, batch->rows[stored]);
+      // The row takes the record's buffer when the source left room in it (Kafka does).
+      Status status = transform.ApplyOwned(record.json, now, batch->rows[stored]);
       if (status.ok()) {
         ++stored;
       } else {
@@ -147,7 +148,8 @@ void Pipeline::ProcessLoop() {
       }
     }
     batch->rows.resize(stored);
-    // The raw text is no longer needed: its buffers go back to the source.
+    // The raw text is no longer needed: its buffers (or the rows' old ones that took their
+    // place) go back to the source.
     spare_records_.Put(std::exchange(batch->records, {}), options_.batch_size);
     if (!processed_.Push(*batch)) break;
   }

@@ -616,34 +616,57 @@ Status UserTransform::MapGeneral(std::string& storage, size_t size, Row& row,
   return Status::Ok();
 }
 
+namespace {
+
+// The room Map needs after a record: the padding, and the address (rarely 100 bytes).
+static_assert(simdjson::SIMDJSON_PADDING + 128 <= kRecordRoom);
+
+Status RecordTooLarge(size_t size, size_t limit) {
+  return Status::InvalidInput(fmt::format("record too large: {} bytes (limit {})", size, limit));
+}
+
+}  // namespace
+
 Status UserTransform::Apply(std::string_view user_json, int64_t ingested_at_ms, Row& row) {
   if (user_json.size() > max_record_bytes_) {
-    return Status::InvalidInput(
-        fmt::format("record too large: {} bytes (limit {})", user_json.size(), max_record_bytes_));
+    return RecordTooLarge(user_json.size(), max_record_bytes_);
   }
-  // The record is copied once, into the row, with the zeroed tail simdjson reads past the
-  // end, and parsed there; the columns then point into it. The room after the tail is for
-  // the address (rarely more than 100 bytes), so that storage seldom grows below.
+  // The record is copied once, into the row, and parsed there; the columns then point into
+  // it. Rows are reused and keep their buffer.
+  ReserveRecordBuffer(row.storage, user_json.size());
+  row.storage.assign(user_json);
+  return Map(user_json.size(), ingested_at_ms, row);
+}
+
+Status UserTransform::ApplyOwned(std::string& user_json, int64_t ingested_at_ms, Row& row) {
+  const size_t size = user_json.size();
+  if (size > max_record_bytes_) return RecordTooLarge(size, max_record_bytes_);
+  const size_t capacity = user_json.capacity();
+  if (capacity < size + kRecordRoom ||
+      capacity > std::max<size_t>(4 * (size + kRecordRoom), 64 << 10)) {
+    return Apply(user_json, ingested_at_ms, row);
+  }
+  // No copy: the bytes the source wrote are parsed where they are. The row's old buffer
+  // goes back to the source in the record's place.
+  row.storage.swap(user_json);
+  Status status = Map(size, ingested_at_ms, row);
+  if (!status.ok()) {
+    row.storage.resize(size);  // The record, for the dead-letter sink.
+    row.storage.swap(user_json);
+  }
+  return status;
+}
+
+Status UserTransform::Map(size_t size, int64_t ingested_at_ms, Row& row) {
   std::string& storage = row.storage;
-  const size_t room = user_json.size() + simdjson::SIMDJSON_PADDING + 128;
-  // Rows are reused and keep their buffer. A buffer too small is replaced by one of exactly
-  // `room` bytes: reserve() on a string that has a buffer would at least double it, and rows
-  // would settle at twice the size of a record. One that held a huge record gives it back.
-  if (storage.capacity() < room || storage.capacity() > std::max<size_t>(4 * room, 64 << 10)) {
-    std::string fresh;
-    fresh.reserve(room);
-    storage.swap(fresh);
-  }
-  storage.clear();
-  storage.append(user_json);
+  // simdjson reads past the end, and so does the canonical reader: zeroes stop both.
   storage.append(simdjson::SIMDJSON_PADDING, '\0');
   std::string_view number;
   std::string_view name;
   if (readers_ == Readers::kCanonicalFirst &&
-      CanonicalReader(std::string_view(storage.data(), user_json.size()), row).Read(number, name)) {
+      CanonicalReader(std::string_view(storage.data(), size), row).Read(number, name)) {
     ++canonical_reads_;
-  } else if (Status status = MapGeneral(storage, user_json.size(), row, number, name);
-             !status.ok()) {
+  } else if (Status status = MapGeneral(storage, size, row, number, name); !status.ok()) {
     return status;
   }
 

@@ -53,11 +53,18 @@ class UserTransform {
   // copied and parsed (see Row). InvalidInput: the message is the dead-letter reason, and
   // `row` holds nothing to use. `user_json` is not kept.
   Status Apply(std::string_view user_json, int64_t ingested_at_ms, Row& row);
+  // Apply, but the row may take `user_json`'s buffer instead of a copy of the record: when
+  // the buffer has kRecordRoom bytes to spare (see ReserveRecordBuffer). `user_json` then
+  // holds the row's old buffer, its content unspecified. On failure it holds the record.
+  Status ApplyOwned(std::string& user_json, int64_t ingested_at_ms, Row& row);
 
   // How many records the canonical reader took; the others went to simdjson.
   uint64_t canonical_reads() const { return canonical_reads_; }
 
  private:
+  // Maps the record in row.storage, which holds exactly its `size` bytes and has room for
+  // kRecordRoom more.
+  Status Map(size_t size, int64_t ingested_at_ms, Row& row);
   // Maps the record in storage[0, size) (padded) with simdjson, for records the canonical
   // reader does not take; sets the row's columns but the address, and the street's parts.
   Status MapGeneral(std::string& storage, size_t size, Row& row, std::string_view& street_number,

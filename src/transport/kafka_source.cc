@@ -226,6 +226,8 @@ Status KafkaSource::Take(const rd_kafka_message_t& message, Batch& batch) {
     return Status::Ok();
   }
   RawRecord& record = batch.AddRecord();
+  // With room to spare, so that the transform can parse the record where it is.
+  ReserveRecordBuffer(record.json, message.len);
   record.json.assign(static_cast<const char*>(message.payload), message.len);
   record.position = static_cast<uint64_t>(message.offset);
   record.partition = message.partition;

@@ -10,6 +10,7 @@
 #include "core/checkpoint.h"
 #include "core/clock.h"
 #include "core/json_writer.h"
+#include "core/record.h"
 
 namespace spate {
 namespace {
@@ -122,4 +123,24 @@ TEST(JsonWriter, DoublesMatchShortestRoundTrip) {
 }
 
 }  // namespace
+// Record buffers go round between sources, rows and back: each must keep room for the
+// transform, grow with something to spare, and not keep what a huge record needed.
+TEST(RecordBuffer, KeepsRoomGrowsWithSpareAndGivesBackHugeOnes) {
+  std::string buffer;
+  ReserveRecordBuffer(buffer, 900);
+  EXPECT_GE(buffer.capacity(), 900 + kRecordRoom + 128);
+  const char* data = buffer.data();
+  buffer.assign(900, 'x');
+  ReserveRecordBuffer(buffer, 1000);  // Fits in the spare bytes: kept.
+  EXPECT_EQ(buffer.data(), data);
+  ReserveRecordBuffer(buffer, 1100);  // Does not: a new buffer, again with spare bytes.
+  EXPECT_GE(buffer.capacity(), 1100 + kRecordRoom + 128);
+  EXPECT_LT(buffer.capacity(), 2 * (1100 + kRecordRoom));  // Not doubled.
+  ReserveRecordBuffer(buffer, 1 << 20);
+  EXPECT_GE(buffer.capacity(), (1u << 20) + kRecordRoom);
+  ReserveRecordBuffer(buffer, 900);  // After a huge record: given back.
+  EXPECT_LT(buffer.capacity(), size_t{64} << 10);
+  EXPECT_GE(buffer.capacity(), 900 + kRecordRoom);
+}
+
 }  // namespace spate

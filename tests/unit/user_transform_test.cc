@@ -552,6 +552,45 @@ TEST(UserTransformReaders, RejectedRecordsGetTheGeneralReason) {
   }
 }
 
+// ApplyOwned parses a record with room to spare where it is: the row takes its buffer and
+// gives the record its old one. Without room it copies, and a rejected record is left as it
+// was, for the dead-letter sink.
+TEST(UserTransform, ApplyOwnedTakesTheBufferOnlyWithRoom) {
+  const std::string good = GoodUser();
+  UserTransform transform;
+  Row row;
+  ASSERT_TRUE(transform.Apply(good, 0, row).ok());
+  const char* row_buffer = row.storage.data();
+
+  std::string json;
+  ReserveRecordBuffer(json, good.size());
+  json.assign(good);
+  const char* json_buffer = json.data();
+  ASSERT_TRUE(transform.ApplyOwned(json, 5, row).ok());
+  EXPECT_EQ(row.storage.data(), json_buffer);
+  EXPECT_EQ(json.data(), row_buffer);
+  EXPECT_EQ(row.storage.substr(0, good.size()), good);
+  EXPECT_EQ(row.first_name, "Damas");
+  EXPECT_EQ(row.address, "6972 Rua Vinte E Quatro de Outubro, Cotia, Bahia, Brazil");
+  EXPECT_EQ(row.ingested_at_ms, 5);
+
+  std::string tight = good;  // No room: copied, left as it is.
+  tight.shrink_to_fit();
+  ASSERT_LT(tight.capacity(), good.size() + kRecordRoom);
+  ASSERT_TRUE(transform.ApplyOwned(tight, 6, row).ok());
+  EXPECT_EQ(tight, good);
+  EXPECT_NE(row.storage.data(), tight.data());
+  EXPECT_EQ(row.first_name, "Damas");
+
+  std::string bad = Replace(good, R"("age":64)", R"("age":"64")");
+  ReserveRecordBuffer(json, bad.size());
+  json.assign(bad);
+  const Status status = transform.ApplyOwned(json, 7, row);
+  ASSERT_FALSE(status.ok());
+  EXPECT_EQ(status.message(), "dob.age: expected integer, got string");
+  EXPECT_EQ(json, bad);
+}
+
 // Random edits of typical records: one byte changed, removed or added, or a span repeated.
 // Whatever the edit does, both readers agree; many edits (inside strings) keep the record
 // canonical, so the canonical reader's acceptance is exercised as much as its refusals.
