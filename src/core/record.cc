@@ -1,6 +1,5 @@
 #include "core/record.h"
 
-#include <algorithm>
 #include <cstdint>
 #include <iterator>
 #include <utility>
@@ -50,12 +49,9 @@ Row& Row::operator=(Row&& other) noexcept {
 }
 
 void ReserveRecordBuffer(std::string& buffer, size_t size) {
-  const size_t needed = size + kRecordRoom;
-  if (buffer.capacity() >= needed && buffer.capacity() <= std::max<size_t>(4 * needed, 64 << 10)) {
-    return;
-  }
+  if (RecordBufferFits(buffer.capacity(), size)) return;
   std::string fresh;
-  fresh.reserve(needed + 128);
+  fresh.reserve(size + kRecordRoom + 128);
   buffer.swap(fresh);
 }
 

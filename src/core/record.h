@@ -6,6 +6,7 @@
 //   Batch:     the unit moved between stages; acknowledged as a whole once every sink has it.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -30,6 +31,13 @@ struct RawRecord {
 // zeroed padding for the parser (simdjson's SIMDJSON_PADDING) and 128 for the address it
 // builds after the record.
 inline constexpr size_t kRecordRoom = 64 + 128;
+
+// True if a buffer of `capacity` bytes suits a record of `size`: it has kRecordRoom to spare,
+// and is not what a much larger record left (that is given back instead of kept going round).
+inline bool RecordBufferFits(size_t capacity, size_t size) {
+  const size_t needed = size + kRecordRoom;
+  return capacity >= needed && capacity <= std::max<size_t>(4 * needed, 64 << 10);
+}
 
 // Makes `buffer` (its content is lost) hold `size` bytes and kRecordRoom more without
 // growing. Record and row buffers go round from record to record, so a buffer too small is

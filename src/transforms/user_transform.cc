@@ -641,11 +641,7 @@ Status UserTransform::Apply(std::string_view user_json, int64_t ingested_at_ms, 
 Status UserTransform::ApplyOwned(std::string& user_json, int64_t ingested_at_ms, Row& row) {
   const size_t size = user_json.size();
   if (size > max_record_bytes_) return RecordTooLarge(size, max_record_bytes_);
-  const size_t capacity = user_json.capacity();
-  if (capacity < size + kRecordRoom ||
-      capacity > std::max<size_t>(4 * (size + kRecordRoom), 64 << 10)) {
-    return Apply(user_json, ingested_at_ms, row);
-  }
+  if (!RecordBufferFits(user_json.capacity(), size)) return Apply(user_json, ingested_at_ms, row);
   // No copy: the bytes the source wrote are parsed where they are. The row's old buffer
   // goes back to the source in the record's place.
   row.storage.swap(user_json);
