@@ -50,8 +50,10 @@ Row& Row::operator=(Row&& other) noexcept {
 
 void ReserveRecordBuffer(std::string& buffer, size_t size) {
   if (RecordBufferFits(buffer.capacity(), size)) return;
+  // More than the room, so that records a little larger than this one fit too.
+  constexpr size_t kSpare = 128;
   std::string fresh;
-  fresh.reserve(size + kRecordRoom + 128);
+  fresh.reserve(size + kRecordRoom + kSpare);
   buffer.swap(fresh);
 }
 

@@ -19,14 +19,6 @@ bool IsSecretKey(std::string_view key) {
          std::end(kLoginSecrets);
 }
 
-std::string_view TrimRight(std::string_view s) {
-  while (!s.empty() &&
-         (s.back() == ' ' || s.back() == '\n' || s.back() == '\r' || s.back() == '\t')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
-
 simdjson::error_code CopyValue(od::value value, std::string& out, int depth);
 
 // Copies an object, dropping login secrets at any depth: the API nests them in "login",
@@ -80,7 +72,7 @@ simdjson::error_code CopyValue(od::value value, std::string& out, int depth) {
     default: {
       // Scalars are copied as their raw token, so numbers keep their exact text and strings
       // their escapes. Validate the scalar so garbage like `tru` is caught here.
-      std::string_view raw = TrimRight(value.raw_json_token());
+      std::string_view raw = TrimJsonSpace(value.raw_json_token());
       switch (type) {
         case od::json_type::string: {
           std::string_view ignored;
@@ -135,12 +127,10 @@ std::string ScrubSecrets(std::string_view raw) {
     const bool secret = token.size() >= 2 && IsSecretKey(token.substr(1, token.size() - 2));
     if (!secret) continue;
     size_t j = i;
-    while (j < raw.size() && (raw[j] == ' ' || raw[j] == '\t' || raw[j] == '\n' || raw[j] == '\r'))
-      ++j;
+    while (j < raw.size() && IsJsonSpace(raw[j])) ++j;
     if (j >= raw.size() || raw[j] != ':') continue;  // A value that happens to say "salt".
     ++j;
-    while (j < raw.size() && (raw[j] == ' ' || raw[j] == '\t' || raw[j] == '\n' || raw[j] == '\r'))
-      ++j;
+    while (j < raw.size() && IsJsonSpace(raw[j])) ++j;
     out.append(raw.substr(i, j - i));  // The colon and spacing.
     if (j < raw.size() && raw[j] == '"') {
       size_t value_end = j + 1;

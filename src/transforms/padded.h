@@ -1,5 +1,7 @@
-// PaddedBuffer: a reusable copy of input text with the zeroed tail simdjson's on-demand
-// parser needs. Reusing one buffer per thread keeps the hot path free of allocations.
+// Helpers around simdjson's on-demand parser, shared by the transforms. PaddedBuffer: a
+// reusable copy of input text with the zeroed tail the parser needs; reusing one buffer per
+// thread keeps the hot path free of allocations. AtEnd, and JSON's whitespace: raw tokens
+// run up to the next token, so they may end in it.
 #pragma once
 
 #include <cstring>
@@ -23,6 +25,15 @@ class PaddedBuffer {
  private:
   std::string data_;
 };
+
+// The four characters JSON allows between tokens.
+inline bool IsJsonSpace(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
+
+// `s` without the JSON whitespace at its end.
+inline std::string_view TrimJsonSpace(std::string_view s) {
+  while (!s.empty() && IsJsonSpace(s.back())) s.remove_suffix(1);
+  return s;
+}
 
 // True when the document has been consumed to its end; false if anything trails the value
 // (two objects on one line, garbage after the closing brace).

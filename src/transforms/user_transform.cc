@@ -98,10 +98,7 @@ bool HasBackslash(std::string_view s) {
 bool PlainString(od::value& value, std::string_view& out) {
   std::string_view token = value.raw_json_token();
   // A token runs up to the next one, so whitespace may follow the closing quote.
-  while (token.size() > 2 && (token.back() == ' ' || token.back() == '\n' || token.back() == '\r' ||
-                              token.back() == '\t')) {
-    token.remove_suffix(1);
-  }
+  token = TrimJsonSpace(token);
   if (token.size() < 2 || token.front() != '"' || token.back() != '"') return false;
   token = token.substr(1, token.size() - 2);
   // Without a backslash the content is the string itself (it cannot hold a quote either).
@@ -267,12 +264,7 @@ void Mapper::Text(od::value& value, const char* path, Field bit, std::string_vie
   if (auto err = value.get_number().get(number)) return problems_.Json(path, err);
   // Keep the number's own digits (no float round trip): 0010 cannot appear as a JSON number,
   // so the token is exactly what the API meant.
-  std::string_view raw = value.raw_json_token();
-  while (!raw.empty() &&
-         (raw.back() == ' ' || raw.back() == '\n' || raw.back() == '\r' || raw.back() == '\t')) {
-    raw.remove_suffix(1);
-  }
-  dest = raw;
+  dest = TrimJsonSpace(value.raw_json_token());
   seen_ |= bit;
 }
 
@@ -549,7 +541,7 @@ class CanonicalReader {
   }
   // Only whitespace after the object.
   bool AtEnd() {
-    while (p_ < end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t')) ++p_;
+    while (p_ < end_ && IsJsonSpace(*p_)) ++p_;
     return p_ == end_;
   }
 
@@ -583,8 +575,9 @@ std::string_view AppendOwned(std::string& buffer, std::string_view text) {
 
 }  // namespace
 
-Status UserTransform::MapGeneral(std::string& storage, size_t size, Row& row,
-                                 std::string_view& street_number, std::string_view& street_name) {
+Status UserTransform::MapGeneral(size_t size, Row& row, std::string_view& street_number,
+                                 std::string_view& street_name) {
+  std::string& storage = row.storage;
   od::document doc;
   if (auto err = parser_.iterate(simdjson::padded_string_view(storage.data(), size, storage.size()))
                      .get(doc)) {
@@ -662,7 +655,7 @@ Status UserTransform::Map(size_t size, int64_t ingested_at_ms, Row& row) {
   if (readers_ == Readers::kCanonicalFirst &&
       CanonicalReader(std::string_view(storage.data(), size), row).Read(number, name)) {
     ++canonical_reads_;
-  } else if (Status status = MapGeneral(storage, size, row, number, name); !status.ok()) {
+  } else if (Status status = MapGeneral(size, row, number, name); !status.ok()) {
     return status;
   }
 

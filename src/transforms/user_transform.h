@@ -65,9 +65,10 @@ class UserTransform {
   // Maps the record in row.storage, which holds exactly its `size` bytes and has room for
   // kRecordRoom more.
   Status Map(size_t size, int64_t ingested_at_ms, Row& row);
-  // Maps the record in storage[0, size) (padded) with simdjson, for records the canonical
-  // reader does not take; sets the row's columns but the address, and the street's parts.
-  Status MapGeneral(std::string& storage, size_t size, Row& row, std::string_view& street_number,
+  // Maps the record in row.storage[0, size) (padded) with simdjson, for records the
+  // canonical reader does not take; sets the row's columns but the address, and the
+  // street's parts.
+  Status MapGeneral(size_t size, Row& row, std::string_view& street_number,
                     std::string_view& street_name);
 
   const size_t max_record_bytes_;

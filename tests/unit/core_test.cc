@@ -122,7 +122,6 @@ TEST(JsonWriter, DoublesMatchShortestRoundTrip) {
   }
 }
 
-}  // namespace
 // Record buffers go round between sources, rows and back: each must keep room for the
 // transform, grow with something to spare, and not keep what a huge record needed.
 TEST(RecordBuffer, KeepsRoomGrowsWithSpareAndGivesBackHugeOnes) {
@@ -143,4 +142,5 @@ TEST(RecordBuffer, KeepsRoomGrowsWithSpareAndGivesBackHugeOnes) {
   EXPECT_GE(buffer.capacity(), 900 + kRecordRoom);
 }
 
+}  // namespace
 }  // namespace spate
