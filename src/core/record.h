@@ -24,6 +24,10 @@ struct RawRecord {
   uint64_t position = 0;
   int32_t partition = -1;  // Kafka partition; -1 for sources without partitions.
   std::string key;         // The Kafka message key (login.uuid); set by produce and process.
+  // The record's number within its position, from 0: the user's index when one position (a
+  // file line) holds a response of several users; 0 where a position holds one record.
+  // (position, item) identifies one record of an input.
+  uint32_t item = 0;
 };
 
 // Bytes a record's buffer keeps free after the record, so that the transform can take the
@@ -51,6 +55,7 @@ struct DeadLetter {
   std::string origin;  // "file:users.json", "generator", "https://randomuser.me/api/"
   uint64_t position = 0;
   std::string raw;  // The original bytes (secrets removed when they could be).
+  uint32_t item = 0;  // As RawRecord::item: which record of the position this was.
 };
 
 // What a Row's text column holds before it is set: empty, but not a null pointer, which
@@ -168,6 +173,7 @@ struct Batch {
     record.key.clear();
     record.position = 0;
     record.partition = -1;
+    record.item = 0;
     return record;
   }
 };

@@ -69,11 +69,13 @@ class Sink {
   virtual void Interrupt() {}
 };
 
-// The primary key of a dead letter in every store: the same bad record from the same place
-// is one row however often it is replayed, as created_users is.
+// The primary key of a dead letter in every store: the same bad record at the same place of
+// an input is one row however often it is replayed, as created_users is. The origin is left
+// out on purpose: it names how the input was reached (a path as typed, stdin), and the same
+// bytes fed as `f/x`, `./f/x` or on stdin must give the same dead letters.
 inline std::string DeadLetterId(const DeadLetter& dead) {
-  uint64_t h = Fnv1a64(dead.origin);
-  h = Fnv1a64(std::string_view(reinterpret_cast<const char*>(&dead.position), 8), h);
+  uint64_t h = Fnv1a64(std::string_view(reinterpret_cast<const char*>(&dead.position), 8));
+  h = Fnv1a64(std::string_view(reinterpret_cast<const char*>(&dead.item), 4), h);
   h = Fnv1a64(dead.raw, h);
   return fmt::format("{:016x}", h);
 }
