@@ -55,6 +55,9 @@ Status CommandOptions::Build(Config& config) const {
   if (has("source")) {
     if (Status s = config.ImplySource(); !s.ok()) return s;
   }
+  if (has("batch_size")) {
+    if (Status s = config.CheckLimits(); !s.ok()) return s;
+  }
   // Only flags: a config file may be shared by commands and settings it does not all apply to.
   for (const auto& [key, option] : options_) {
     if (option->count() == 0) continue;

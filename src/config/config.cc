@@ -734,6 +734,19 @@ Status Config::ImplySource() {
   return Status::Ok();
 }
 
+Status Config::CheckLimits() const {
+  const int64_t batch = GetInt("batch_size");
+  const int64_t capacity = GetInt("queue_capacity");
+  if (batch * capacity > kMaxQueuedRecords) {
+    return Status::Fatal(fmt::format(
+        "batch_size {} x queue_capacity {} lets {} records wait in each queue, more than the "
+        "{} spate allows (about a gigabyte of users): lower one of them (from {} and {})",
+        batch, capacity, batch * capacity, kMaxQueuedRecords, Origin("batch_size"),
+        Origin("queue_capacity")));
+  }
+  return Status::Ok();
+}
+
 Status Config::CheckApplies(std::string_view name,
                             const std::function<bool(std::string_view)>& command_has) const {
   const PropertyDef& def = MustFind(name);

@@ -59,6 +59,10 @@ inline constexpr int64_t kMaxDurationMillis = INT32_MAX;
 std::span<const PropertyDef> AllProperties();
 const PropertyDef* FindProperty(std::string_view name);
 
+// The most records that may wait in one queue between two stages (batch_size x
+// queue_capacity): about a gigabyte of typical users.
+inline constexpr int64_t kMaxQueuedRecords = 1 << 20;
+
 // The largest config file spate reads; anything bigger is not a config file.
 inline constexpr size_t kMaxConfigFileBytes = 1 << 20;
 
@@ -98,6 +102,10 @@ class Config {
   // --input alone means --source file, --url alone --source randomuser: when `source` was
   // not given anywhere, sets it from them (both given: an error saying to choose).
   Status ImplySource();
+
+  // Limits that span properties: batch_size x queue_capacity records may wait in each queue,
+  // at most kMaxQueuedRecords (each limit alone allows ~400 million, far past any memory).
+  Status CheckLimits() const;
 
   // Whether a property given as a flag is read at all under the other settings. `command_has`
   // says whether the command takes a property: a setting the command does not take (run's

@@ -214,6 +214,18 @@ TEST(ConfigHardening, AnOptionThatNothingReadsIsRejected) {
   EXPECT_TRUE(plain.CheckApplies("brokers", produce).ok());
 }
 
+TEST(ConfigHardening, QueuesCannotHoldMoreThanMemoryAllows) {
+  Config config;
+  EXPECT_TRUE(config.CheckLimits().ok());  // The defaults.
+  ASSERT_TRUE(config.Set("batch_size", "100000").ok());
+  ASSERT_TRUE(config.Set("queue_capacity", "4096").ok());  // Each alone is within range.
+  Status s = config.CheckLimits();
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.message(), "lower one of them")) << s.message();
+  ASSERT_TRUE(config.Set("queue_capacity", "8").ok());
+  EXPECT_TRUE(config.CheckLimits().ok());
+}
+
 TEST(ConfigHardening, HelpSaysNatDefaultsToAll) {
   const PropertyDef* nat = FindProperty("nat");
   ASSERT_NE(nat, nullptr);
