@@ -63,8 +63,9 @@ void GuardLoop(const std::stop_token& stop) {
       return;
     }
     const char* name = sig == SIGINT ? "interrupt" : "terminate";
-    const std::string message =
-        fmt::format("{} during start-up: stopping (nothing was stored or acknowledged yet)", name);
+    const std::string message = fmt::format(
+        "{} during start-up: exiting at once (no records were taken in yet, so none are lost)",
+        name);
     if (auto logger = spdlog::get("spate")) {
       logger->warn("{}", message);
       logger->flush();

@@ -22,8 +22,10 @@ namespace spate {
 // guard is the only taker.
 void StartStartupGuard();
 
-// Ends the guard (joins its thread). Called by WaitForSignal and at the end of main; harmless
-// when no guard runs.
+// Ends the guard (joins its thread) and hands the signals to the control loop. A command calls
+// it just before it starts its first pipeline (from then on records are taken in, and a
+// signal must drain them, not end the process); WaitForSignal and the end of main call it
+// too, as a backstop. Harmless when no guard runs.
 void EndStartup();
 
 // True while the guard runs (for tests).
