@@ -1,0 +1,186 @@
+// Least privilege in Cassandra (issue 17, items 17 and 22): spate looks at system_schema
+// before it creates anything, so a role with only MODIFY and SELECT runs on a schema an
+// admin made; a missing column is added or named with the ALTER for an admin; a foreign
+// table is refused naming the difference; `spate query`'s Cassandra reader counts what
+// landed. Against the CQL test server with CassandraAuthorizer-like roles (cql_rig.h).
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "cql/session.h"
+#include "cql_rig.h"
+#include "sinks/cassandra_sink.h"
+#include "spate_process.h"
+
+namespace spate {
+namespace {
+
+using spate::testing::CqlRig;
+using spate::testing::Outcome;
+using spate::testing::RunSpate;
+using spate::testing::TempDir;
+
+// Sets the SPATE_CASSANDRA_* login for one scope.
+class Login {
+ public:
+  Login(const char* user, const char* password) {
+    setenv("SPATE_CASSANDRA_USER", user, 1);
+    setenv("SPATE_CASSANDRA_PASSWORD", password, 1);
+  }
+  ~Login() {
+    unsetenv("SPATE_CASSANDRA_USER");
+    unsetenv("SPATE_CASSANDRA_PASSWORD");
+  }
+};
+
+class CassandraSchema : public ::testing::Test {
+ protected:
+  // An admin (a superuser), and `app` with only SELECT and MODIFY on spark_streams.
+  void Start() {
+    ASSERT_TRUE(rig_.Start(
+        {"--auth", "admin:admin-pw,app:app-pw", "--grant", "app:SELECT,MODIFY:spark_streams"}))
+        << rig_.error();
+  }
+
+  CassandraSinkOptions Options(const std::string& user, const std::string& password) {
+    CassandraSinkOptions options;
+    options.hosts = rig_.Hosts();
+    options.user = user;
+    options.password = password;
+    return options;
+  }
+
+  // Runs `statements` as the admin, with spate's own client.
+  void AsAdmin(const std::vector<std::string>& statements) {
+    auto session = CassandraSink::Connect(Options("admin", "admin-pw"));
+    ASSERT_TRUE(session.ok()) << session.status().message();
+    for (const std::string& cql : statements) {
+      auto done = (*session)->Query(cql);
+      ASSERT_TRUE(done.ok()) << cql << ": " << done.status().message();
+    }
+  }
+
+  std::vector<std::string> Run(std::vector<std::string> extra) {
+    std::vector<std::string> args = {
+        "run",        "--sink",     "cassandra",       "--cassandra-hosts",
+        rig_.Hosts(), "--data-dir", dir_.File("data"), "--progress",
+        "never"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  }
+
+  TempDir dir_;
+  CqlRig rig_;
+};
+
+TEST_F(CassandraSchema, ARoleWithOnlyModifyAndSelectRunsOnTheSchemaAnAdminMade) {
+  Start();
+  // Before the admin made anything, the app role cannot create it: the server's refusal,
+  // and where to get the CQL.
+  {
+    Login login("app", "app-pw");
+    Outcome refused = RunSpate(dir_, Run({"--count", "10"}));
+    EXPECT_NE(refused.exit_code, 0);
+    EXPECT_NE(refused.err.find("User app has no CREATE permission on <all keyspaces>"),
+              std::string::npos)
+        << refused.err;
+    EXPECT_NE(refused.err.find("spate schema --sink cassandra"), std::string::npos) << refused.err;
+  }
+  auto schema = CassandraSink::SchemaCql(CassandraSinkOptions{});
+  ASSERT_TRUE(schema.ok());
+  AsAdmin(*schema);
+
+  Login login("app", "app-pw");
+  Outcome run = RunSpate(dir_, Run({"--count", "3000", "--seed", "least"}));
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(rig_.Rows("spark_streams.created_users"), 3000);
+  // Again: still nothing to create, the same rows rewritten.
+  Outcome again = RunSpate(dir_, Run({"--count", "3000", "--seed", "least"}));
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(rig_.Rows("spark_streams.created_users"), 3000);
+  // The rig refuses the app role any CREATE, so none was sent; and none for rejected_users.
+  EXPECT_EQ(run.err.find("Unauthorized"), std::string::npos) << run.err;
+}
+
+TEST_F(CassandraSchema, ARejectedUsersWithoutItemGetsItOrTheAlterForAnAdmin) {
+  Start();
+  auto schema = CassandraSink::SchemaCql(CassandraSinkOptions{});
+  ASSERT_TRUE(schema.ok());
+  // The schema of the previous version: rejected_users without `item`.
+  AsAdmin({(*schema)[0], (*schema)[1],
+           "CREATE TABLE spark_streams.rejected_users (id text PRIMARY KEY, reason text, origin "
+           "text, position bigint, raw blob, rejected_at timestamp)"});
+  const std::string file = dir_.File("bad.json");
+  std::ofstream(file) << "not json\n{\"results\": 7}\n";
+  {
+    Login login("app", "app-pw");
+    Outcome refused = RunSpate(dir_, Run({"--source", "file", "--input", file}));
+    EXPECT_NE(refused.exit_code, 0);
+    EXPECT_NE(refused.err.find("have an admin run: ALTER TABLE spark_streams.rejected_users ADD "
+                               "item int;"),
+              std::string::npos)
+        << refused.err;
+    EXPECT_NE(refused.err.find("no ALTER permission"), std::string::npos) << refused.err;
+  }
+  // A role that may ALTER (the admin) adds the column and goes on.
+  Login login("admin", "admin-pw");
+  Outcome added = RunSpate(dir_, Run({"--source", "file", "--input", file}));
+  ASSERT_EQ(added.exit_code, 0) << added.err;
+  EXPECT_NE(added.err.find("ALTER TABLE spark_streams.rejected_users ADD item int"),
+            std::string::npos)
+      << added.err;
+  EXPECT_EQ(rig_.Rows("spark_streams.rejected_users"), 2);
+}
+
+TEST_F(CassandraSchema, ATableOfAnotherShapeIsRefusedNamingEveryDifference) {
+  Start();
+  auto schema = CassandraSink::SchemaCql(CassandraSinkOptions{});
+  ASSERT_TRUE(schema.ok());
+  AsAdmin({(*schema)[0], (*schema)[2],
+           "CREATE TABLE spark_streams.created_users (email text PRIMARY KEY, id uuid, age text, "
+           "first_name varchar)"});
+  Login login("admin", "admin-pw");
+  Outcome refused = RunSpate(dir_, Run({"--count", "10"}));
+  EXPECT_NE(refused.exit_code, 0);
+  for (const char* expected : {"spark_streams.created_users exists but is not the table spate",
+                               "its partition key is (email), spate's is (id)",
+                               "column age is text, spate writes bigint"}) {
+    EXPECT_NE(refused.err.find(expected), std::string::npos) << expected << "\n" << refused.err;
+  }
+  // email's type is right: only its being the key is a difference.
+  EXPECT_EQ(refused.err.find("column email"), std::string::npos) << refused.err;
+  // varchar is text: not a difference.
+  EXPECT_EQ(refused.err.find("first_name"), std::string::npos) << refused.err;
+  EXPECT_EQ(rig_.Rows("spark_streams.created_users"), 0);
+}
+
+// Dead letters of one position keep their item: six of one line are six rows.
+TEST_F(CassandraSchema, DeadLettersOfOneLineAreOneRowEachWithTheirItem) {
+  Start();
+  CassandraSink sink(Options("admin", "admin-pw"));
+  ASSERT_TRUE(sink.Open().ok());
+  Batch batch;
+  batch.origin = "file:x";
+  for (uint32_t item = 0; item < 6; ++item) {
+    batch.dead.push_back({"not a user", "file:x", 1, item % 2 ? "1" : "\"x\"", item});
+  }
+  ASSERT_TRUE(sink.Write(batch).ok());
+  ASSERT_TRUE(sink.Close().ok());
+  EXPECT_EQ(rig_.Rows("spark_streams.rejected_users"), 6);
+  std::set<int> items;
+  for (const DeadLetter& d : batch.dead) {
+    const std::string row = rig_.Command("get spark_streams.rejected_users " + DeadLetterId(d));
+    const size_t at = row.find("\"item\": ");
+    ASSERT_NE(at, std::string::npos) << row;
+    items.insert(std::atoi(row.c_str() + at + 8));
+  }
+  EXPECT_EQ(items, (std::set<int>{0, 1, 2, 3, 4, 5}));
+}
+
+}  // namespace
+}  // namespace spate
