@@ -14,6 +14,8 @@
 
 #include "cql/session.h"
 #include "cql_rig.h"
+#include "db_query.h"
+#include "sinks/cassandra_query.h"
 #include "sinks/cassandra_sink.h"
 #include "spate_process.h"
 
@@ -22,6 +24,7 @@ namespace {
 
 using spate::testing::CqlRig;
 using spate::testing::Outcome;
+using spate::testing::QueryStrings;
 using spate::testing::RunSpate;
 using spate::testing::TempDir;
 
@@ -180,6 +183,84 @@ TEST_F(CassandraSchema, DeadLettersOfOneLineAreOneRowEachWithTheirItem) {
     items.insert(std::atoi(row.c_str() + at + 8));
   }
   EXPECT_EQ(items, (std::set<int>{0, 1, 2, 3, 4, 5}));
+}
+
+// `spate query`'s reader: the same figures as SQLite's GROUP BY over the same run.
+TEST_F(CassandraSchema, QueryCountsWhatLandedAsSqliteDoes) {
+  Start();
+  Login login("admin", "admin-pw");
+  const std::string file = dir_.File("mixed.json");
+  {
+    std::ofstream out(file);
+    for (int i = 0; i < 7; ++i) out << "not json " << i << "\n";
+    for (int i = 0; i < 3; ++i) out << "{\"results\": " << i << "}\n";
+  }
+  for (auto extra : {std::vector<std::string>{"--count", "2500", "--seed", "q"},
+                     std::vector<std::string>{"--source", "file", "--input", file}}) {
+    extra.insert(extra.end(), {"--sink", "sqlite"});
+    Outcome run = RunSpate(dir_, Run(extra));
+    ASSERT_EQ(run.exit_code, 0) << run.err;
+  }
+  auto summary = QueryCassandra(Options("admin", "admin-pw"), 4);
+  ASSERT_TRUE(summary.ok()) << summary.status().message();
+  EXPECT_EQ(summary->keyspace, "spark_streams");
+  EXPECT_EQ(summary->rows, 2500);
+  EXPECT_EQ(summary->rejected, 10);
+  const std::string data = dir_.File("data");
+  const std::set<std::string> countries =
+      QueryStrings(data, "SELECT country || '=' || count(*) FROM created_users GROUP BY country");
+  ASSERT_FALSE(summary->top_countries.empty());
+  EXPECT_EQ(summary->top_countries.size(), std::min<size_t>(10, countries.size()));
+  for (size_t i = 0; i < summary->top_countries.size(); ++i) {
+    const CassandraCount& c = summary->top_countries[i];
+    EXPECT_EQ(countries.count(fmt::format("{}={}", c.key, c.count)), 1u) << c.key;
+    if (i > 0) {
+      EXPECT_GE(summary->top_countries[i - 1].count, c.count);
+    }
+  }
+  const std::set<std::string> reasons =
+      QueryStrings(data, "SELECT reason || '=' || count(*) FROM rejected_users GROUP BY reason");
+  EXPECT_EQ(summary->rejected_by_reason.size(), reasons.size());
+  for (const CassandraCount& r : summary->rejected_by_reason) {
+    EXPECT_EQ(reasons.count(fmt::format("{}={}", r.key, r.count)), 1u) << r.key;
+  }
+  ASSERT_EQ(summary->samples.size(), 4u);
+  for (const CassandraSampleRow& s : summary->samples) {
+    EXPECT_EQ(
+        QueryStrings(data, fmt::format("SELECT email FROM created_users WHERE id = '{}'", s.id)),
+        std::set<std::string>{s.email});
+    EXPECT_FALSE(s.first_name.empty());
+  }
+
+  // A keyspace with nothing in it: an error that says so, not zeros.
+  CassandraSinkOptions other = Options("admin", "admin-pw");
+  other.keyspace = "nothing_here";
+  auto none = QueryCassandra(other, 4);
+  ASSERT_FALSE(none.ok());
+  EXPECT_NE(none.status().message().find("no table nothing_here.created_users"), std::string::npos)
+      << none.status().message();
+  EXPECT_NE(none.status().message().find("spate run --sink cassandra"), std::string::npos);
+}
+
+// The reader pages: more rows than one page, counted exactly, and a role with SELECT only
+// may read.
+TEST_F(CassandraSchema, QueryReadsEveryPageWithOnlySelect) {
+  ASSERT_TRUE(rig_.Start({"--auth", "admin:admin-pw,reader:r-pw", "--read-only", "reader"}))
+      << rig_.error();
+  {
+    Login login("admin", "admin-pw");
+    Outcome run = RunSpate(
+        dir_, Run({"--count", std::to_string(kCassandraQueryPageSize * 2 + 7), "--seed", "pages"}));
+    ASSERT_EQ(run.exit_code, 0) << run.err;
+  }
+  auto summary = QueryCassandra(Options("reader", "r-pw"), 0);
+  ASSERT_TRUE(summary.ok()) << summary.status().message();
+  EXPECT_EQ(summary->rows, kCassandraQueryPageSize * 2 + 7);
+  int64_t in_top = 0;
+  for (const auto& c : summary->top_countries) in_top += c.count;
+  EXPECT_LE(in_top, summary->rows);
+  EXPECT_TRUE(summary->samples.empty());
+  EXPECT_EQ(summary->rejected, 0);
 }
 
 }  // namespace
