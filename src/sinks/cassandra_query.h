@@ -4,11 +4,11 @@
 //
 // Cassandra has no GROUP BY on a non-key column and count(*) is itself a scan of the whole
 // table, so the counts are made here by reading created_users (only its country column) and
-// rejected_users (only reason) once, page by page (kPageSize rows a request, at the
-// configured consistency). That is a full scan: seconds for a million rows, minutes for
-// hundreds of millions; acceptable for an occasional command, not for a dashboard. Memory is
-// bounded by the distinct countries and reasons kept (kMaxDistinct each; the rest is counted
-// under "(other)").
+// rejected_users (only reason) once, page by page (kCassandraQueryPageSize rows a request, at the
+// configured consistency). That is a full scan, slow on tables of hundreds of millions of
+// rows: acceptable for an occasional command, not for a dashboard. Memory is
+// bounded by the distinct countries and reasons kept (kCassandraQueryMaxDistinct each; the rest is
+// counted under "(other)").
 //
 // Thread-safety: plain functions.
 #pragma once
