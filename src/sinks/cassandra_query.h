@@ -52,9 +52,9 @@ inline constexpr int32_t kCassandraQueryPageSize = 5000;
 inline constexpr size_t kCassandraQueryMaxDistinct = 100000;
 
 // Connects with `options` (hosts, credentials, consistency, timeout) and reads the figures
-// of options.keyspace. Errors: Fatal when the keyspace or a table is not there (the message
-// says to run `spate run --sink cassandra` first) or a query fails (the server's message);
-// Retriable when no node answered.
+// of options.keyspace. Every error is a Status to report (the command exits non-zero): the
+// keyspace or a table not there (the message says to run `spate run --sink cassandra`
+// first), no node answering, bad credentials, or a query the server refused (its message).
 Result<CassandraSummary> QueryCassandra(const CassandraSinkOptions& options, size_t samples);
 
 }  // namespace spate
