@@ -290,6 +290,18 @@ Status CassandraSink::EnsureSchema(const std::vector<std::string>& schema) {
     }
     return s;
   };
+  auto read_columns = [&](const std::string& table, std::vector<Column>& columns) {
+    std::vector<std::vector<std::string>> found;
+    Status s = select(
+        "SELECT column_name, kind, type FROM system_schema.columns WHERE keyspace_name = ? AND "
+        "table_name = ?",
+        {cql::Value::Text(ks), cql::Value::Text(table)}, found);
+    columns.clear();
+    for (auto& row : found) {
+      if (row.size() == 3) columns.push_back({row[0], row[1], row[2]});
+    }
+    return s;
+  };
   auto run = [&](const std::string& cql, std::string_view what) {
     auto done = session_->Query(cql);
     if (done.ok()) return Status::Ok();
@@ -332,18 +344,8 @@ Status CassandraSink::EnsureSchema(const std::vector<std::string>& schema) {
       changed = true;
       continue;
     }
-    std::vector<std::vector<std::string>> found;
-    if (Status s = select(
-            "SELECT column_name, kind, type FROM system_schema.columns WHERE keyspace_name = ? "
-            "AND table_name = ?",
-            {cql::Value::Text(ks), cql::Value::Text(table)}, found);
-        !s.ok()) {
-      return s;
-    }
     std::vector<Column> columns;
-    for (auto& row : found) {
-      if (row.size() == 3) columns.push_back({row[0], row[1], row[2]});
-    }
+    if (Status s = read_columns(table, columns); !s.ok()) return s;
     auto alters = AlterCql(ks, table, columns);
     if (!alters.ok()) return alters.status();
     for (const std::string& alter : *alters) {
@@ -354,6 +356,18 @@ Status CassandraSink::EnsureSchema(const std::vector<std::string>& schema) {
         continue;
       }
       const bool unauthorized = done.status().message().find("Unauthorized") != std::string::npos;
+      if (!unauthorized) {
+        // Another spate starting at the same moment may have added it first ("Column with
+        // name ... already exists"): what counts is whether the table now matches.
+        if (Status s = read_columns(table, columns); !s.ok()) return s;
+        auto still = AlterCql(ks, table, columns);
+        if (still.ok() && still->empty()) {
+          spdlog::info("cassandra: {}.{} has the columns now ({}: {})", ks, table, alter,
+                       done.status().message());
+          changed = true;
+          break;
+        }
+      }
       return Status::Fatal(fmt::format(
           "{}.{} lacks columns spate writes, and adding them failed: {}{}", ks, table,
           done.status().message(),

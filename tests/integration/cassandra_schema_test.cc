@@ -140,6 +140,40 @@ TEST_F(CassandraSchema, ARejectedUsersWithoutItemGetsItOrTheAlterForAnAdmin) {
   EXPECT_EQ(rig_.Rows("spark_streams.rejected_users"), 2);
 }
 
+// Two spates starting at once on the old schema: the one whose ALTER comes second gets
+// "already exists" (the rig's `applied`: the ALTER is carried out, then answered with that
+// error), sees the column there, and goes on.
+TEST_F(CassandraSchema, AColumnAnotherClientAddedFirstIsNotAnError) {
+  Start();
+  auto schema = CassandraSink::SchemaCql(CassandraSinkOptions{});
+  ASSERT_TRUE(schema.ok());
+  AsAdmin({(*schema)[0], (*schema)[1],
+           "CREATE TABLE spark_streams.rejected_users (id text PRIMARY KEY, reason text, origin "
+           "text, position bigint, raw blob, rejected_at timestamp)"});
+  ASSERT_EQ(rig_.Command("applied 2200 1 Column with name 'item' already exists"), "ok");
+  const std::string file = dir_.File("bad.json");
+  std::ofstream(file) << "not json\n";
+  Login login("admin", "admin-pw");
+  Outcome run = RunSpate(dir_, Run({"--source", "file", "--input", file}));
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_NE(run.err.find("already exists"), std::string::npos) << run.err;
+  EXPECT_EQ(rig_.Rows("spark_streams.rejected_users"), 1);
+
+  // The same error with the column still missing is not taken for success.
+  CassandraSinkOptions other = Options("admin", "admin-pw");
+  other.keyspace = "second";
+  AsAdmin(
+      {"CREATE KEYSPACE second WITH replication = {'class': 'SimpleStrategy', "
+       "'replication_factor': 1}",
+       "CREATE TABLE second.created_users (id uuid PRIMARY KEY)"});
+  ASSERT_EQ(rig_.Command("fail 2200 1 Column with name 'first_name' already exists"), "ok");
+  CassandraSink sink(other);
+  Status opened = sink.Open();
+  ASSERT_FALSE(opened.ok());
+  EXPECT_NE(opened.message().find("lacks columns spate writes"), std::string::npos)
+      << opened.message();
+}
+
 TEST_F(CassandraSchema, ATableOfAnotherShapeIsRefusedNamingEveryDifference) {
   Start();
   auto schema = CassandraSink::SchemaCql(CassandraSinkOptions{});

@@ -64,6 +64,9 @@ each:
                     tables get ERROR CODE (hex, e.g. 1000 Unavailable, 1001 Overloaded,
                     1100 Write_timeout, 1200 Read_timeout, 2500 Unprepared) with message MSG
                     (default "injected by the test"); replies "ok"
+  applied CODE N [MSG]  as fail, but a QUERY is carried out before the error is answered (what
+                    a client sees when another did the same first: ALTER ... ADD gets "Column
+                    with name 'c' already exists" and the column is there)
   drop N            the connection of the next N such requests is closed without an answer
   rows KS.TABLE     replies "rows=COUNT" (-1: no such table)
   get KS.TABLE KEY  replies the row with that key (uuid or text, as text) as one line of JSON,
@@ -1346,6 +1349,10 @@ class Connection(asyncio.Protocol):
             values = reorder(stmt, names, values)
         stmt.check_access(self)
         if STORE.faults and not stmt.system:
+            if STORE.faults[0][0] == "applied":  # Done, as if by another client first; then the error.
+                fault = STORE.faults.pop(0)
+                stmt.run(self, values, page_size, state, skip)
+                raise CqlError(fault[1], fault[2], fault_extra(fault[1], consistency, "SIMPLE", b""))
             apply_fault(consistency, "SIMPLE")
         return self.respond(stream, 0x08, stmt.run(self, values, page_size, state, skip))
 
@@ -1443,6 +1450,10 @@ def command(line):
     if cmd == "fail" and len(words) >= 3:
         message = line.strip().split(None, 3)[3] if len(words) > 3 else "injected by the test"
         STORE.faults += [("fail", int(words[1], 16), message)] * int(words[2])
+        return "ok"
+    if cmd == "applied" and len(words) >= 3:
+        message = line.strip().split(None, 3)[3] if len(words) > 3 else "injected by the test"
+        STORE.faults += [("applied", int(words[1], 16), message)] * int(words[2])
         return "ok"
     if cmd == "drop" and len(words) == 2:
         STORE.faults += [("drop",)] * int(words[1])
