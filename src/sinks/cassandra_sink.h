@@ -6,9 +6,10 @@
 // NetworkTopologyStrategy when datacenters are given), created_users (the tutorial's eleven
 // text columns with id uuid as the primary key, then the canonical extra columns) and
 // rejected_users; a column spate writes that an existing table lacks (rejected_users.item,
-// new in schema 2) is added with ALTER TABLE ... ADD. Cassandra checks permissions before it
-// looks at what exists, so a `CREATE ... IF NOT EXISTS` of something that exists still needs
-// CREATE permission: looking first is what lets a role with only MODIFY and SELECT on the
+// which earlier versions did not have) is added with ALTER TABLE ... ADD (an ALTER that
+// fails because another client added the column first counts as done). Cassandra checks permissions
+// before it looks at what exists, so a `CREATE ... IF NOT EXISTS` of something that exists still
+// needs CREATE permission: looking first is what lets a role with only MODIFY and SELECT on the
 // keyspace run spate once an admin made the schema. A column of another type, or another
 // primary key, is refused with a message naming every difference; a missing column the role
 // may not add is refused with the ALTER TABLE statements for an admin to run. Extra columns
