@@ -185,6 +185,16 @@ Result<std::vector<std::string>> CassandraSink::SchemaCql(const CassandraSinkOpt
   };
 }
 
+Result<std::vector<std::string>> CassandraSink::UpgradeCql(const CassandraSinkOptions& options) {
+  if (auto schema = SchemaCql(options); !schema.ok()) return schema.status();
+  // rejected_users as spate made it before decisions point 3 (issue 17): no item.
+  std::vector<Column> before;
+  for (const auto& [name, type] : ExpectedColumns("rejected_users")) {
+    if (name != "item") before.push_back({name, name == "id" ? "partition_key" : "regular", type});
+  }
+  return AlterCql(options.keyspace, "rejected_users", before);
+}
+
 Result<std::vector<cql::Value>> CassandraSink::RowValues(const Row& row) {
   auto id = cql::Uuid::Parse(row.id);
   if (!id) return Status::InvalidInput(fmt::format("id '{}' is not a uuid", row.id));

@@ -76,6 +76,10 @@ class CassandraSink final : public Sink {
 
   // The CQL that creates the keyspace and tables (for `spate schema`, docs and tests).
   static Result<std::vector<std::string>> SchemaCql(const CassandraSinkOptions& options);
+  // The statements that bring the tables an earlier spate made up to SchemaCql's (for an
+  // admin when spate's role may not ALTER): today rejected_users.item. On tables that have
+  // the column already, Cassandra refuses them ("already exists") and changes nothing.
+  static Result<std::vector<std::string>> UpgradeCql(const CassandraSinkOptions& options);
   // One row of system_schema.columns.
   struct Column {
     std::string name;

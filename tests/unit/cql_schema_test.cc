@@ -59,6 +59,16 @@ TEST(CassandraAlterCql, TheOldRejectedUsersGetsItem) {
   EXPECT_EQ(*alters, std::vector<std::string>{"ALTER TABLE ks.rejected_users ADD item int"});
 }
 
+TEST(CassandraAlterCql, UpgradeCqlIsTheAlterForAnAdmin) {
+  CassandraSinkOptions options;
+  options.keyspace = "mine";
+  auto upgrade = CassandraSink::UpgradeCql(options);
+  ASSERT_TRUE(upgrade.ok()) << upgrade.status().message();
+  EXPECT_EQ(*upgrade, std::vector<std::string>{"ALTER TABLE mine.rejected_users ADD item int"});
+  options.keyspace = "bad-name";
+  EXPECT_FALSE(CassandraSink::UpgradeCql(options).ok());
+}
+
 TEST(CassandraAlterCql, VarcharIsTextAndExtraColumnsAreLeftAlone) {
   std::vector<Column> columns = Made("created_users");
   for (Column& c : columns) {
