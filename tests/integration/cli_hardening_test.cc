@@ -115,6 +115,8 @@ TEST(CliHardening, NoConfigFileAbortsAnyCommand) {
   write("big.yaml", "seed: " + std::string(2 << 20, 'x') + "\n");
   files.push_back(dir.File("missing.yaml"));
   files.push_back("/dev/null");
+  files.push_back("/proc/self/mem");           // A regular file whose read fails (EIO).
+  files.push_back(dir.File("binary.yaml/x"));  // A path through a file.
   for (const std::string& command : kCommands) {
     for (const std::string& file : files) {
       Outcome outcome = RunSpate(dir, {command, "--config", file});
