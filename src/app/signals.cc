@@ -36,6 +36,7 @@ struct Guard {
   bool handed_over = false;
   std::jthread thread;
   std::atomic<bool> running{false};
+  bool shutdown = false;  // Which phase the guard covers, for its message.
 };
 
 Guard& TheGuard() {
@@ -63,9 +64,15 @@ void GuardLoop(const std::stop_token& stop) {
       return;
     }
     const char* name = sig == SIGINT ? "interrupt" : "terminate";
-    const std::string message = fmt::format(
-        "{} during start-up: exiting at once (no records were taken in yet, so none are lost)",
-        name);
+    const std::string message =
+        guard.shutdown ? fmt::format(
+                             "{} while finishing: exiting at once; records not yet acknowledged "
+                             "were dropped, rerun to store them",
+                             name)
+                       : fmt::format(
+                             "{} during start-up: exiting at once (no records were taken in yet, "
+                             "so none are lost)",
+                             name);
     if (auto logger = spdlog::get("spate")) {
       logger->warn("{}", message);
       logger->flush();
@@ -86,14 +93,23 @@ void BlockStopSignals() {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 }
 
-void StartStartupGuard() {
+namespace {
+
+void StartGuard(bool shutdown) {
   Guard& guard = TheGuard();
   std::lock_guard lock(guard.mutex);
   if (guard.thread.joinable()) return;
+  guard.shutdown = shutdown;
   guard.handed_over = false;
   guard.running = true;
   guard.thread = std::jthread(GuardLoop);
 }
+
+}  // namespace
+
+void StartStartupGuard() { StartGuard(/*shutdown=*/false); }
+
+void StartShutdownGuard() { StartGuard(/*shutdown=*/true); }
 
 void EndStartup() {
   Guard& guard = TheGuard();

@@ -28,6 +28,12 @@ void StartStartupGuard();
 // too, as a backstop. Harmless when no guard runs.
 void EndStartup();
 
+// The same guard for the end of a command, after its control loop returned: closing sinks
+// can wait long (a Kafka flush to a broker that is down, a PostgreSQL commit to a silent
+// server). A signal then ends the process at once with exit 130, as a second Ctrl-C in the
+// loop does: records not yet acknowledged are dropped, and a rerun stores them.
+void StartShutdownGuard();
+
 // True while the guard runs (for tests).
 bool StartupGuardRunning();
 

@@ -44,6 +44,20 @@ TEST(StartupGuard, SignalDuringStartUpEndsTheProcessWith130) {
   }
 }
 
+TEST(StartupGuard, SignalWhileFinishingEndsTheProcessWith130) {
+  const auto started = std::chrono::steady_clock::now();
+  const int code = InChild([] {
+    StartStartupGuard();
+    EndStartup();
+    StartShutdownGuard();  // The control loop returned; closing the sinks hangs.
+    kill(getpid(), SIGTERM);
+    std::this_thread::sleep_for(std::chrono::seconds(10));
+    return 0;
+  });
+  EXPECT_EQ(code, kExitAborted);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(2));
+}
+
 TEST(StartupGuard, ControlLoopGetsSignalsAfterTheHandOver) {
   const int code = InChild([] {
     StartStartupGuard();
