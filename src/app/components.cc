@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "app/commands.h"
+#include "app/signals.h"
 #include "sinks/sqlite_sink.h"
 #include "sources/file_source.h"
 #include "sources/generator.h"
@@ -232,6 +233,8 @@ DriveResult Drive(const std::vector<Pipeline*>& pipelines, const Config& config,
   if (progress) fmt::print(stderr, "\r\033[K");
   result.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  // Closing the sinks can wait long; a signal then still ends the process (signals.h).
+  StartShutdownGuard();
   return result;
 }
 
