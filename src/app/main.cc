@@ -64,6 +64,25 @@ spate::Status CheckBeforeStart(const spate::CommandOptions& options, const spate
   return spate::Status::Ok();
 }
 
+// CLI11's message for words it did not expect quotes them, and an unquoted connection string
+// (--pg-dsn host=db password=my secret) leaves a piece of the password among them. Secrets reach
+// the command line only through --pg-dsn and --kafka-opt (the Cassandra password has no flag),
+// so with either present the words are not shown.
+int UnexpectedArguments(const CLI::App& app, const CLI::ExtrasError& e, int argc, char** argv) {
+  bool secret_flags = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    secret_flags |= arg.starts_with("--pg-dsn") || arg.starts_with("--kafka-opt");
+  }
+  if (!secret_flags) return app.exit(e) == 0 ? 0 : spate::kExitUsage;
+  fmt::print(stderr,
+             "spate: unexpected arguments on the command line (not shown: with --pg-dsn or "
+             "--kafka-opt they may be part of a password). A value with spaces needs quotes, "
+             "e.g. --pg-dsn 'host=db user=spate password=...'; better, put credentials in "
+             "SPATE_PG_DSN or the config file\n");
+  return spate::kExitUsage;
+}
+
 int Main(int argc, char** argv);
 
 }  // namespace
@@ -180,6 +199,8 @@ int Main(int argc, char** argv) {
 
   try {
     app.parse(argc, argv);
+  } catch (const CLI::ExtrasError& e) {
+    return UnexpectedArguments(app, e, argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : spate::kExitUsage;
   }
