@@ -9,7 +9,19 @@
 // has not confirmed. `spate produce` keeps several batches in flight (Submit/Poll); the
 // dead-letter producer of `spate process` writes synchronously (Write). The producer is
 // idempotent (no duplicates or reordering from its own retries), and a resubmitted batch
-// resends only the messages whose delivery failed. Submit hands librdkafka the batch's own
+// resends only the messages whose delivery failed.
+//
+// Too large for Kafka: a message refused with "Message size too large" (by librdkafka at
+// produce time, over message.max.bytes, or by the broker in its delivery report) is not a
+// failure of the batch. It is replaced by a dead letter on `dlq_topic` with the reason, its
+// origin/position/item headers and the first kRefusedPrefixBytes of its bytes (header
+// "truncated" = its full size); the batch goes on and completes once that dead letter is
+// delivered. Records replaced so are counted by TakeRefused (the run counts them as
+// rejected, not stored). Without a dlq_topic, or when even the shortened dead letter is
+// refused, the batch fails as before. A broker checks its limit per record batch, so when a
+// topic's max.message.bytes is below the producer's message.max.bytes, every record of a
+// refused batch is dead-lettered: set message.max.bytes (--kafka-opt) to the topic's limit so
+// the check is per record. Submit hands librdkafka the batch's own
 // bytes (without the copy produce ran 2-11% faster, docs/benchmarks.md); the pipeline keeps
 // a submitted batch until Poll reports it complete (sinks/sink.h). Write copies, as it may
 // return before every report has arrived (on an interrupt or a failure of the producer).
@@ -23,6 +35,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "sinks/sink.h"
@@ -38,7 +51,14 @@ struct KafkaProducerOptions {
   // How long librdkafka keeps retrying one message (message.timeout.ms) before the batch
   // fails with a retriable error.
   std::chrono::milliseconds delivery_timeout{120000};
+  // Non-empty: every record carries it in a "spate-run" header, so that the consumer of the
+  // same `run --transport kafka` takes its own records only (KafkaSourceOptions::run_id).
+  std::string run_id;
 };
+
+// What a dead letter of a message Kafka refused as too large keeps of its bytes: a prefix, as
+// the whole would be refused again (the dead-letter topic is on the same brokers).
+inline constexpr size_t kRefusedPrefixBytes = 1024;
 
 class KafkaProducerSink : public Sink {
  public:
@@ -52,6 +72,7 @@ class KafkaProducerSink : public Sink {
   Status Close() override;
   void Interrupt() override { interrupted_ = true; }
   std::string Describe() const override;
+  uint64_t TakeRefused() override { return std::exchange(refused_, 0); }
 
   bool pipelined() const override { return true; }
   Status Submit(const Batch& batch) override;
@@ -61,12 +82,22 @@ class KafkaProducerSink : public Sink {
   // One submitted batch; delivery reports find it through the ticket in the message opaque.
   struct InFlight {
     uint64_t sequence = 0;
+    const Batch* batch = nullptr;    // For replacing refused messages (see above).
     std::vector<uint8_t> delivered;  // Per message: records first, then dead letters.
+    size_t records = 0;              // Messages below this index are batch->records.
+    size_t refused = 0;              // Records delivered as dead letters in their place.
     size_t outstanding = 0;
     size_t failed = 0;
     bool any_fatal = false;
     std::string first_error;
   };
+  // What a batch whose last attempt failed had achieved, for its resubmission.
+  struct RetryState {
+    std::vector<uint8_t> delivered;
+    size_t refused = 0;
+  };
+  // A message is sent as itself or, after Kafka refused it as too large, as a dead letter.
+  enum class Form : uint32_t { kAsIs = 0, kDeadLetter = 1 };
   struct TopicDeleter {
     void operator()(rd_kafka_topic_t* t) const { rd_kafka_topic_destroy(t); }
   };
@@ -74,9 +105,17 @@ class KafkaProducerSink : public Sink {
 
   static void OnDelivery(rd_kafka_t* rk, const rd_kafka_message_t* message, void* opaque);
   // copy: librdkafka copies the value; else it reads `value` until the delivery report.
-  Status Produce(rd_kafka_topic_t* topic, uint32_t ticket, size_t index, std::string_view key,
-                 std::string_view value, rd_kafka_headers_t* headers, bool copy);
-  Status SubmitBatch(const Batch& batch, bool copy);
+  // *code gets librdkafka's error (NO_ERROR on success).
+  Status Produce(rd_kafka_topic_t* topic, uint32_t ticket, size_t index, Form form,
+                 std::string_view key, std::string_view value, rd_kafka_headers_t* headers,
+                 bool copy, rd_kafka_resp_err_t* code);
+  // Sends message `index` of `f` as a shortened dead letter (see "Too large" above).
+  Status ProduceReplacement(uint32_t ticket, InFlight& f, size_t index, const std::string& why);
+  // Replaces the messages the broker refused as too large (queued by OnDelivery, which must
+  // not produce from inside a delivery report).
+  void ReplaceRefused();
+  // *ticket_out (if given) gets the batch's ticket.
+  Status SubmitBatch(const Batch& batch, bool copy, uint32_t* ticket_out);
   // Reports `ticket` complete once nothing of it is outstanding.
   void MaybeComplete(uint32_t ticket);
 
@@ -88,8 +127,15 @@ class KafkaProducerSink : public Sink {
   uint32_t next_ticket_ = 0;
   std::unordered_map<uint32_t, InFlight> in_flight_;
   // Delivered flags of batches whose last attempt failed, for their resubmission.
-  std::unordered_map<uint64_t, std::vector<uint8_t>> retry_state_;
+  std::unordered_map<uint64_t, RetryState> retry_state_;
   std::vector<Completion> completed_;
+  struct Refusal {
+    uint32_t ticket;
+    size_t index;
+    std::string why;
+  };
+  std::vector<Refusal> refusals_;  // Refused by the broker, to be replaced.
+  uint64_t refused_ = 0;           // Of completed batches, for TakeRefused.
   bool purged_ = false;
   std::atomic<bool> interrupted_{false};
 };
