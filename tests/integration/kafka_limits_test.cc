@@ -1,0 +1,177 @@
+// One record too large never costs its neighbours (issue 17, item 18): `produce` has
+// --max-record-bytes, and a record Kafka refuses as too large (librdkafka at produce time, or
+// the broker in its delivery report) is dead-lettered with the reason while the batch goes on,
+// for `produce` and `run --transport kafka`. Checked on the mock cluster with kcat.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "db_query.h"
+#include "kafka_rig.h"
+#include "spate_process.h"
+
+namespace spate {
+namespace {
+
+using spate::testing::KafkaRig;
+using spate::testing::KcatConsume;
+using spate::testing::Outcome;
+using spate::testing::QueryInt;
+using spate::testing::RunSpate;
+using spate::testing::TempDir;
+
+std::string Uuid(int i) { return fmt::format("00000000-0000-4000-8000-{:012}", i); }
+
+// One API-shaped user (v1.4); `padding` bytes of an extra field make it as large as needed.
+std::string User(int i, size_t padding = 0) {
+  return fmt::format(
+      R"({{"gender":"female","name":{{"title":"Ms","first":"First{}","last":"Last"}},)"
+      R"("location":{{"street":{{"number":1,"name":"Main St"}},"city":"Town","state":"State",)"
+      R"("country":"Land","postcode":"12345","coordinates":{{"latitude":"1.5","longitude":"-2.25"}},)"
+      R"("timezone":{{"offset":"+1:00","description":"x"}}}},"email":"a@example.com",)"
+      R"("login":{{"uuid":"{}","username":"user1"}},"dob":{{"date":"1990-01-01T00:00:00.000Z","age":35}},)"
+      R"("registered":{{"date":"2015-01-01T00:00:00.000Z","age":10}},"phone":"1","cell":"2",)"
+      R"("picture":{{"large":"l","medium":"m","thumbnail":"t"}},"nat":"US","padding":"{}"}})",
+      i, Uuid(i), std::string(padding, 'p'));
+}
+
+constexpr int kGood = 20;
+constexpr int kBigAt = 11;  // The big record's line (1-based).
+constexpr int kBigId = 99;
+
+// kGood users, one per line, and a large one (`big_bytes`) at line kBigAt.
+std::string WriteInput(const TempDir& dir, size_t big_bytes) {
+  std::string lines;
+  int good = 0;
+  for (int line = 1; line <= kGood + 1; ++line) {
+    if (line == kBigAt) {
+      const std::string small = User(kBigId);
+      lines += User(kBigId, big_bytes - small.size()) + "\n";
+    } else {
+      lines += User(good++) + "\n";
+    }
+  }
+  const std::string file = dir.File("users.jsonl");
+  std::ofstream(file) << lines;
+  return file;
+}
+
+std::vector<std::string> Kafka(const KafkaRig& rig, std::vector<std::string> args) {
+  args.insert(args.end(), {"--brokers", rig.bootstrap(), "--progress", "never"});
+  return args;
+}
+
+KafkaRig::Options Topic(const std::string& spec) {
+  KafkaRig::Options options;
+  options.topics = {spec};
+  return options;
+}
+
+std::set<std::string> Keys(const std::vector<std::string>& lines) {
+  return std::set<std::string>(lines.begin(), lines.end());
+}
+
+std::set<std::string> GoodKeys() {
+  std::set<std::string> keys;
+  for (int i = 0; i < kGood; ++i) keys.insert(Uuid(i));
+  return keys;
+}
+
+TEST(KafkaLimits, ProduceDeadLettersARecordOverMaxRecordBytesAndDeliversTheOthers) {
+  KafkaRig rig(Topic("users_created:3"));
+  ASSERT_TRUE(rig.ok()) << rig.error();
+  TempDir dir;
+  const std::string file = WriteInput(dir, 8000);
+  Outcome produced = RunSpate(dir, Kafka(rig, {"produce", "--source", "file", "--input", file,
+                                               "--max-record-bytes", "4096"}));
+  ASSERT_EQ(produced.exit_code, 0) << produced.err;
+  EXPECT_NE(produced.err.find("20 delivered to users_created, 1 dead letters"), std::string::npos)
+      << produced.err;
+  EXPECT_EQ(Keys(KcatConsume(rig.bootstrap(), "users_created", "%k")), GoodKeys());
+  const auto dead = KcatConsume(rig.bootstrap(), "users_created.dlq", "%h");
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_NE(dead[0].find("too large"), std::string::npos) << dead[0];
+  EXPECT_NE(dead[0].find(fmt::format("position={}", kBigAt)), std::string::npos) << dead[0];
+}
+
+// Over librdkafka's message.max.bytes: refused at produce time ("Message size too large",
+// which used to stop produce with exit 1 and lose the records around it).
+TEST(KafkaLimits, ProduceDeadLettersARecordKafkaRefusesAndDeliversTheOthers) {
+  KafkaRig rig(Topic("users_created:3"));
+  ASSERT_TRUE(rig.ok()) << rig.error();
+  TempDir dir;
+  const size_t big = 10000;
+  const std::string file = WriteInput(dir, big);
+  Outcome produced = RunSpate(dir, Kafka(rig, {"produce", "--source", "file", "--input", file,
+                                               "--kafka-opt", "message.max.bytes=4000"}));
+  ASSERT_EQ(produced.exit_code, 0) << produced.err;
+  EXPECT_NE(produced.err.find("20 delivered to users_created, 1 dead letters"), std::string::npos)
+      << produced.err;
+  EXPECT_EQ(Keys(KcatConsume(rig.bootstrap(), "users_created", "%k")), GoodKeys());
+  const auto dead = KcatConsume(rig.bootstrap(), "users_created.dlq", "%h\t%s");
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_NE(dead[0].find(fmt::format("reason=Kafka refused the record ({} bytes)", big)),
+            std::string::npos)
+      << dead[0];
+  EXPECT_NE(dead[0].find("Message size too large"), std::string::npos) << dead[0];
+  EXPECT_NE(dead[0].find(fmt::format("truncated={}", big)), std::string::npos) << dead[0];
+  EXPECT_NE(dead[0].find(fmt::format("position={}", kBigAt)), std::string::npos) << dead[0];
+  // The dead letter keeps the record's first 1024 bytes.
+  const std::string value = dead[0].substr(dead[0].find('\t') + 1);
+  EXPECT_EQ(value, User(kBigId, big - User(kBigId).size()).substr(0, 1024));
+}
+
+// The broker refuses a whole produce request as too large (the mock is told to): its
+// records become dead letters with the reason, nothing is lost or counted twice, and the
+// run goes on.
+TEST(KafkaLimits, ABrokersSizeRefusalInTheDeliveryReportDeadLettersAndGoesOn) {
+  KafkaRig rig(Topic("users_created:1"));
+  ASSERT_TRUE(rig.ok()) << rig.error();
+  TempDir dir;
+  const std::string file = WriteInput(dir, 2000);
+  std::string reply;
+  ASSERT_TRUE(rig.Command("errors 0 MSG_SIZE_TOO_LARGE 1", &reply)) << reply;
+  Outcome produced = RunSpate(dir, Kafka(rig, {"produce", "--source", "file", "--input", file}));
+  ASSERT_EQ(produced.exit_code, 0) << produced.err;
+  const auto delivered = KcatConsume(rig.bootstrap(), "users_created", "%k");
+  const auto dead = KcatConsume(rig.bootstrap(), "users_created.dlq", "%h");
+  ASSERT_FALSE(dead.empty()) << "the injected refusal was not seen: " << produced.err;
+  for (const std::string& headers : dead) {
+    EXPECT_NE(headers.find("reason=Kafka refused the record"), std::string::npos) << headers;
+  }
+  EXPECT_EQ(delivered.size() + dead.size(), static_cast<size_t>(kGood + 1));
+  EXPECT_EQ(Keys(delivered).size(), delivered.size()) << "a record delivered twice";
+  EXPECT_NE(produced.err.find(fmt::format("{} delivered to users_created, {} dead letters",
+                                          delivered.size(), dead.size())),
+            std::string::npos)
+      << produced.err;
+}
+
+TEST(KafkaLimits, RunWithKafkaTransportDeadLettersARecordKafkaRefusesAndStoresTheOthers) {
+  KafkaRig rig(Topic("users_created:3"));
+  ASSERT_TRUE(rig.ok()) << rig.error();
+  TempDir dir;
+  const std::string file = WriteInput(dir, 10000);
+  const std::string data = dir.File("data");
+  Outcome run =
+      RunSpate(dir, Kafka(rig, {"run", "--transport", "kafka", "--source", "file", "--input", file,
+                                "--data-dir", data, "--kafka-opt", "message.max.bytes=4000"}));
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(QueryInt(data, "SELECT count(*) FROM created_users"), kGood);
+  EXPECT_NE(run.err.find("20 rows stored, 0 rejected"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("produced: 20 records to kafka users_created, 1 dead letters"),
+            std::string::npos)
+      << run.err;
+  const auto dead = KcatConsume(rig.bootstrap(), "users_created.dlq", "%h");
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_NE(dead[0].find("Message size too large"), std::string::npos) << dead[0];
+}
+
+}  // namespace
+}  // namespace spate
