@@ -1,5 +1,6 @@
 #include "transport/kafka_sink.h"
 
+#include <algorithm>
 #include <array>
 #include <thread>
 
@@ -13,8 +14,8 @@ KafkaProducerSink::~KafkaProducerSink() {
   if (rk_) (void)Close();
 }
 
-Status KafkaProducerSink::Open() {
-  const KafkaOptions defaults = {
+KafkaOptions KafkaProducerSink::ProducerDefaults() const {
+  return {
       // No duplicates or reordering from the producer's own retries; implies acks=all.
       {"enable.idempotence", "true"},
       // A metadata probe must not make the broker auto-create a topic with its own defaults;
@@ -29,7 +30,10 @@ Status KafkaProducerSink::Open() {
       {"queue.buffering.max.kbytes", "65536"},
       {"message.timeout.ms", std::to_string(options_.delivery_timeout.count())},
   };
-  auto conf = MakeKafkaConf(options_.settings, defaults);
+}
+
+Status KafkaProducerSink::Open() {
+  auto conf = MakeKafkaConf(options_.settings, ProducerDefaults());
   if (!conf.ok()) return conf.status();
   rd_kafka_conf_set_dr_msg_cb(conf.value().get(), OnDelivery);
   rd_kafka_conf_set_opaque(conf.value().get(), this);
@@ -52,9 +56,10 @@ Status KafkaProducerSink::Open() {
 
 namespace {
 
-// The message opaque: the batch's ticket, the form the message was sent in, its index.
-constexpr uintptr_t kFormBit = uintptr_t{1} << 31;
-constexpr uintptr_t kIndexMask = kFormBit - 1;
+// The message opaque: the batch's ticket (32 bits), the form the message was sent in (2 bits),
+// its index.
+constexpr int kFormShift = 30;
+constexpr uintptr_t kIndexMask = (uintptr_t{1} << kFormShift) - 1;
 
 // reason, origin, position and item headers of a dead-letter message (a new list: librdkafka
 // takes it over when the message is produced).
@@ -79,17 +84,27 @@ void KafkaProducerSink::OnDelivery(rd_kafka_t* /*rk*/, const rd_kafka_message_t*
   auto* self = static_cast<KafkaProducerSink*>(opaque);
   const auto packed = reinterpret_cast<uintptr_t>(message->_private);
   const auto ticket = static_cast<uint32_t>(packed >> 32);
-  const Form form = (packed & kFormBit) != 0 ? Form::kDeadLetter : Form::kAsIs;
+  const auto form = static_cast<Form>((packed >> kFormShift) & 3);
   const size_t index = packed & kIndexMask;
   auto it = self->in_flight_.find(ticket);
   if (it == self->in_flight_.end() || index >= it->second.delivered.size()) return;
   InFlight& f = it->second;
-  if (message->err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE && form == Form::kAsIs &&
-      self->dlq_topic_ != nullptr && !self->interrupted_) {
-    // Still outstanding: Poll sends its dead letter (producing from inside a delivery report
-    // would re-enter librdkafka's poll when its queue is full).
-    self->refusals_.push_back(Refusal{ticket, index, rd_kafka_err2str(message->err)});
-    return;
+  if (message->err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE && !self->interrupted_) {
+    // Still outstanding: Poll sends it again (producing from inside a delivery report would
+    // re-enter librdkafka's poll when its queue is full). A record refused with its batch is
+    // tried alone first: the broker checks its limit per batch, and its neighbours may have
+    // been what made the batch too large.
+    const bool record = index < f.records;
+    if (form == Form::kAsIs && record) {
+      self->refusals_.push_back(
+          Refusal{ticket, index, Form::kAlone, rd_kafka_err2str(message->err)});
+      return;
+    }
+    if (form != Form::kDeadLetter && self->dlq_topic_ != nullptr) {
+      self->refusals_.push_back(
+          Refusal{ticket, index, Form::kDeadLetter, rd_kafka_err2str(message->err)});
+      return;
+    }
   }
   --f.outstanding;
   if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -127,25 +142,25 @@ void KafkaProducerSink::MaybeComplete(uint32_t ticket) {
   in_flight_.erase(it);
 }
 
-Status KafkaProducerSink::Produce(rd_kafka_topic_t* topic, uint32_t ticket, size_t index, Form form,
-                                  std::string_view key, std::string_view value,
-                                  rd_kafka_headers_t* headers, bool copy,
+Status KafkaProducerSink::Produce(rd_kafka_t* rk, rd_kafka_topic_t* topic, uint32_t ticket,
+                                  size_t index, Form form, std::string_view key,
+                                  std::string_view value, rd_kafka_headers_t* headers, bool copy,
                                   rd_kafka_resp_err_t* code) {
   void* opaque =
       reinterpret_cast<void*>((static_cast<uintptr_t>(ticket) << 32) |
-                              (form == Form::kDeadLetter ? kFormBit : 0) | (index & kIndexMask));
+                              (static_cast<uintptr_t>(form) << kFormShift) | (index & kIndexMask));
   const void* key_data = key.empty() ? nullptr : key.data();  // Always copied by librdkafka.
   void* value_data = const_cast<char*>(value.data());         // Never written by librdkafka.
   const int flags = copy ? RD_KAFKA_MSG_F_COPY : 0;
   while (true) {
     const rd_kafka_resp_err_t err =
         headers == nullptr
-            ? rd_kafka_producev(rk_.get(), RD_KAFKA_V_RKT(topic), RD_KAFKA_V_MSGFLAGS(flags),
+            ? rd_kafka_producev(rk, RD_KAFKA_V_RKT(topic), RD_KAFKA_V_MSGFLAGS(flags),
                                 RD_KAFKA_V_KEY(key_data, key.size()),
                                 RD_KAFKA_V_VALUE(value_data, value.size()),
                                 RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END)
             : rd_kafka_producev(
-                  rk_.get(), RD_KAFKA_V_RKT(topic), RD_KAFKA_V_MSGFLAGS(flags),
+                  rk, RD_KAFKA_V_RKT(topic), RD_KAFKA_V_MSGFLAGS(flags),
                   RD_KAFKA_V_KEY(key_data, key.size()), RD_KAFKA_V_VALUE(value_data, value.size()),
                   RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
     *code = err;
@@ -158,7 +173,7 @@ Status KafkaProducerSink::Produce(rd_kafka_topic_t* topic, uint32_t ticket, size
     }
     // librdkafka's buffer is full (the cluster is slower than we are): serve delivery reports
     // until there is room. This is the backpressure that keeps memory flat.
-    rd_kafka_poll(rk_.get(), 10);
+    rd_kafka_poll(rk, 10);
   }
 }
 
@@ -198,7 +213,7 @@ Status KafkaProducerSink::ProduceReplacement(uint32_t ticket, InFlight& f, size_
                options_.dlq_topic);
   rd_kafka_resp_err_t code = RD_KAFKA_RESP_ERR_NO_ERROR;
   Status status =
-      Produce(dlq_topic_.get(), ticket, index, Form::kDeadLetter,
+      Produce(rk_.get(), dlq_topic_.get(), ticket, index, Form::kDeadLetter,
               fmt::format("{}@{}", origin, position), raw, headers, /*copy=*/true, &code);
   if (code == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
     return Status::Fatal(
@@ -209,16 +224,57 @@ Status KafkaProducerSink::ProduceReplacement(uint32_t ticket, InFlight& f, size_
   return status;
 }
 
+Status KafkaProducerSink::ProduceAlone(uint32_t ticket, InFlight& f, size_t index) {
+  if (f.batch == nullptr) return Status::Cancelled("the batch is no longer held");
+  if (!alone_rk_) {
+    KafkaSettings settings = options_.settings;
+    // After the user's options: this producer exists to send one message per batch.
+    settings.options.emplace_back("batch.num.messages", "1");
+    settings.options.emplace_back("linger.ms", "0");
+    auto conf = MakeKafkaConf(settings, ProducerDefaults());
+    if (!conf.ok()) return conf.status();
+    rd_kafka_conf_set_dr_msg_cb(conf.value().get(), OnDelivery);
+    rd_kafka_conf_set_opaque(conf.value().get(), this);
+    auto rk = MakeKafkaClient(RD_KAFKA_PRODUCER, std::move(conf).value());
+    if (!rk.ok()) return rk.status();
+    alone_rk_ = std::move(rk).value();
+    alone_topic_.reset(rd_kafka_topic_new(alone_rk_.get(), options_.topic.c_str(), nullptr));
+  }
+  const RawRecord& record = f.batch->records[index];
+  rd_kafka_headers_t* headers = nullptr;
+  if (!options_.run_id.empty()) {
+    headers = rd_kafka_headers_new(1);
+    rd_kafka_header_add(headers, "spate-run", -1, options_.run_id.data(),
+                        static_cast<ssize_t>(options_.run_id.size()));
+  }
+  rd_kafka_resp_err_t code = RD_KAFKA_RESP_ERR_NO_ERROR;
+  Status status = Produce(alone_rk_.get(), alone_topic_.get(), ticket, index, Form::kAlone,
+                          record.key, record.json, headers, /*copy=*/true, &code);
+  if (code == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
+    return ProduceReplacement(ticket, f, index, rd_kafka_err2str(code));
+  }
+  return status;
+}
+
 void KafkaProducerSink::ReplaceRefused() {
   while (!refusals_.empty()) {
     std::vector<Refusal> todo;
     todo.swap(refusals_);
+    const auto alone = std::count_if(todo.begin(), todo.end(),
+                                     [](const Refusal& r) { return r.next == Form::kAlone; });
+    if (alone > 0) {
+      spdlog::warn(
+          "kafka: the broker refused {} records with their batch ({}); sending each "
+          "again in a batch of its own",
+          alone, todo.front().why);
+    }
     for (const Refusal& refusal : todo) {
       auto it = in_flight_.find(refusal.ticket);
       if (it == in_flight_.end()) continue;
       InFlight& f = it->second;
-      const Status status = interrupted_
-                                ? Status::Cancelled("interrupted")
+      const Status status = interrupted_ ? Status::Cancelled("interrupted")
+                            : refusal.next == Form::kAlone
+                                ? ProduceAlone(refusal.ticket, f, refusal.index)
                                 : ProduceReplacement(refusal.ticket, f, refusal.index, refusal.why);
       if (status.ok()) continue;  // Still outstanding, now as its dead letter.
       --f.outstanding;
@@ -261,7 +317,8 @@ Status KafkaProducerSink::SubmitBatch(const Batch& batch, bool copy, uint32_t* t
       if (headers != nullptr) rd_kafka_headers_destroy(headers);
     } else {
       rd_kafka_resp_err_t code = RD_KAFKA_RESP_ERR_NO_ERROR;
-      status = Produce(topic, ticket, index, Form::kAsIs, key, value, headers, copy, &code);
+      status =
+          Produce(rk_.get(), topic, ticket, index, Form::kAsIs, key, value, headers, copy, &code);
       if (code == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE && produce_dead) {
         // Over message.max.bytes: librdkafka refuses it here, before any broker sees it.
         status = ProduceReplacement(ticket, f, index, rd_kafka_err2str(code));
@@ -304,10 +361,14 @@ std::vector<Sink::Completion> KafkaProducerSink::Poll(std::chrono::milliseconds 
   if (interrupted_ && !purged_) {
     // Abort: stop waiting for the cluster; purged messages get their reports at once.
     rd_kafka_purge(rk_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    if (alone_rk_) {
+      rd_kafka_purge(alone_rk_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    }
     purged_ = true;
   }
   // Completions already waiting are returned without blocking.
   rd_kafka_poll(rk_.get(), completed_.empty() ? static_cast<int>(timeout.count()) : 0);
+  if (alone_rk_) rd_kafka_poll(alone_rk_.get(), 0);
   ReplaceRefused();
   std::array<char, 512> errstr{};
   if (rd_kafka_fatal_error(rk_.get(), errstr.data(), errstr.size()) != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -348,9 +409,20 @@ Status KafkaProducerSink::Write(const Batch& batch) {
 Status KafkaProducerSink::Close() {
   if (!rk_) return Status::Ok();
   // After an abort, what is still queued is dropped rather than waited for.
-  if (interrupted_) rd_kafka_purge(rk_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+  for (rd_kafka_t* rk : {alone_rk_.get(), rk_.get()}) {
+    if (rk != nullptr && interrupted_) {
+      rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    }
+  }
   // Normally nothing is outstanding (batches complete first); flush serves stragglers.
-  const rd_kafka_resp_err_t err = rd_kafka_flush(rk_.get(), 10000);
+  rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+  if (alone_rk_) err = rd_kafka_flush(alone_rk_.get(), 10000);
+  alone_topic_.reset();
+  alone_rk_.reset();
+  if (const rd_kafka_resp_err_t main = rd_kafka_flush(rk_.get(), 10000);
+      err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    err = main;
+  }
   topic_.reset();
   dlq_topic_.reset();
   rk_.reset();

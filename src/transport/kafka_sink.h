@@ -11,17 +11,16 @@
 // idempotent (no duplicates or reordering from its own retries), and a resubmitted batch
 // resends only the messages whose delivery failed.
 //
-// Too large for Kafka: a message refused with "Message size too large" (by librdkafka at
-// produce time, over message.max.bytes, or by the broker in its delivery report) is not a
-// failure of the batch. It is replaced by a dead letter on `dlq_topic` with the reason, its
-// origin/position/item headers and the first kRefusedPrefixBytes of its bytes (header
-// "truncated" = its full size); the batch goes on and completes once that dead letter is
-// delivered. Records replaced so are counted by TakeRefused (the run counts them as
-// rejected, not stored). Without a dlq_topic, or when even the shortened dead letter is
-// refused, the batch fails as before. A broker checks its limit per record batch, so when a
-// topic's max.message.bytes is below the producer's message.max.bytes, every record of a
-// refused batch is dead-lettered: set message.max.bytes (--kafka-opt) to the topic's limit so
-// the check is per record. Submit hands librdkafka the batch's own
+// Too large for Kafka: a message refused with "Message size too large" is not a failure of
+// the batch. A broker checks its limit per record batch, so a record refused with its batch
+// is first sent again alone (through a second producer that puts one message in each batch,
+// made when first needed); a record refused alone, or by librdkafka at produce time (over
+// message.max.bytes), and a dead letter refused, is replaced by a dead letter on `dlq_topic`
+// with the reason, its origin/position/item headers and the first kRefusedPrefixBytes of its
+// bytes (header "truncated" = its full size). The batch goes on and completes once every
+// message is delivered in one of these forms. Records replaced by dead letters are counted by
+// TakeRefused (the run counts them as rejected, not stored). Without a dlq_topic, or when
+// even the shortened dead letter is refused, the batch fails as before. Submit Submit hands librdkafka the batch's own
 // bytes (without the copy produce ran 2-11% faster, docs/benchmarks.md); the pipeline keeps
 // a submitted batch until Poll reports it complete (sinks/sink.h). Write copies, as it may
 // return before every report has arrived (on an interrupt or a failure of the producer).
@@ -97,7 +96,10 @@ class KafkaProducerSink : public Sink {
     size_t refused = 0;
   };
   // A message is sent as itself or, after Kafka refused it as too large, as a dead letter.
-  enum class Form : uint32_t { kAsIs = 0, kDeadLetter = 1 };
+  // A message is sent as itself; after the broker refused its batch as too large, alone
+  // (kAlone: the rest of the batch may have been small enough); after it was refused alone
+  // (or by librdkafka, or is a dead letter), as a shortened dead letter.
+  enum class Form : uint32_t { kAsIs = 0, kAlone = 1, kDeadLetter = 2 };
   struct TopicDeleter {
     void operator()(rd_kafka_topic_t* t) const { rd_kafka_topic_destroy(t); }
   };
@@ -106,14 +108,18 @@ class KafkaProducerSink : public Sink {
   static void OnDelivery(rd_kafka_t* rk, const rd_kafka_message_t* message, void* opaque);
   // copy: librdkafka copies the value; else it reads `value` until the delivery report.
   // *code gets librdkafka's error (NO_ERROR on success).
-  Status Produce(rd_kafka_topic_t* topic, uint32_t ticket, size_t index, Form form,
+  Status Produce(rd_kafka_t* rk, rd_kafka_topic_t* topic, uint32_t ticket, size_t index, Form form,
                  std::string_view key, std::string_view value, rd_kafka_headers_t* headers,
                  bool copy, rd_kafka_resp_err_t* code);
   // Sends message `index` of `f` as a shortened dead letter (see "Too large" above).
   Status ProduceReplacement(uint32_t ticket, InFlight& f, size_t index, const std::string& why);
-  // Replaces the messages the broker refused as too large (queued by OnDelivery, which must
-  // not produce from inside a delivery report).
+  // Sends record `index` of `f` again through the one-message-per-batch producer.
+  Status ProduceAlone(uint32_t ticket, InFlight& f, size_t index);
+  // Sends again, alone or as dead letters, the messages the broker refused as too large
+  // (queued by OnDelivery, which must not produce from inside a delivery report).
   void ReplaceRefused();
+  // librdkafka settings of both producers.
+  KafkaOptions ProducerDefaults() const;
   // *ticket_out (if given) gets the batch's ticket.
   Status SubmitBatch(const Batch& batch, bool copy, uint32_t* ticket_out);
   // Reports `ticket` complete once nothing of it is outstanding.
@@ -132,8 +138,13 @@ class KafkaProducerSink : public Sink {
   struct Refusal {
     uint32_t ticket;
     size_t index;
+    Form next;  // kAlone or kDeadLetter.
     std::string why;
   };
+  // Sends records refused in a batch again, each in a batch of its own (batch.num.messages=1),
+  // made when first needed. Declared after rk_: destroyed first.
+  KafkaHandle alone_rk_;
+  TopicHandle alone_topic_;
   std::vector<Refusal> refusals_;  // Refused by the broker, to be replaced.
   uint64_t refused_ = 0;           // Of completed batches, for TakeRefused.
   bool purged_ = false;
