@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <random>
 #include <set>
 #include <string>
 #include <vector>
@@ -177,6 +178,53 @@ TEST(KafkaLimits, ARecordTheBrokerRefusesEvenAloneIsDeadLetteredAndTheOthersDeli
   EXPECT_EQ(delivered.size(), static_cast<size_t>(kGood));
   EXPECT_EQ(Keys(delivered).size(), delivered.size()) << "a record delivered twice";
   EXPECT_NE(produced.err.find("20 delivered to users_created, 1 dead letters"), std::string::npos)
+      << produced.err;
+}
+
+// Property: records of random sizes, a random share of them over message.max.bytes (well
+// clear of it: librdkafka counts some overhead), in a fixed-seed shuffle: every small record
+// is on the topic once, every large one is in the dead-letter topic once, at its line.
+TEST(KafkaLimits, RandomSizesEveryRecordIsDeliveredOrDeadLetteredOnce) {
+  KafkaRig rig(Topic("users_created:4"));
+  ASSERT_TRUE(rig.ok()) << rig.error();
+  TempDir dir;
+  std::mt19937 random(180);
+  const size_t limit = 6000;
+  std::set<std::string> small_keys;
+  std::set<std::string> large_lines;
+  std::string lines;
+  const int count = 300;
+  for (int i = 0; i < count; ++i) {
+    const bool large = random() % 7 == 0;
+    const size_t size = large ? 2 * limit + random() % 20000 : 1500 + random() % (limit / 2);
+    const std::string small = User(i);
+    lines += User(i, size - small.size()) + "\n";
+    if (large) {
+      large_lines.insert(std::to_string(i + 1));
+    } else {
+      small_keys.insert(Uuid(i));
+    }
+  }
+  const std::string file = dir.File("random.jsonl");
+  std::ofstream(file) << lines;
+  Outcome produced =
+      RunSpate(dir, Kafka(rig, {"produce", "--source", "file", "--input", file, "--batch-size",
+                                "37", "--kafka-opt", fmt::format("message.max.bytes={}", limit)}));
+  ASSERT_EQ(produced.exit_code, 0) << produced.err;
+  const auto delivered = KcatConsume(rig.bootstrap(), "users_created", "%k");
+  EXPECT_EQ(delivered.size(), small_keys.size());
+  EXPECT_EQ(Keys(delivered), small_keys);
+  std::multiset<std::string> dead_lines;
+  for (const std::string& headers : KcatConsume(rig.bootstrap(), "users_created.dlq", "%h")) {
+    const size_t at = headers.find("position=");
+    ASSERT_NE(at, std::string::npos) << headers;
+    dead_lines.insert(headers.substr(at + 9, headers.find(',', at) - at - 9));
+  }
+  EXPECT_EQ(dead_lines.size(), large_lines.size());
+  EXPECT_EQ(std::set<std::string>(dead_lines.begin(), dead_lines.end()), large_lines);
+  EXPECT_NE(produced.err.find(fmt::format("{} delivered to users_created, {} dead letters",
+                                          small_keys.size(), large_lines.size())),
+            std::string::npos)
       << produced.err;
 }
 
