@@ -1,8 +1,8 @@
 // KafkaProducerSink: a Sink that produces to Kafka.
 //
 // batch.records (raw user objects, login secrets removed) go to `topic` keyed by login.uuid:
-// this is `spate produce`. batch.dead go to `dlq_topic` with the reason, origin and position
-// as headers: the dead-letter topic of both produce and process.
+// this is `spate produce`. batch.dead go to `dlq_topic` with the reason, origin, position and
+// item as headers: the dead-letter topic of both produce and process.
 //
 // Delivery: a batch completes (Poll reports it, or Write returns ok) only when every one of
 // its messages has a successful delivery report, so the pipeline acknowledges nothing Kafka
@@ -20,10 +20,12 @@
 // bytes (header "truncated" = its full size). The batch goes on and completes once every
 // message is delivered in one of these forms. Records replaced by dead letters are counted by
 // TakeRefused (the run counts them as rejected, not stored). Without a dlq_topic, or when
-// even the shortened dead letter is refused, the batch fails as before. Submit Submit hands librdkafka the batch's own
-// bytes (without the copy produce ran 2-11% faster, docs/benchmarks.md); the pipeline keeps
-// a submitted batch until Poll reports it complete (sinks/sink.h). Write copies, as it may
-// return before every report has arrived (on an interrupt or a failure of the producer).
+// even the shortened dead letter is refused, the batch fails as before.
+//
+// Submit hands librdkafka the batch's own bytes (without the copy produce ran 2-11% faster,
+// docs/benchmarks.md); the pipeline keeps a submitted batch until Poll reports it complete
+// (sinks/sink.h). Write copies, as it may return before every report has arrived (on an
+// interrupt or a failure of the producer).
 //
 // Thread-safety: Write/Open/Close from the pipeline's sink thread; Interrupt from any thread.
 #pragma once
