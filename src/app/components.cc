@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "app/commands.h"
+#include "app/signals.h"
 #include "sinks/sqlite_sink.h"
 #include "sources/file_source.h"
 #include "sources/generator.h"
@@ -295,6 +296,8 @@ DriveResult Drive(const std::vector<Pipeline*>& pipelines, const Config& config,
   result.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   result.busy_seconds = std::chrono::duration<double>(busy).count();
+  // Closing the sinks can wait long; a signal then still ends the process (signals.h).
+  StartShutdownGuard();
   return result;
 }
 
