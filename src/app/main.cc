@@ -171,9 +171,9 @@ int Main(int argc, char** argv) {
       "login secrets removed, keyed by login.uuid. A record counts only once Kafka confirmed "
       "it. Bad input goes to the dead-letter topic (<topic>.dlq) with the reason in a header.");
   spate::CommandOptions produce_options(
-      *produce,
-      Concat(Concat(Concat(kSourceOptions, kafka_options), {"raw_sink", "pg_dsn", "pg_timeout"}),
-             common_options));
+      *produce, Concat(Concat(Concat(kSourceOptions, kafka_options),
+                              {"raw_sink", "pg_dsn", "pg_timeout", "max_record_bytes"}),
+                       common_options));
 
   CLI::App* process = app.add_subcommand(
       "process",
