@@ -174,7 +174,9 @@ TEST(PgDsn, UnencodedUriPasswordsAreRefusedOrReadAsPasswords) {
       ASSERT_EQ(DescribeDsn(uri), reference) << uri;
       ++read;
     } else {
-      if (p.size() >= 6) ASSERT_FALSE(Contains(s.message(), p)) << uri << ": " << s.message();
+      if (p.size() >= 6) {
+        ASSERT_FALSE(Contains(s.message(), p)) << uri << ": " << s.message();
+      }
       ++refused;
     }
   }
