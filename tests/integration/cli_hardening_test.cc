@@ -271,7 +271,10 @@ TEST(CliHardening, UnquotedSecretsOnTheCommandLineAreNotEchoed) {
     Outcome outcome = RunSpate(dir, args);
     EXPECT_EQ(outcome.exit_code, 2) << outcome.err;
     EXPECT_FALSE(Contains(outcome.err + outcome.out, "TOPSECRET")) << outcome.err;
-    EXPECT_TRUE(Contains(outcome.err, "needs quotes")) << outcome.err;
+    // (--kafka-opt takes the next word as another item, refused by number, not shown.)
+    if (args[1] == "--sink") {
+      EXPECT_TRUE(Contains(outcome.err, "needs quotes")) << outcome.err;
+    }
   }
   // Without a flag that carries secrets, CLI11's message names the word (a typo is shown).
   Outcome typo = RunSpate(dir, {"run", "--count", "1", "extra-word"});
