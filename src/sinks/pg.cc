@@ -309,8 +309,11 @@ Status CheckDsn(const std::string& dsn) {
       size_t begin = 0;
       while (true) {
         const size_t comma = value.find(',', begin);
-        const std::string_view part = value.substr(
+        std::string_view part = value.substr(
             begin, comma == std::string_view::npos ? std::string_view::npos : comma - begin);
+        // libpq allows blanks around the number.
+        while (!part.empty() && IsSpace(part.front())) part.remove_prefix(1);
+        while (!part.empty() && IsSpace(part.back())) part.remove_suffix(1);
         if (!AllDigits(part) || part.size() > 5) {
           status = Status::Fatal(
               "the port is not a number (write port=5432, or one port per host: port=5432,5433)");

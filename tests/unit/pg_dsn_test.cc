@@ -195,9 +195,10 @@ TEST(PgDsn, BadValuesAreRefusedByKeywordWithoutTheValue) {
     ASSERT_FALSE(s.ok()) << dsn;
     EXPECT_FALSE(Contains(s.message(), "TOPSECRET")) << s.message();
   }
-  for (const char* dsn : {"host=h port=5432", "host=a,b port=5432,", "host=h connect_timeout=10",
-                          "host=h connect_timeout=' 10 '", "host=h sslmode=verify-full",
-                          "postgresql://h:5432,h2/d?ssl=true&keepalives=0"}) {
+  for (const char* dsn :
+       {"host=h port=5432", "host=a,b port=5432,", "host=h port=' 5432 '",
+        "host=h connect_timeout=10", "host=h connect_timeout=' 10 '", "host=h sslmode=verify-full",
+        "postgresql://h:5432,h2/d?ssl=true&keepalives=0"}) {
     Status s = CheckDsn(dsn);
     EXPECT_TRUE(s.ok()) << dsn << ": " << s.message();
   }
