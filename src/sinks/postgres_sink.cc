@@ -567,12 +567,13 @@ Status PostgresSink::CopyFinish(std::string_view what) {
   }
   if (Status s = CopyIn(copy_.stage, buffer_, what); !s.ok()) return s;
   // The raw archive keeps the first landing of a document: replays and copies of it
-  // elsewhere in the input change nothing (and need no UPDATE privilege).
+  // elsewhere in the input change nothing. With no conflict target (the key is the table's
+  // one unique index) this needs INSERT alone, not SELECT or UPDATE.
   const std::string upsert =
       copy_.table == "raw_users"
           ? fmt::format(
                 "INSERT INTO raw_users (id, {}) SELECT DISTINCT ON (id) * FROM (SELECT {} AS id, "
-                "{} FROM {}) s ORDER BY id, origin, position, item ON CONFLICT (id) DO NOTHING",
+                "{} FROM {}) s ORDER BY id, origin, position, item ON CONFLICT DO NOTHING",
                 kRawStageColumns, kRawKeySql, kRawStageColumns, copy_.stage)
           : UpsertFromStageSql(FindTable(copy_.table), copy_.stage, copy_.conflict);
   return PgExec(c, upsert.c_str(), what);
