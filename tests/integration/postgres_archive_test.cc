@@ -1,0 +1,141 @@
+// raw_users as an archive (issue 17, item 19, decisions.md point 3) and the dead letter of a
+// row PostgreSQL cannot hold (item 7), against a real server (pg_rig.h).
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "pg_rig.h"
+#include "spate_process.h"
+
+namespace spate {
+namespace {
+
+using spate::testing::Outcome;
+using spate::testing::PgRig;
+using spate::testing::PgRows;
+using spate::testing::PgStatus;
+using spate::testing::RunSpate;
+using spate::testing::TempDir;
+
+class PostgresArchive : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const PgStatus started = rig_.Start();
+    ASSERT_TRUE(started.ok()) << started.error();
+    const PgStatus created = rig_.CreateDatabase("spate");
+    ASSERT_TRUE(created.ok()) << created.error();
+  }
+
+  int64_t Int(const std::string& sql) {
+    const PgRows r = rig_.Query("spate", sql);
+    EXPECT_TRUE(r.ok()) << sql << ": " << r.status.error();
+    if (!r.ok() || r.rows.size() != 1 || !r.rows[0].at(0)) return -1;
+    return std::stoll(*r.rows[0][0]);
+  }
+
+  Outcome Run(std::vector<std::string> extra) {
+    std::vector<std::string> args = {
+        "run",        "--sink",          "postgres",   "--pg-dsn", rig_.Dsn("spate"),
+        "--data-dir", dir_.File("data"), "--progress", "never"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return RunSpate(dir_, std::move(args));
+  }
+
+  TempDir dir_;
+  PgRig rig_;
+};
+
+// One API-shaped user with the given uuid and first name.
+std::string User(uint64_t n, std::string_view first) {
+  return fmt::format(
+      R"({{"gender":"female","name":{{"title":"Ms","first":"{}","last":"L"}},)"
+      R"("location":{{"street":{{"number":1,"name":"Main St"}},"city":"Town","state":"State",)"
+      R"("country":"Land","postcode":"12345","coordinates":{{"latitude":"1.5","longitude":"-2.25"}},)"
+      R"("timezone":{{"offset":"+1:00","description":"x"}}}},"email":"a@example.com",)"
+      R"("login":{{"uuid":"00000000-0000-4000-8000-{:012}","username":"u","password":"hunter2"}},)"
+      R"("dob":{{"date":"1990-01-01T00:00:00.000Z","age":35}},)"
+      R"("registered":{{"date":"2015-01-01T00:00:00.000Z","age":10}},"phone":"1","cell":"2",)"
+      R"("picture":{{"large":"l","medium":"m","thumbnail":"t"}},"nat":"US"}})",
+      first, n);
+}
+
+TEST_F(PostgresArchive, RunsWithOtherSeedsAddToTheArchiveAndReplaysLandOnThemselves) {
+  // The issue's example: the origin is "generator" both times, and the positions are the
+  // same; version 1 kept only the second run's documents.
+  for (const char* seed : {"one", "two"}) {
+    Outcome run = Run({"--count", "500", "--seed", seed, "--raw-sink", "postgres"});
+    ASSERT_EQ(run.exit_code, 0) << run.err;
+  }
+  EXPECT_EQ(Int("SELECT count(*) FROM raw_users"), 1000);
+  EXPECT_EQ(Int("SELECT count(DISTINCT user_id) FROM raw_users"), 1000);
+  Outcome replay = Run({"--count", "500", "--seed", "one", "--raw-sink", "postgres"});
+  ASSERT_EQ(replay.exit_code, 0) << replay.err;
+  EXPECT_EQ(Int("SELECT count(*) FROM raw_users"), 1000);
+  EXPECT_EQ(Int("SELECT count(*) FROM raw_users WHERE id <> encode(sha256(convert_to(raw::text, "
+                "'UTF8')), 'hex')"),
+            0);
+  EXPECT_EQ(Int("SELECT count(*) FROM raw_users WHERE origin = 'generator' AND item = 0"), 1000);
+}
+
+// Property: whatever files of documents land, in whatever order, with repeats inside a file
+// and across files, under whatever path spelling, the archive holds each distinct document
+// exactly once.
+TEST_F(PostgresArchive, TheArchiveHoldsEachDistinctDocumentOnce) {
+  std::mt19937_64 rng(17);
+  std::set<uint64_t> landed;
+  std::filesystem::create_directories(dir_.File("f"));
+  for (int file = 0; file < 6; ++file) {
+    std::string text;
+    const int lines = 50 + static_cast<int>(rng() % 150);
+    for (int i = 0; i < lines; ++i) {
+      const uint64_t n = rng() % 400;  // Out of 400 documents: many repeats.
+      landed.insert(n);
+      text += User(n, fmt::format("user{}", n)) + "\n";
+    }
+    const std::string name = fmt::format("f/in{}.jsonl", file);
+    std::ofstream(dir_.File(name)) << text;
+    // Spelled as typed, with ./ or absolute: the same bytes, the same archive rows.
+    const std::string path = file % 3 == 0   ? dir_.File(name)
+                             : file % 3 == 1 ? dir_.path() + "/./" + name
+                                             : dir_.path() + "/f/../" + name;
+    Outcome run = Run({"--source", "file", "--input", path, "--raw-sink", "postgres",
+                       "--batch-size", std::to_string(1 + rng() % 64)});
+    ASSERT_EQ(run.exit_code, 0) << run.err;
+    EXPECT_EQ(Int("SELECT count(*) FROM raw_users"), static_cast<int64_t>(landed.size()))
+        << "after file " << file;
+  }
+  // No secret is archived.
+  EXPECT_EQ(Int("SELECT count(*) FROM raw_users WHERE raw::text LIKE '%hunter2%'"), 0);
+}
+
+// Item 7 without a raw sink: the row's dead letter has its record's line and bytes, once.
+TEST_F(PostgresArchive, ARowWithANulIsOneDeadLetterAtItsLine) {
+  std::string text;
+  for (int i = 0; i < 5; ++i) text += User(i, "ok") + "\n";
+  text += User(5, "nul\\u0000byte") + "\n";  // Line 6.
+  const std::string file = dir_.File("in.jsonl");
+  std::ofstream(file) << text;
+  for (int pass = 0; pass < 2; ++pass) {
+    Outcome run = Run({"--source", "file", "--input", file});
+    ASSERT_EQ(run.exit_code, 0) << run.err;
+    EXPECT_NE(run.err.find("5 rows stored, 1 rejected"), std::string::npos) << run.err;
+  }
+  EXPECT_EQ(Int("SELECT count(*) FROM created_users"), 5);
+  EXPECT_EQ(Int("SELECT count(*) FROM rejected_users"), 1) << "replayed onto itself";
+  EXPECT_EQ(Int("SELECT position FROM rejected_users"), 6);
+  EXPECT_EQ(Int("SELECT item FROM rejected_users"), 0);
+  const PgRows raw = rig_.Query("spate", "SELECT convert_from(raw, 'UTF8') FROM rejected_users");
+  ASSERT_TRUE(raw.ok()) << raw.status.error();
+  ASSERT_EQ(raw.rows.size(), 1u);
+  EXPECT_NE(raw.rows[0][0]->find("\"first\":\"nul\\u0000byte\""), std::string::npos)
+      << *raw.rows[0][0];
+  EXPECT_EQ(raw.rows[0][0]->find("hunter2"), std::string::npos) << *raw.rows[0][0];
+}
+
+}  // namespace
+}  // namespace spate
