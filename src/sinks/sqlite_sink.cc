@@ -66,20 +66,26 @@ std::string SqliteSchemaSql() {
       columns);
 }
 
+namespace {
+
+// Version 2 (issue 17) adds the record's item to rejected_users: 0 for what version 1
+// stored. Only a column is added, so Open does this itself.
+std::string UpgradeFrom1Statements() {
+  return fmt::format(
+      "ALTER TABLE rejected_users ADD COLUMN item INTEGER NOT NULL DEFAULT 0;\n"
+      "UPDATE spate_meta SET value = '{}' WHERE key = 'schema_version' AND value = '1';\n",
+      kSqliteSchemaVersion);
+}
+
+}  // namespace
+
 Result<std::string> SqliteUpgradeSql(int from_version) {
-  // Version 2 (issue 17) adds the record's item to rejected_users: 0 for what version 1
-  // stored. Only a column is added, so Open does this itself.
   if (from_version != 1) {
     return Status::Fatal(
         fmt::format("no upgrade from SQLite schema version {}: this spate upgrades version 1 to {}",
                     from_version, kSqliteSchemaVersion));
   }
-  return fmt::format(
-      "BEGIN IMMEDIATE;\n"
-      "ALTER TABLE rejected_users ADD COLUMN item INTEGER NOT NULL DEFAULT 0;\n"
-      "UPDATE spate_meta SET value = '{}' WHERE key = 'schema_version' AND value = '1';\n"
-      "COMMIT;\n",
-      kSqliteSchemaVersion);
+  return "BEGIN IMMEDIATE;\n" + UpgradeFrom1Statements() + "COMMIT;\n";
 }
 
 namespace {
@@ -204,7 +210,7 @@ Status SqliteSink::Open() {
     (void)ExecWhileBusy(*db_, "BEGIN IMMEDIATE");
     auto again = read_version();
     Status s = again.ok() ? Status::Ok() : again.status();
-    if (s.ok() && *again == "1") s = db_->Exec(*SqliteUpgradeSql(1));
+    if (s.ok() && *again == "1") s = db_->Exec(UpgradeFrom1Statements());
     if (!s.ok()) {
       (void)db_->Exec("ROLLBACK");
       return s.WithContext("upgrade schema version 1 to 2");
