@@ -424,7 +424,7 @@ Status PostgresSink::SetUp() {
           "the SQL and the privileges spate needs)",
           s.message())));
     }
-    spdlog::info("postgres: created {}", missing);
+    spdlog::info("{}: created {}", description_, missing);
   }
   PgResult version(PQexec(c, "SELECT version FROM spate_schema"));
   if (PQresultStatus(version.get()) != PGRES_TUPLES_OK) {
