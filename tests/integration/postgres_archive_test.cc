@@ -9,12 +9,15 @@
 #include <string>
 #include <vector>
 
+#include "kafka_rig.h"
 #include "pg_rig.h"
 #include "spate_process.h"
 
 namespace spate {
 namespace {
 
+using spate::testing::KafkaRig;
+using spate::testing::KcatProduce;
 using spate::testing::Outcome;
 using spate::testing::PgRig;
 using spate::testing::PgRows;
@@ -135,6 +138,38 @@ TEST_F(PostgresArchive, ARowWithANulIsOneDeadLetterAtItsLine) {
   EXPECT_NE(raw.rows[0][0]->find("\"first\":\"nul\\u0000byte\""), std::string::npos)
       << *raw.rows[0][0];
   EXPECT_EQ(raw.rows[0][0]->find("hunter2"), std::string::npos) << *raw.rows[0][0];
+}
+
+// Item 7 from Kafka, where any producer may have written login secrets: the refused row's
+// dead letter keeps its offset and its record's bytes with the secrets removed.
+TEST_F(PostgresArchive, ARowWithANulFromKafkaIsDeadLetteredWithoutItsSecrets) {
+  KafkaRig::Options options;
+  options.topics = {"users_created:1"};
+  KafkaRig kafka(options);
+  ASSERT_TRUE(kafka.ok()) << kafka.error();
+  std::vector<std::pair<std::string, std::string>> records;
+  for (int i = 0; i < 4; ++i) records.emplace_back(fmt::format("k{}", i), User(i, "ok"));
+  records.emplace_back("k4", User(4, "nul\\u0000byte"));  // Offset 4, with a password.
+  std::string error;
+  ASSERT_TRUE(
+      KcatProduce(kafka.bootstrap(), "users_created", records, std::chrono::seconds(30), &error))
+      << error;
+  Outcome processed = RunSpate(
+      dir_, {"process", "--brokers", kafka.bootstrap(), "--group", "nul", "--exit-at-end", "--sink",
+             "postgres", "--pg-dsn", rig_.Dsn("spate"), "--data-dir", dir_.File("data"),
+             "--progress", "never", "--kafka-opt", "session.timeout.ms=6000"});
+  ASSERT_EQ(processed.exit_code, 0) << processed.err;
+  EXPECT_EQ(Int("SELECT count(*) FROM created_users"), 4);
+  EXPECT_EQ(Int("SELECT count(*) FROM rejected_users"), 1);
+  EXPECT_EQ(Int("SELECT position FROM rejected_users"), 4);
+  const PgRows raw =
+      rig_.Query("spate", "SELECT convert_from(raw, 'UTF8'), origin FROM rejected_users");
+  ASSERT_TRUE(raw.ok()) << raw.status.error();
+  ASSERT_EQ(raw.rows.size(), 1u);
+  EXPECT_EQ(raw.rows[0][0]->find("hunter2"), std::string::npos) << *raw.rows[0][0];
+  EXPECT_NE(raw.rows[0][0]->find("00000000-0000-4000-8000-000000000004"), std::string::npos)
+      << "the record, not the row: " << *raw.rows[0][0];
+  EXPECT_NE(raw.rows[0][1]->find("/0"), std::string::npos) << "partition 0: " << *raw.rows[0][1];
 }
 
 }  // namespace
