@@ -566,14 +566,14 @@ Status PostgresSink::CopyFinish(std::string_view what) {
     batches_since_fallback_ = 0;
   }
   if (Status s = CopyIn(copy_.stage, buffer_, what); !s.ok()) return s;
-  // The raw archive keeps the first landing of a document: replays and copies of it
-  // elsewhere in the input change nothing. With no conflict target (the key is the table's
-  // one unique index) this needs INSERT alone, not SELECT or UPDATE.
+  // The raw archive keeps the first landing of a document: replays, and copies of it
+  // elsewhere in the input (this batch included: DO NOTHING skips a row that an earlier one
+  // of the same statement inserted), change nothing. With no conflict target (the key is the
+  // table's one unique index) this needs INSERT alone, not SELECT or UPDATE.
   const std::string upsert =
       copy_.table == "raw_users"
           ? fmt::format(
-                "INSERT INTO raw_users (id, {}) SELECT DISTINCT ON (id) * FROM (SELECT {} AS id, "
-                "{} FROM {}) s ORDER BY id, origin, position, item ON CONFLICT DO NOTHING",
+                "INSERT INTO raw_users (id, {}) SELECT {}, {} FROM {} ON CONFLICT DO NOTHING",
                 kRawStageColumns, kRawKeySql, kRawStageColumns, copy_.stage)
           : UpsertFromStageSql(FindTable(copy_.table), copy_.stage, copy_.conflict);
   return PgExec(c, upsert.c_str(), what);
