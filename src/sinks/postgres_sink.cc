@@ -1,5 +1,6 @@
 #include "sinks/postgres_sink.h"
 
+#include <algorithm>
 #include <bit>
 #include <map>
 #include <unordered_map>

@@ -6,7 +6,7 @@
 //   raw_users       the ingest stage's archive (`--raw-sink postgres`): each raw document as
 //                   jsonb, keyed by a SHA-256 of it as stored, with where it was first seen
 //                   (origin, position, item). Different documents never share a row; the
-//                   same document replayed lands on its own row.
+//                   same document replayed lands on the row it made first (unchanged).
 //   rejected_users  dead letters: reason, origin, position, item, the raw bytes.
 //
 // Open looks before it creates: it creates only the tables that are missing, and checks the
@@ -19,12 +19,14 @@
 // after that). Rows go in with COPY: straight into the table when none of the ids is there
 // yet (a new stream, the common case), else into a temporary staging table followed by one
 // INSERT ... SELECT ... ON CONFLICT DO UPDATE. Both give the same rows; the first does half
-// the work.
+// the work. raw_users always goes through its stage: the server computes the key from the document
+// as jsonb stores it (one INSERT ... SELECT ... ON CONFLICT DO NOTHING).
 //
 // Failures: a lost connection or a transient server condition (restart, shutdown, deadlock,
 // too many connections) is retriable: the transaction is gone, the connection is dropped,
 // and the pipeline's retry reconnects and writes the whole batch again (upserts make that
-// safe). Text PostgreSQL cannot hold (NUL bytes) is dead-lettered with the reason.
+// safe). A record PostgreSQL cannot hold (a NUL character) is dead-lettered with the reason,
+// its position, item and bytes (RefusedRow).
 //
 // Thread-safety: one thread at a time (the pipeline's sink or process thread).
 #pragma once
