@@ -44,12 +44,19 @@ Result<std::string> Statements(const std::string& store, const Config& config, i
                        kSqliteSchemaVersion, OneStatementALine(SqliteSchemaSql()));
   }
   if (store == "cassandra") {
-    if (upgrade_from > 0) {
-      return Status::Fatal("--upgrade-from: Cassandra tables are upgraded by spate itself");
+    if (upgrade_from > 1) {
+      return Status::Fatal(fmt::format(
+          "no upgrade of Cassandra tables from version {}: --upgrade-from 1 prints the ALTERs "
+          "for tables of a spate before issue 17",
+          upgrade_from));
     }
-    auto cql = CassandraSink::SchemaCql(CassandraOptions(config));
+    auto cql = upgrade_from == 1 ? CassandraSink::UpgradeCql(CassandraOptions(config))
+                                 : CassandraSink::SchemaCql(CassandraOptions(config));
     if (!cql.ok()) return cql.status();
-    std::string out = "-- spate's Cassandra schema (run with cqlsh as a role with CREATE).\n";
+    std::string out = upgrade_from == 1
+                          ? "-- Upgrades spate's Cassandra tables (run with cqlsh as a role with "
+                            "ALTER).\n"
+                          : "-- spate's Cassandra schema (run with cqlsh as a role with CREATE).\n";
     for (const std::string& statement : *cql) out += statement + ";\n";
     return out;
   }

@@ -10,12 +10,14 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "cql_rig.h"
 #include "pg_rig.h"
 #include "sinks/sqlite_db.h"
 #include "spate_process.h"
@@ -23,6 +25,7 @@
 namespace spate {
 namespace {
 
+using spate::testing::CqlRig;
 using spate::testing::Outcome;
 using spate::testing::PgRig;
 using spate::testing::PgRows;
@@ -174,13 +177,45 @@ TEST(Query, ShowsWhatLandedInPostgres) {
     EXPECT_EQ(found.rows.at(0).at(0), "1") << line;
   }
   EXPECT_EQ(samples, 3u) << query.out;
-  // The default store is still SQLite, and cassandra is said to be unsupported, not empty.
+  // The default store is still SQLite.
   Outcome sqlite = RunSpate(dir, {"query", "--data-dir", dir.File("none")});
   EXPECT_EQ(sqlite.exit_code, 1);
   EXPECT_NE(sqlite.err.find("no data at"), std::string::npos) << sqlite.err;
-  Outcome cassandra = RunSpate(dir, {"query", "--sink", "cassandra"});
-  EXPECT_EQ(cassandra.exit_code, 2);
-  EXPECT_NE(cassandra.err.find("not supported yet"), std::string::npos) << cassandra.err;
+}
+
+TEST(Query, ShowsWhatLandedInCassandraInTheSameShape) {
+  CqlRig rig;
+  ASSERT_TRUE(rig.Start()) << rig.error();
+  TempDir dir;
+  const std::vector<std::string> cassandra = {"--sink",    "cassandra",  "--cassandra-hosts",
+                                              rig.Hosts(), "--keyspace", "ks_query"};
+  // Nothing there yet: an error, not an empty summary.
+  std::vector<std::string> args = {"query", "--samples", "2"};
+  args.insert(args.end(), cassandra.begin(), cassandra.end());
+  Outcome empty = RunSpate(dir, args);
+  EXPECT_EQ(empty.exit_code, 1) << empty.out;
+  const std::string file = dir.File("in.jsonl");
+  std::ofstream(file) << "not json\n";
+  for (const std::vector<std::string>& extra : std::vector<std::vector<std::string>>{
+           {"--count", "120"}, {"--source", "file", "--input", file}}) {
+    std::vector<std::string> run = {"run", "--progress", "never", "--data-dir", dir.File("d")};
+    run.insert(run.end(), cassandra.begin(), cassandra.end());
+    run.insert(run.end(), extra.begin(), extra.end());
+    Outcome ran = RunSpate(dir, run);
+    ASSERT_EQ(ran.exit_code, 0) << ran.err;
+  }
+  Outcome query = RunSpate(dir, args);
+  ASSERT_EQ(query.exit_code, 0) << query.err;
+  EXPECT_NE(query.out.find("database: cassandra "), std::string::npos) << query.out;
+  EXPECT_NE(query.out.find("created_users:  120 rows"), std::string::npos) << query.out;
+  EXPECT_NE(query.out.find("rejected_users: 1 rows"), std::string::npos) << query.out;
+  EXPECT_NE(query.out.find("rejected, by reason:\n         1  "), std::string::npos) << query.out;
+  EXPECT_NE(query.out.find("top countries:"), std::string::npos) << query.out;
+  const size_t samples = query.out.find("sample rows:\n");
+  ASSERT_NE(samples, std::string::npos) << query.out;
+  EXPECT_EQ(
+      std::count(query.out.begin() + static_cast<std::ptrdiff_t>(samples), query.out.end(), '<'), 2)
+      << query.out;
 }
 
 }  // namespace

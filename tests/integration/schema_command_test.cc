@@ -43,6 +43,12 @@ TEST(SchemaCommand, CassandraDdlUsesTheOptionsAndOtherStoresAreUsageErrors) {
   EXPECT_NE(cql.out.find("'replication_factor': 3"), std::string::npos) << cql.out;
   EXPECT_NE(cql.out.find("ks_test.created_users"), std::string::npos) << cql.out;
 
+  // The ALTER for tables of a spate before rejected_users had its item.
+  Outcome alter = RunSpate(
+      dir, {"schema", "--sink", "cassandra", "--keyspace", "ks_test", "--upgrade-from", "1"});
+  ASSERT_EQ(alter.exit_code, 0) << alter.err;
+  EXPECT_NE(alter.out.find("ALTER TABLE ks_test.rejected_users"), std::string::npos) << alter.out;
+
   // Both stores at once, one after the other.
   Outcome both = RunSpate(dir, {"schema", "--sink", "postgres", "--sink", "sqlite"});
   ASSERT_EQ(both.exit_code, 0) << both.err;
@@ -50,7 +56,7 @@ TEST(SchemaCommand, CassandraDdlUsesTheOptionsAndOtherStoresAreUsageErrors) {
 
   for (const std::vector<std::string>& bad : std::vector<std::vector<std::string>>{
            {"schema", "--sink", "discard"},
-           {"schema", "--sink", "cassandra", "--upgrade-from", "1"},
+           {"schema", "--sink", "cassandra", "--upgrade-from", "2"},
            {"schema", "--sink", "postgres", "--upgrade-from", "0"},
            {"schema", "--sink", "sqlite", "--upgrade-from", "5"}}) {
     Outcome out = RunSpate(dir, bad);
