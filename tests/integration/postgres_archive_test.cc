@@ -172,5 +172,31 @@ TEST_F(PostgresArchive, ARowWithANulFromKafkaIsDeadLetteredWithoutItsSecrets) {
   EXPECT_NE(raw.rows[0][1]->find("/0"), std::string::npos) << "partition 0: " << *raw.rows[0][1];
 }
 
+// Whatever JSON jsonb refuses (a NUL, a lone surrogate, escaped or not) is one dead letter,
+// never a failed batch: the documents around it are archived and their rows stored.
+TEST_F(PostgresArchive, DocumentsJsonbRefusesAreDeadLetteredAndTheirNeighboursLand) {
+  const std::vector<std::string> refused = {"nul\\u0000byte", "lone \\ud800 high",
+                                            "lone \\udc00 low", "reversed \\udc00\\ud800",
+                                            "upper \\uD83D end"};
+  std::string text;
+  uint64_t n = 0;
+  for (const std::string& name : refused) {
+    text += User(n++, "fine") + "\n";
+    text += User(n++, name) + "\n";
+  }
+  text += User(n++, "pair \\ud83d\\udc18 ok") + "\n";  // A valid pair is fine.
+  // A number beyond numeric's range, in a field the transform does not read.
+  std::string huge = User(n++, "huge");
+  huge.insert(1, "\"extra\":1e999999,");
+  text += huge + "\n";
+  const std::string file = dir_.File("in.jsonl");
+  std::ofstream(file) << text;
+  Outcome run = Run({"--source", "file", "--input", file, "--raw-sink", "postgres"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(Int("SELECT count(*) FROM raw_users"), static_cast<int64_t>(refused.size() + 1));
+  EXPECT_EQ(Int("SELECT count(*) FROM rejected_users"), static_cast<int64_t>(refused.size() + 1))
+      << "one dead letter per refused document, also where the row was stored";
+}
+
 }  // namespace
 }  // namespace spate
