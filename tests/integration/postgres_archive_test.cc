@@ -198,5 +198,71 @@ TEST_F(PostgresArchive, DocumentsJsonbRefusesAreDeadLetteredAndTheirNeighboursLa
       << "one dead letter per refused document, also where the row was stored";
 }
 
+// Property (items 7 and 20's class): for any mix of good and bad records, every record is a
+// stored row or exactly one dead letter, the summary's counts are the tables' counts, and a
+// replay (in other batch sizes) changes nothing.
+TEST_F(PostgresArchive, EveryRecordIsARowOrOneDeadLetterAndTheCountsAreTheTables) {
+  std::mt19937_64 rng(7);
+  // Places a NUL can hide: a value in each part of the user the transform reads.
+  const std::vector<std::pair<std::string, std::string>> nul_spots = {
+      {"\"Town\"", "\"To\\u0000wn\""},
+      {"\"Main St\"", "\"Main\\u0000St\""},
+      {"\"a@example.com\"", "\"a@exa\\u0000mple.com\""},
+      {"\"Land\"", "\"\\u0000\""},
+      {"\"+1:00\"", "\"+1:00\\u0000\""},
+      {"\"first\":\"", "\"first\":\"\\u0000"}};
+  int64_t good = 0, bad = 0, archived = 0;
+  std::string text;
+  const int lines = 400;
+  for (int i = 0; i < lines; ++i) {
+    std::string user = User(static_cast<uint64_t>(i), fmt::format("n{}", rng() % 1000));
+    switch (rng() % 6) {
+      case 0:
+      case 1:
+        ++good, ++archived;
+        break;
+      case 2: {  // A NUL PostgreSQL cannot hold, in the row and the raw document.
+        const auto& [from, to] = nul_spots[rng() % nul_spots.size()];
+        user.replace(user.find(from), from.size(), to);
+        ++bad;
+        break;
+      }
+      case 3:  // Not JSON: cut short.
+        user.resize(rng() % (user.size() - 1));
+        if (user.empty() || user.find_first_not_of(" ") == std::string::npos) user = "x";
+        ++bad;
+        break;
+      case 4:  // JSON, archived, but not a user spate can store (the uuid is not one).
+        user.replace(user.find("00000000-0000-4000"), 4, "zzzz");
+        ++bad, ++archived;
+        break;
+      default: {  // A lone surrogate.
+        user.replace(user.find("\"L\""), 3, "\"\\udfff\"");
+        ++bad;
+        break;
+      }
+    }
+    text += user + "\n";
+  }
+  const std::string file = dir_.File("mix.jsonl");
+  std::ofstream(file) << text;
+  for (const char* batch : {"7", "1000"}) {
+    Outcome run =
+        Run({"--source", "file", "--input", file, "--raw-sink", "postgres", "--batch-size", batch});
+    ASSERT_EQ(run.exit_code, 0) << run.err;
+    EXPECT_NE(run.err.find(fmt::format("{} rows stored, {} rejected", good, bad)),
+              std::string::npos)
+        << "batch " << batch << ": " << run.err;
+    EXPECT_EQ(Int("SELECT count(*) FROM created_users"), good);
+    EXPECT_EQ(Int("SELECT count(*) FROM rejected_users"), bad) << "each bad record once";
+    EXPECT_EQ(Int("SELECT count(DISTINCT position) FROM rejected_users"), bad);
+    EXPECT_EQ(Int("SELECT count(*) FROM raw_users"), archived);
+  }
+  EXPECT_EQ(Int("SELECT count(*) FROM rejected_users WHERE position < 1 OR position > 400"), 0);
+  EXPECT_EQ(Int("SELECT count(*) FROM rejected_users WHERE encode(raw, 'escape') LIKE "
+                "'%hunter2%'"),
+            0);
+}
+
 }  // namespace
 }  // namespace spate
