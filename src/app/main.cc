@@ -67,7 +67,8 @@ spate::Status CheckBeforeStart(const spate::CommandOptions& options, const spate
 // CLI11's message for words it did not expect quotes them, and an unquoted connection string
 // (--pg-dsn host=db password=my secret) leaves a piece of the password among them. Secrets reach
 // the command line only through --pg-dsn and --kafka-opt (the Cassandra password has no flag),
-// so with either present the words are not shown.
+// so with either present only the unexpected words that are flag names (--x, no '=') are
+// shown; the others are counted.
 int UnexpectedArguments(const CLI::App& app, const CLI::ExtrasError& e, int argc, char** argv) {
   bool secret_flags = false;
   for (int i = 1; i < argc; ++i) {
@@ -75,11 +76,29 @@ int UnexpectedArguments(const CLI::App& app, const CLI::ExtrasError& e, int argc
     secret_flags |= arg.starts_with("--pg-dsn") || arg.starts_with("--kafka-opt");
   }
   if (!secret_flags) return app.exit(e) == 0 ? 0 : spate::kExitUsage;
+  std::vector<std::string> shown;
+  size_t hidden = 0;
+  const std::vector<std::string> extras = app.remaining(/*recurse=*/true);
+  for (const std::string& word : extras) {
+    if (word.starts_with("-") && word.find('=') == std::string::npos) {
+      shown.push_back(word);
+    } else {
+      ++hidden;
+    }
+  }
+  std::string what = shown.empty() ? std::string() : fmt::format("{}", fmt::join(shown, " "));
+  if (hidden > 0 || extras.empty()) {
+    what += fmt::format(
+        "{}{} not shown (with --pg-dsn or --kafka-opt on the command line it may "
+        "be part of a password)",
+        what.empty() ? "" : " and ",
+        hidden == 1 ? std::string("1 word") : fmt::format("{} words", hidden));
+  }
   fmt::print(stderr,
-             "spate: unexpected arguments on the command line (not shown: with --pg-dsn or "
-             "--kafka-opt they may be part of a password). A value with spaces needs quotes, "
-             "e.g. --pg-dsn 'host=db user=spate password=...'; better, put credentials in "
-             "SPATE_PG_DSN or the config file\n");
+             "spate: unexpected arguments: {}. A value with spaces needs quotes, e.g. --pg-dsn "
+             "'host=db user=spate password=...'; better, put credentials in SPATE_PG_DSN or the "
+             "config file\n",
+             what);
   return spate::kExitUsage;
 }
 

@@ -276,6 +276,12 @@ TEST(CliHardening, UnquotedSecretsOnTheCommandLineAreNotEchoed) {
       EXPECT_TRUE(Contains(outcome.err, "needs quotes")) << outcome.err;
     }
   }
+  // Flag names among the unexpected words are shown (a misspelt or misplaced flag).
+  Outcome flag = RunSpate(dir, {"run", "--sink", "postgres", "--pg-dsn",
+                                "host=127.0.0.1 password=my", "TOPSECRET", "--bogus-flag"});
+  EXPECT_EQ(flag.exit_code, 2);
+  EXPECT_TRUE(Contains(flag.err, "--bogus-flag and 1 word not shown")) << flag.err;
+  EXPECT_FALSE(Contains(flag.err, "TOPSECRET")) << flag.err;
   // Without a flag that carries secrets, CLI11's message names the word (a typo is shown).
   Outcome typo = RunSpate(dir, {"run", "--count", "1", "extra-word"});
   EXPECT_EQ(typo.exit_code, 2);
