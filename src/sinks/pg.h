@@ -37,10 +37,13 @@ struct PgResultDeleter {
 using PgResult = std::unique_ptr<PGresult, PgResultDeleter>;
 
 // Checks a connection string's structure: KEY=VALUE settings with keywords libpq knows
-// (values with spaces quoted), or a postgresql:// URI. An empty string is valid (libpq's
-// defaults). The error says which part is wrong and how to write it, and never contains any
-// of the string's text except known keyword names. Run it before any connection attempt:
-// PgConnect refuses a string that fails it.
+// (values with spaces quoted), or a postgresql:// URI (an '@' in its database part is refused:
+// it means a password with an unencoded '/', which libpq would split into host, port and
+// database); and the values libpq checks only when it connects (port, connect_timeout,
+// keepalives*, tcp_user_timeout, sslmode). An empty string is valid (libpq's defaults). The error
+// says which part is wrong and how to write it, and never contains any of the string's text except
+// known keyword names. Run it before any connection attempt: PgConnect refuses a string that fails
+// it.
 Status CheckDsn(const std::string& dsn);
 
 // What a connection string points at, without secrets: "postgres://user@host:port/db".
