@@ -25,7 +25,6 @@
 namespace spate {
 
 // components.cc (not in components.h): --cassandra-* and --keyspace as sink options.
-CassandraSinkOptions CassandraOptions(const Config& config);
 
 namespace {
 
@@ -169,9 +168,8 @@ Result<Summary> QueryPostgres(const Config& config) {
   auto conn = PgConnect(options.dsn, options.connect_timeout, /*unreachable_is_retriable=*/false);
   if (!conn.ok()) return conn.status().WithContext("postgres " + where);
   PGconn* c = conn->get();
-  const std::string password = DsnPassword(options.dsn);
   auto fail = [&](const Status& s) {
-    return Status::Fatal(Scrub(s.message(), password)).WithContext("postgres " + where);
+    return Status::Fatal(RedactSecrets(s.message())).WithContext("postgres " + where);
   };
   auto version = PgRowsOf(c, "SELECT version::text FROM spate_schema");
   if (!version.ok() && version.status().message().find("does not exist") != std::string::npos) {

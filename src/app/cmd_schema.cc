@@ -19,7 +19,6 @@
 namespace spate {
 
 // components.cc (not in components.h yet): --cassandra-* and --keyspace as sink options.
-CassandraSinkOptions CassandraOptions(const Config& config);
 
 namespace {
 

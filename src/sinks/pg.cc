@@ -410,10 +410,6 @@ std::string RedactSecrets(std::string_view text) {
   return out;
 }
 
-std::string Scrub(std::string message, std::string_view /*secret*/) {
-  return RedactSecrets(message);
-}
-
 std::string DsnPassword(const std::string& dsn) {
   auto values = ParseDsn(dsn);
   auto it = values.find("password");

@@ -215,8 +215,7 @@ const char* SqlState(const PGresult* result) {
 PostgresSink::PostgresSink(PostgresSinkOptions options)
     : options_(std::move(options)),
       description_(fmt::format("postgres {}{}", DescribeDsn(options_.dsn),
-                               options_.raw ? " (raw landing)" : "")),
-      password_(DsnPassword(options_.dsn)) {}
+                               options_.raw ? " (raw landing)" : "")) {}
 
 std::string PostgresSink::SchemaSql() {
   std::string sql = fmt::format(
@@ -482,7 +481,7 @@ Status PostgresSink::SetUp() {
 }
 
 Status PostgresSink::Fail(const Status& status) {
-  std::string message = Scrub(status.message(), password_);
+  std::string message = RedactSecrets(status.message());
   if (status.retriable()) {
     // The transaction is lost either way; a fresh connection is the surest way back.
     conn_.reset();

@@ -111,7 +111,6 @@ class PostgresSink final : public Sink {
 
   const PostgresSinkOptions options_;
   const std::string description_;
-  const std::string password_;  // For scrubbing messages only.
   PgConn conn_;
   bool fast_path_ = true;  // Last batch's direct COPY worked (no conflicts).
   uint64_t batches_since_fallback_ = 0;

@@ -11,7 +11,11 @@ Result<SqliteDb> SqliteDb::Open(const std::string& path, bool create) {
   sqlite3* raw = nullptr;
   const int flags = SQLITE_OPEN_NOMUTEX |
                     (create ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY);
-  const int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
+  // Debian's SQLite is built with SQLITE_USE_URI, so a name starting with "file:" would be
+  // read as a URI (`file:x?mode=memory` stores nothing on disk). A path is always a path:
+  // "./" in front of a relative one keeps SQLite from seeing a scheme (issue 17, item 14).
+  const std::string name = path.starts_with('/') ? path : "./" + path;
+  const int rc = sqlite3_open_v2(name.c_str(), &raw, flags, nullptr);
   SqliteDb db(raw);  // Owns the handle even on failure: sqlite3 allocates one anyway.
   if (rc != SQLITE_OK) {
     // The path is the caller's to add: its context (the sink's Describe) names it already.
