@@ -2,7 +2,11 @@
 // postgres or cassandra). Every store answers with the same summary (row counts, rejected
 // records by reason, top countries, sample rows), printed the same way.
 // A query that fails (a corrupt page, tables spate did not make) is an error: exit 1.
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <optional>
 #include <set>
@@ -81,10 +85,26 @@ Status ForEachRow(SqliteDb& db, std::string_view sql, int64_t limit, Fn&& on_row
   return Status::Ok();
 }
 
+// --data-dir itself, before anything is opened: a path the system refuses (too long, a file
+// where a directory is named) is a bad option, exit 2, and said so; a directory that does
+// not exist yet is "no data" (exit 1, as a run with nothing stored). stat, not
+// std::filesystem: no exception, whatever the name.
+std::optional<std::string> DataDirProblem(const std::string& dir) {
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) {
+    if (errno == ENOENT) return std::nullopt;
+    return fmt::format("--data-dir {}: {}", dir, std::strerror(errno));
+  }
+  if (!S_ISDIR(st.st_mode)) return fmt::format("--data-dir {}: not a directory", dir);
+  return std::nullopt;
+}
+
 Result<Summary> QuerySqlite(const Config& config) {
   const std::string path = config.GetString("data_dir") + "/spate.db";
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) {
+  std::error_code ec;  // Set for anything but "not there" (too long, not searchable).
+  const bool exists = std::filesystem::exists(path, ec);
+  if (ec) return Status::Fatal(fmt::format("{}: {}", path, ec.message()));
+  if (!exists) {
     return Status::Fatal(fmt::format(
         "no data at {}: run `spate run` first, or point --data-dir at its directory", path));
   }
@@ -253,6 +273,12 @@ int QueryCommand(const Config& config) {
       spdlog::error("--sink {}: nothing to query (spate query reads sqlite, postgres or cassandra)",
                     store);
       return kExitUsage;
+    }
+    if (store == "sqlite") {
+      if (auto problem = DataDirProblem(config.GetString("data_dir"))) {
+        spdlog::error("{}", *problem);
+        return kExitUsage;
+      }
     }
     Result<Summary> summary = store == "sqlite"     ? QuerySqlite(config)
                               : store == "postgres" ? QueryPostgres(config)

@@ -1,5 +1,9 @@
 #include "sinks/sqlite_db.h"
 
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <system_error>
 
@@ -7,7 +11,38 @@
 
 namespace spate {
 
+namespace {
+
+// SQLite opens its files with a plain open(2): a FIFO there (the database, or its WAL, shared
+// memory or journal file) blocks the process until some writer appears, and a device is
+// read as if it were a database. Only regular files (or none yet) are opened. stat, not
+// std::filesystem: a path the system refuses (too long) is an error value, never an
+// exception.
+Status CheckRegularFiles(const std::string& path) {
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
+    const std::string name = path + suffix;
+    // The caller names the database (see below); its companion files are named here.
+    const std::string what = *suffix ? name : "the database";
+    struct stat st {};
+    if (::stat(name.c_str(), &st) != 0) {
+      if (errno == ENOENT) continue;
+      return Status::Fatal(
+          fmt::format("cannot open the SQLite database: {}: {}", what, std::strerror(errno)));
+    }
+    if (!S_ISREG(st.st_mode)) {
+      return Status::Fatal(fmt::format(
+          "cannot open the SQLite database: {} is not a regular file (a FIFO, a directory "
+          "or a device)",
+          what));
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<SqliteDb> SqliteDb::Open(const std::string& path, bool create) {
+  if (Status s = CheckRegularFiles(path); !s.ok()) return s;
   sqlite3* raw = nullptr;
   const int flags = SQLITE_OPEN_NOMUTEX |
                     (create ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY);
