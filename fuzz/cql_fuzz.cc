@@ -17,9 +17,11 @@
 //   - Decoded views (Rows values, the body after the prefix) lie inside the input; a Rows
 //     result with metadata has one value per column in every row.
 //   - Errors are Status values: a failed Reader stays failed and consumes nothing more.
+//   - Memory follows the input: no single allocation exceeds 64 bytes per input byte (plus
+//     64 KB), so a count or length that the bytes after it cannot back is refused, not
+//     allocated. Checked through the sanitizer allocator's hook, so wherever ASan is linked
+//     (libFuzzer, the ASan replay test); the plain release replay cannot see allocations.
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <map>
 #include <optional>
 #include <string>
@@ -29,18 +31,23 @@
 #include "cql/protocol.h"
 #include "cql/value.h"
 #include "cql/wire.h"
+#include "fuzz_check.h"
+
+// Declared by <sanitizer/allocator_interface.h>; weak, so null without a sanitizer.
+extern "C" int __sanitizer_install_malloc_and_free_hooks(void (*malloc_hook)(const volatile void*,
+                                                                             size_t),
+                                                         void (*free_hook)(const volatile void*))
+    __attribute__((weak));
 
 namespace spate::cql {
 namespace {
 
-[[noreturn]] void Fail(const char* what) {
-  std::fprintf(stderr, "cql_fuzz: invariant broken: %s\n", what);
-  std::abort();
+// The largest single allocation since the last reset (the fuzz target is single-threaded).
+size_t largest_allocation = 0;
+void OnMalloc(const volatile void*, size_t size) {
+  if (size > largest_allocation) largest_allocation = size;
 }
-
-void Check(bool ok, const char* what) {
-  if (!ok) Fail(what);
-}
+void OnFree(const volatile void*) {}
 
 bool Inside(std::string_view part, std::string_view whole) {
   const auto b = reinterpret_cast<uintptr_t>(whole.data());
@@ -105,24 +112,24 @@ void CheckValue(const Type& type, std::string_view bytes) {
   (void)TypeName(type);
   auto value = DecodeValue(type, bytes);
   if (!value.ok()) {
-    Check(!value.status().message().empty(), "a value error without a message");
+    FUZZ_CHECK(!value.status().message().empty(), "a value error without a message");
     return;
   }
-  Check(!value->is_null(), "a non-null value decoded to null");
+  FUZZ_CHECK(!value->is_null(), "a non-null value decoded to null");
   std::string encoded;
   AppendValue(*value, encoded);
-  Check(encoded.size() >= 4, "an encoded value without its length");
+  FUZZ_CHECK(encoded.size() >= 4, "an encoded value without its length");
   const std::string_view content = std::string_view(encoded).substr(4);
   if (!MayNormalise(*value)) {
-    Check(content == bytes, "a value does not re-encode to its bytes");
+    FUZZ_CHECK(content == bytes, "a value does not re-encode to its bytes");
     return;
   }
   // Normalised once, it is a fixed point.
   auto again = DecodeValue(type, content);
-  Check(again.ok(), "a re-encoded value does not decode");
+  FUZZ_CHECK(again.ok(), "a re-encoded value does not decode");
   std::string encoded_again;
   AppendValue(*again, encoded_again);
-  Check(encoded_again == encoded, "a re-encoded value is not a fixed point");
+  FUZZ_CHECK(encoded_again == encoded, "a re-encoded value is not a fixed point");
 }
 
 void CheckColumns(const std::vector<ColumnSpec>& columns) {
@@ -132,8 +139,8 @@ void CheckColumns(const std::vector<ColumnSpec>& columns) {
 void CheckResult(std::string_view body) {
   auto result = DecodeResult(body);
   if (!result.ok()) {
-    Check(result.status().kind() == ErrorKind::kFatal, "a RESULT error is not fatal");
-    Check(!result.status().message().empty(), "a RESULT error without a message");
+    FUZZ_CHECK(result.status().kind() == ErrorKind::kFatal, "a RESULT error is not fatal");
+    FUZZ_CHECK(!result.status().message().empty(), "a RESULT error without a message");
     return;
   }
   switch (result->kind) {
@@ -141,11 +148,11 @@ void CheckResult(std::string_view body) {
       const RowsResult& rows = result->rows;
       CheckColumns(rows.columns);
       for (const auto& row : rows.rows) {
-        Check(rows.columns.empty() || row.size() == rows.columns.size(),
-              "a row without one value per column");
+        FUZZ_CHECK(rows.columns.empty() || row.size() == rows.columns.size(),
+                   "a row without one value per column");
         for (size_t i = 0; i < row.size(); ++i) {
           if (!row[i]) continue;
-          Check(Inside(*row[i], body), "a value view outside the body");
+          FUZZ_CHECK(Inside(*row[i], body), "a value view outside the body");
           if (!rows.columns.empty()) CheckValue(rows.columns[i].type, *row[i]);
         }
       }
@@ -163,24 +170,25 @@ void CheckResult(std::string_view body) {
 void CheckError(std::string_view body) {
   auto error = DecodeError(body);
   if (!error.ok()) {
-    Check(!error.status().message().empty(), "an ERROR error without a message");
+    FUZZ_CHECK(!error.status().message().empty(), "an ERROR error without a message");
     return;
   }
   const Status status = error->ToStatus("fuzz");
-  Check(!status.ok() && status.retriable() == error->retriable(),
-        "an ERROR's status disagrees with retriable()");
-  Check(error->Describe().starts_with(ErrorName(error->code)), "Describe does not name the code");
+  FUZZ_CHECK(!status.ok() && status.retriable() == error->retriable(),
+             "an ERROR's status disagrees with retriable()");
+  FUZZ_CHECK(error->Describe().starts_with(ErrorName(error->code)),
+             "Describe does not name the code");
 }
 
 void CheckEvent(std::string_view body) {
   auto event = DecodeEvent(body);
   if (!event.ok()) {
-    Check(!event.status().message().empty(), "an EVENT error without a message");
+    FUZZ_CHECK(!event.status().message().empty(), "an EVENT error without a message");
     return;
   }
   // Topology and status events name a node: address and port.
   if (event->type != "SCHEMA_CHANGE") {
-    Check(event->address.find(':') != std::string::npos, "an EVENT without its node");
+    FUZZ_CHECK(event->address.find(':') != std::string::npos, "an EVENT without its node");
   }
 }
 
@@ -222,14 +230,14 @@ void CheckFrames(std::string_view rest) {
   while (rest.size() >= kHeaderSize) {
     auto header = DecodeHeader(rest, kResponseVersion);
     if (!header.ok()) {
-      Check(!header.status().message().empty(), "a header error without a message");
+      FUZZ_CHECK(!header.status().message().empty(), "a header error without a message");
       return;
     }
-    Check(header->version == kResponseVersion && header->length <= kMaxBodySize,
-          "a header passed with a bad version or length");
+    FUZZ_CHECK(header->version == kResponseVersion && header->length <= kMaxBodySize,
+               "a header passed with a bad version or length");
     std::string again;
     AppendHeader(*header, again);
-    Check(again == rest.substr(0, kHeaderSize), "a header does not re-encode to its bytes");
+    FUZZ_CHECK(again == rest.substr(0, kHeaderSize), "a header does not re-encode to its bytes");
     if (rest.size() - kHeaderSize < header->length) return;  // The connection would wait.
     std::string_view body = rest.substr(kHeaderSize, header->length);
     rest.remove_prefix(kHeaderSize + header->length);
@@ -237,8 +245,8 @@ void CheckFrames(std::string_view rest) {
     const std::string_view whole = body;
     auto warnings = StripResponsePrefix(header->flags, body);
     if (!warnings.ok()) continue;
-    Check(Inside(body, whole) && body.data() + body.size() == whole.data() + whole.size(),
-          "the message is not the end of the body");
+    FUZZ_CHECK(Inside(body, whole) && body.data() + body.size() == whole.data() + whole.size(),
+               "the message is not the end of the body");
     CheckBody(header->opcode, body);
   }
 }
@@ -305,7 +313,7 @@ void CheckWire(Input& in) {
         std::optional<std::string_view> b;
         if ((ok = r.BytesView(b))) {
           if (b) {
-            Check(Inside(*b, body), "a [bytes] view outside the body");
+            FUZZ_CHECK(Inside(*b, body), "a [bytes] view outside the body");
             w.Bytes(*b);
           } else {
             w.NullBytes();
@@ -335,25 +343,25 @@ void CheckWire(Input& in) {
         exact = false;
         break;
     }
-    Check(r.remaining() <= before, "a read gave bytes back");
+    FUZZ_CHECK(r.remaining() <= before, "a read gave bytes back");
     if (failed) {
-      Check(!ok && r.remaining() == before, "a failed Reader read on");
+      FUZZ_CHECK(!ok && r.remaining() == before, "a failed Reader read on");
       continue;
     }
     if (!ok) {
       failed = true;
-      Check(!r.ok() && !r.status("fuzz").ok(), "a failed read left no error");
+      FUZZ_CHECK(!r.ok() && !r.status("fuzz").ok(), "a failed read left no error");
       continue;
     }
     const std::string_view taken = body.substr(body.size() - before, before - r.remaining());
     if (exact) {
-      Check(written == taken, "a notation does not re-encode to its bytes");
+      FUZZ_CHECK(written == taken, "a notation does not re-encode to its bytes");
     } else if (op % 12 == 6 || op % 12 == 7) {
-      Check(taken.size() == 4 && (static_cast<unsigned char>(taken[0]) & 0x80) != 0,
-            "a null [bytes] without a negative length");
+      FUZZ_CHECK(taken.size() == 4 && (static_cast<unsigned char>(taken[0]) & 0x80) != 0,
+                 "a null [bytes] without a negative length");
     }
   }
-  Check(failed != r.ok(), "Reader::ok() disagrees with the reads");
+  FUZZ_CHECK(failed != r.ok(), "Reader::ok() disagrees with the reads");
 }
 
 enum Mode : uint8_t {
@@ -372,7 +380,10 @@ enum Mode : uint8_t {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace spate::cql;
+  static const bool hooked = __sanitizer_install_malloc_and_free_hooks != nullptr &&
+                             __sanitizer_install_malloc_and_free_hooks(OnMalloc, OnFree) != 0;
   if (size == 0) return 0;
+  largest_allocation = 0;
   const std::string_view body(reinterpret_cast<const char*>(data) + 1, size - 1);
   switch (data[0] % kModes) {
     case kFrames:
@@ -402,5 +413,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       break;
     }
   }
+  FUZZ_CHECK(!hooked || largest_allocation <= 64 * size + (64 << 10),
+             "an allocation out of proportion to the input");
   return 0;
 }
