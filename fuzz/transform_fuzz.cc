@@ -8,10 +8,13 @@
 //     refuses goes to simdjson, so a wrong acceptance is the bug this finds.
 //   - ApplyOwned gives what Apply gives, both when it takes the record's buffer and when it
 //     copies; on a rejection the record's bytes are left as they were (for the dead letter).
+//   - KeyReader (produce's Kafka key) reads any bytes, and the row's id from a canonical
+//     record.
 //   - An accepted row is sound: every text column lies in row.storage, the id is a lower-case
 //     UUID, the coordinates are in range, a copy of the row is equal and points into its own
 //     storage, and the row's JSON (AppendRowJson) parses back to the same columns.
 // Plus no crash, no out-of-bounds read and no undefined behaviour (ASan, UBSan).
+#include <algorithm>
 #include <bit>
 #include <cstdint>
 #include <string>
@@ -92,6 +95,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static UserTransform general_only(kDefaultMaxRecordBytes, UserTransform::Readers::kGeneralOnly);
   static Row fast_row, general_row, owned_row;
   static simdjson::dom::parser json_parser;
+  static KeyReader key_reader;
   const std::string_view input(reinterpret_cast<const char*>(data), size);
 
   const uint64_t canonical_before = canonical_first.canonical_reads();
@@ -113,7 +117,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const Row copy = fast_row;
     FUZZ_CHECK(SameRow(copy, fast_row) && OwnsItsText(copy), "a copied row differs");
     FUZZ_CHECK(JsonRoundTrips(fast_row, json_parser), "the row's JSON does not read back");
+    // produce keys Kafka messages by login.uuid without transforming them: for a record in
+    // the canonical layout (one login object, no escapes) the key is the row's id.
+    if (took) {
+      const std::string_view key = key_reader.LoginUuid(input);
+      FUZZ_CHECK(key.size() == fast_row.id.size() &&
+                     std::equal(key.begin(), key.end(), fast_row.id.begin(),
+                                [](char a, char b) { return (a | 0x20) == b; }),
+                 "the Kafka key is not the row's id");
+    }
   } else {
+    (void)key_reader.LoginUuid(input);  // Any bytes: no crash, no read past the end.
     FUZZ_CHECK(fast.kind() == ErrorKind::kInvalidInput, "a rejection is not InvalidInput");
   }
 
