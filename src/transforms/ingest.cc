@@ -157,6 +157,28 @@ size_t FirstSecretName(std::string_view s) {
   return found;
 }
 
+// True if `s`, without what may stand between a key and its value at its end (spaces,
+// quotes, colons, equals signs), ends with a spelling of a login secret's name.
+bool EndsWithSecretName(std::string_view s) {
+  while (!s.empty() && (IsJsonSpace(s.back()) || s.back() == '"' || s.back() == ':' ||
+                        s.back() == '=' || s.back() == '\'')) {
+    s.remove_suffix(1);
+  }
+  std::string tail;
+  Decode(s, [&](char c, size_t) {
+    tail.push_back(c);
+    if (tail.size() > 64) tail.erase(0, 32);
+    return true;
+  });
+  for (std::string_view name : kLoginSecrets) {
+    if (tail.size() >= name.size() &&
+        tail.compare(tail.size() - name.size(), name.size(), name) == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
 bool IsSecretKey(std::string_view key) { return SecretKeyName(key); }
 
 simdjson::error_code CopyValue(od::value value, std::string& out, int depth);
@@ -401,6 +423,16 @@ void RecordSplitter::BeginUnit() {
   unit_.line = line_;
   unit_.top_level = depth_ == 0;
   unit_.problem.clear();
+  unit_secret_ = false;
+  if (after_fault_ && EndsWithSecretName(std::string_view(recent_).substr(
+                          0, recent_.empty() ? 0 : recent_.size() - 1))) {
+    // After broken structure, what starts here may be the value of a secret whose name ends
+    // the bytes before it ("password":<line break>{...}, ["salt": "..."]): nothing of it is
+    // kept, and it cannot become a record.
+    unit_secret_ = true;
+    unit_broken_ = true;
+    unit_.problem = "it may be the value of a login secret named just before it";
+  }
   if (line_ != item_line_) {
     item_line_ = line_;
     next_item_ = 0;
@@ -411,7 +443,7 @@ void RecordSplitter::BeginUnit() {
 void RecordSplitter::Append(char c) {
   if (!unit_open_) return;
   ++unit_.size;
-  if (unit_.kind == SplitUnit::Kind::kTooLarge) return;
+  if (unit_.kind == SplitUnit::Kind::kTooLarge || unit_secret_) return;
   const size_t limit =
       unit_broken_ ? std::min(max_record_bytes_, kTooLargeKeep) : max_record_bytes_;
   if (unit_.bytes.size() < limit) {
@@ -428,7 +460,11 @@ void RecordSplitter::Append(char c) {
 
 void RecordSplitter::Emit(std::vector<SplitUnit>& out) {
   if (!unit_open_) return;
-  if (unit_broken_) unit_.kind = SplitUnit::Kind::kBroken;
+  if (unit_broken_) {
+    unit_.kind = SplitUnit::Kind::kBroken;
+  } else {
+    after_fault_ = false;  // A clean record: what follows starts from a known place.
+  }
   out.push_back(std::move(unit_));
   unit_ = SplitUnit{};
   unit_open_ = false;
@@ -440,8 +476,9 @@ void RecordSplitter::SetMode(uint64_t start_line) {
   if (mode_ == Mode::kUnknown) mode_ = start_line == line_ ? Mode::kLines : Mode::kDocument;
 }
 
-void RecordSplitter::Fault(const char* why, bool at_line_end) {
+void RecordSplitter::Fault(const char* why, bool at_line_end, int c) {
   faulted_ = true;
+  after_fault_ = true;
   // Where to look for the next record: in a document, at the next element of the envelope
   // if the fault is inside one; otherwise (and always in JSON Lines) at the top level.
   resync_elements_ = mode_ != Mode::kLines && envelope_ != Envelope::kNone &&
@@ -450,7 +487,7 @@ void RecordSplitter::Fault(const char* why, bool at_line_end) {
     BeginUnit();  // Broken structure outside any record: reported once, where it is.
     unit_.top_level = false;
   }
-  if (!unit_broken_) unit_.problem = why;
+  if (!unit_broken_ || unit_.problem.empty()) unit_.problem = why;
   unit_broken_ = true;
   if (unit_.kind == SplitUnit::Kind::kTooLarge) unit_.kind = SplitUnit::Kind::kBroken;
   unit_held_ = false;
@@ -464,6 +501,9 @@ void RecordSplitter::Fault(const char* why, bool at_line_end) {
   }
   skipping_ = !at_line_end;
   resyncing_ = at_line_end;
+  // The byte at fault belongs to the broken unit: a unit's bytes are one unbroken stretch of
+  // the input, so no letter of a secret's name can go missing between them (ingest.h).
+  if (skipping_ && c >= 0) Append(static_cast<char>(c));
 }
 
 bool RecordSplitter::CanResyncAt(char c) const {
@@ -554,13 +594,13 @@ void RecordSplitter::ValueEnded(std::vector<SplitUnit>& out) {
 
 void RecordSplitter::Close(char c, std::vector<SplitUnit>& out) {
   const char open = c == '}' ? '{' : '[';
-  if (depth_ == 0) return Fault("a closing bracket without an opening one", false);
+  if (depth_ == 0) return Fault("a closing bracket without an opening one", false, c);
   if (!Loose()) {
     const bool allowed = expect_ == Expect::kCommaOrClose ||
                          (c == '}' && expect_ == Expect::kKeyOrClose) ||
                          (c == ']' && expect_ == Expect::kValueOrClose);
-    if (!allowed) return Fault("a value or key is missing before a closing bracket", false);
-    if (stack_.back() != open) return Fault("brackets do not match", false);
+    if (!allowed) return Fault("a value or key is missing before a closing bracket", false, c);
+    if (stack_.back() != open) return Fault("brackets do not match", false, c);
   }
   Append(c);
   if (depth_ <= stack_.size()) stack_.pop_back();
@@ -591,11 +631,10 @@ void RecordSplitter::Step(char c, std::vector<SplitUnit>& out) {
     }
     if (IsJsonSpace(c)) return;
     after_top_ = false;
-    if (!unit_held_) {
-      Fault("trailing content after the document on its line", false);
-    } else {
-      Fault("trailing content after the value on its line", false);
-    }
+    Fault(unit_held_ ? "trailing content after the value on its line"
+                     : "trailing content after the document on its line",
+          false, c);
+    return;
   }
   if (skipping_) {
     Append(c);
@@ -623,7 +662,10 @@ void RecordSplitter::Step(char c, std::vector<SplitUnit>& out) {
   if (in_string_) {
     Append(c);
     if (escape_) {
+      // Any byte after a backslash stays in the string, a line break too: "pass\<newline>word"
+      // must stay in one unit so the secret cut sees the whole name.
       escape_ = false;
+      if (c == '\n') NewLine();
     } else if (c == '\\') {
       escape_ = true;
       return;
@@ -640,7 +682,7 @@ void RecordSplitter::Step(char c, std::vector<SplitUnit>& out) {
       const bool newline = c == '\n';
       if (newline) NewLine();
       return Fault(newline ? "a line break inside a string" : "a control character inside a string",
-                   newline);
+                   newline, -1);
     }
     if (string_is_key_ && depth_ == 1 && key_.size() <= 8) key_.push_back(c);
     return;
@@ -669,7 +711,7 @@ void RecordSplitter::StepStructure(char c, std::vector<SplitUnit>& out) {
     case '\n':
       if (mode_ == Mode::kLines && depth_ > 0) {
         NewLine();
-        return Fault("the line ends inside a value", true);
+        return Fault("the line ends inside a value", true, -1);
       }
       Append(c);
       NewLine();
@@ -683,14 +725,14 @@ void RecordSplitter::StepStructure(char c, std::vector<SplitUnit>& out) {
     case '[':
       if (!Loose() && expect_ != Expect::kValue && expect_ != Expect::kValueOrClose &&
           expect_ != Expect::kTopAfter) {
-        return Fault("a value where a key, comma or colon belongs", false);
+        return Fault("a value where a key, comma or colon belongs", false, c);
       }
       if (!Loose() && expect_ == Expect::kValue && depth_ > 0 && stack_.back() == '{' &&
           at_line_start_ && colon_line_ != line_ && mode_ != Mode::kDocument) {
         // Pretty-printers put a member's value on its key's line; an object or array that
         // starts a line after a colon is more likely the next JSON Lines record after a line
         // that was cut short.
-        return Fault("a line ends after a key's colon", false);
+        return Fault("a line ends after a key's colon", false, c);
       }
       return StartValue(c);
     case '}':
@@ -698,14 +740,15 @@ void RecordSplitter::StepStructure(char c, std::vector<SplitUnit>& out) {
       return Close(c, out);
     case ',':
       if (Loose()) return Append(c);
-      if (expect_ != Expect::kCommaOrClose || depth_ == 0) return Fault("a misplaced comma", false);
+      if (expect_ != Expect::kCommaOrClose || depth_ == 0)
+        return Fault("a misplaced comma", false, c);
       Append(c);
       expect_ = stack_.back() == '{' ? Expect::kKey : Expect::kValue;
       if (depth_ == 1) key_.clear();
       return;
     case ':':
       if (Loose()) return Append(c);
-      if (expect_ != Expect::kColon) return Fault("a misplaced colon", false);
+      if (expect_ != Expect::kColon) return Fault("a misplaced colon", false, c);
       Append(c);
       expect_ = Expect::kValue;
       colon_line_ = line_;
@@ -720,13 +763,13 @@ void RecordSplitter::StepStructure(char c, std::vector<SplitUnit>& out) {
       }
       if (!Loose() && expect_ != Expect::kValue && expect_ != Expect::kValueOrClose &&
           expect_ != Expect::kTopAfter) {
-        return Fault("a string where a comma, colon or closing bracket belongs", false);
+        return Fault("a string where a comma, colon or closing bracket belongs", false, c);
       }
       return StartValue(c);
     default:
       if (!Loose() && expect_ != Expect::kValue && expect_ != Expect::kValueOrClose &&
           expect_ != Expect::kTopAfter) {
-        return Fault("a value where a comma, colon or closing bracket belongs", false);
+        return Fault("a value where a comma, colon or closing bracket belongs", false, c);
       }
       return StartValue(c);
   }
@@ -744,7 +787,11 @@ void RecordSplitter::Feed(std::string_view bytes, std::vector<SplitUnit>& out) {
     bom_done_ = true;
     for (uint8_t k = 0; k < bom_seen_; ++k) Step(kBom[k], out);  // Not a BOM after all.
   }
-  for (; i < bytes.size(); ++i) Step(bytes[i], out);
+  for (; i < bytes.size(); ++i) {
+    recent_.push_back(bytes[i]);
+    if (recent_.size() > 2 * kRecentBytes) recent_.erase(0, recent_.size() - kRecentBytes);
+    Step(bytes[i], out);
+  }
 }
 
 void RecordSplitter::Finish(std::vector<SplitUnit>& out) {
@@ -844,7 +891,9 @@ bool Ingestor::AddUnit(SplitUnit& unit, uint64_t position, uint32_t item, Batch&
         SecretSafeText(fmt::format("the API answered with an error: {}", Excerpt(message)));
     if (api_error != nullptr) *api_error = reason;
     if (!dead_api_error) return false;
-    out.dead.push_back(MakeDeadLetter(reason, out.origin, position, item, unit.bytes));
+    // The message is text, not structure: its bytes get the text rule, as the reason does.
+    out.dead.push_back(
+        MakeDeadLetter(reason, out.origin, position, item, SecretSafeText(unit.bytes)));
     return true;
   }
   AddUser(unit.bytes, position, out, item);

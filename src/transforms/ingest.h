@@ -129,7 +129,8 @@ class RecordSplitter {
   void StartValue(char c);
   void Close(char c, std::vector<SplitUnit>& out);
   void ValueEnded(std::vector<SplitUnit>& out);
-  void Fault(const char* why, bool at_line_end);
+  // `c`: the byte at fault (kept in the broken unit), or -1.
+  void Fault(const char* why, bool at_line_end, int c);
   bool CanResyncAt(char c) const;
   void Resync(char c);
   void BeginUnit();
@@ -170,7 +171,13 @@ class RecordSplitter {
   // The unit being read.
   bool unit_open_ = false;
   bool unit_broken_ = false;
-  bool unit_held_ = false;   // A top-level unit waiting for its line to end.
+  bool unit_held_ = false;    // A top-level unit waiting for its line to end.
+  bool unit_secret_ = false;  // Keeps no bytes: it may be a secret's value (see BeginUnit).
+  bool after_fault_ = false;  // A fault since the last clean record.
+  // The last input bytes (kRecentBytes to twice that), to see whether a unit that starts
+  // after a fault follows a secret's name.
+  static constexpr size_t kRecentBytes = 1024;
+  std::string recent_;
   uint64_t unit_depth_ = 0;  // depth_ where it started.
   SplitUnit unit_;
   // After a fault: skipping to the end of the line, then looking for where to start again.
