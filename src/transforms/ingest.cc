@@ -787,11 +787,57 @@ void RecordSplitter::Feed(std::string_view bytes, std::vector<SplitUnit>& out) {
     bom_done_ = true;
     for (uint8_t k = 0; k < bom_seen_; ++k) Step(kBom[k], out);  // Not a BOM after all.
   }
-  for (; i < bytes.size(); ++i) {
-    recent_.push_back(bytes[i]);
-    if (recent_.size() > 2 * kRecentBytes) recent_.erase(0, recent_.size() - kRecentBytes);
+  while (i < bytes.size()) {
+    // Fast paths for the long stretches (a token, a string's body, a line being skipped):
+    // the same as Step byte by byte, a run at a time.
+    size_t run = 0;
+    if (in_token_) {
+      while (i + run < bytes.size() && !IsDelimiter(bytes[i + run])) ++run;
+    } else if (in_string_ && !escape_ && !(string_is_key_ && depth_ == 1)) {
+      while (i + run < bytes.size()) {
+        const auto b = static_cast<unsigned char>(bytes[i + run]);
+        if (b == '"' || b == '\\' || b < 0x20) break;
+        ++run;
+      }
+    } else if (skipping_) {
+      while (i + run < bytes.size() && bytes[i + run] != '\n') ++run;
+    }
+    if (run > 0) {
+      const std::string_view stretch = bytes.substr(i, run);
+      Remember(stretch);
+      AppendRun(stretch);
+      i += run;
+      continue;
+    }
+    Remember(bytes.substr(i, 1));
     Step(bytes[i], out);
+    ++i;
   }
+}
+
+void RecordSplitter::Remember(std::string_view stretch) {
+  if (stretch.size() >= kRecentBytes) {
+    recent_.assign(stretch.substr(stretch.size() - kRecentBytes));
+    return;
+  }
+  recent_.append(stretch);
+  if (recent_.size() > 2 * kRecentBytes) recent_.erase(0, recent_.size() - kRecentBytes);
+}
+
+void RecordSplitter::AppendRun(std::string_view stretch) {
+  if (!unit_open_) return;
+  if (unit_.kind == SplitUnit::Kind::kTooLarge || unit_secret_) {
+    unit_.size += stretch.size();
+    return;
+  }
+  const size_t limit =
+      unit_broken_ ? std::min(max_record_bytes_, kTooLargeKeep) : max_record_bytes_;
+  if (unit_.bytes.size() + stretch.size() <= limit) {
+    unit_.size += stretch.size();
+    unit_.bytes.append(stretch);
+    return;
+  }
+  for (char c : stretch) Append(c);  // Crosses the limit: byte by byte, once.
 }
 
 void RecordSplitter::Finish(std::vector<SplitUnit>& out) {

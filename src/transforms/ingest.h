@@ -135,6 +135,8 @@ class RecordSplitter {
   void Resync(char c);
   void BeginUnit();
   void Append(char c);
+  void AppendRun(std::string_view stretch);
+  void Remember(std::string_view stretch);
   void Emit(std::vector<SplitUnit>& out);
   void SetMode(uint64_t start_line);
   bool AtUnitLevel() const;
