@@ -462,6 +462,7 @@ void RecordSplitter::Emit(std::vector<SplitUnit>& out) {
   if (!unit_open_) return;
   if (unit_broken_) {
     unit_.kind = SplitUnit::Kind::kBroken;
+    unit_.bytes.resize(TrimJsonSpace(unit_.bytes).size());
   } else {
     after_fault_ = false;  // A clean record: what follows starts from a known place.
   }
@@ -587,6 +588,7 @@ void RecordSplitter::ValueEnded(std::vector<SplitUnit>& out) {
     SetMode(unit_.line);
     unit_held_ = true;
     after_top_ = true;
+    held_space_.clear();
     return;
   }
   Emit(out);
@@ -616,6 +618,7 @@ void RecordSplitter::Close(char c, std::vector<SplitUnit>& out) {
     SetMode(top_start_line_);
     expect_ = Expect::kTopAfter;
     after_top_ = true;
+    held_space_.clear();
     return;
   }
   ValueEnded(out);
@@ -625,12 +628,20 @@ void RecordSplitter::Step(char c, std::vector<SplitUnit>& out) {
   if (after_top_) {  // A top-level value ended on this line.
     if (c == '\n') {
       after_top_ = false;
+      held_space_.clear();
       if (unit_held_) Emit(out);
       NewLine();
       return;
     }
-    if (IsJsonSpace(c)) return;
+    if (IsJsonSpace(c)) {
+      if (held_space_.size() < 64) held_space_.push_back(c);
+      return;
+    }
     after_top_ = false;
+    if (unit_held_) {
+      for (char space : held_space_) Append(space);  // "not json" stays "not json".
+    }
+    held_space_.clear();
     Fault(unit_held_ ? "trailing content after the value on its line"
                      : "trailing content after the document on its line",
           false, c);
@@ -647,6 +658,7 @@ void RecordSplitter::Step(char c, std::vector<SplitUnit>& out) {
   }
   if (resyncing_) {
     if (IsJsonSpace(c)) {
+      Append(c);  // Kept for whoever reads the dead letter; trimmed at its end.
       if (c == '\n') NewLine();
       return;
     }

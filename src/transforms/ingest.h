@@ -166,6 +166,7 @@ class RecordSplitter {
   bool key_is_results_ = false;
   uint64_t top_start_line_ = 0;
   bool after_top_ = false;  // A top-level value ended on this line; only spaces may follow.
+  std::string held_space_;  // Those spaces (a few), for the unit if something else follows.
   uint64_t top_values_ = 0;
   uint64_t envelopes_closed_ = 0;
   bool faulted_ = false;  // Any fault at all: the document is not complete.
