@@ -87,6 +87,12 @@ TEST(IngestSecrets, IssueExamplesLeakNothing) {
            "{\"login\":{\"pa\xC5\xBF\xC5\xBFword\":\"hunter2\"}",
            "{\"login\":{\"pass\xE2\x80\x8Bword\":\"hunter2\"}",
            "{\"login\":{\"\xC1\xB0\x61ssword\":\"hunter2\"}",
+           // A value cut off from its name by broken structure: a line break after the
+           // colon, a colon where an array wants a comma.
+           "{\"login\":{\"password\":\n{\"v\":\"hunter2\"}}",
+           "{\"login\":{\"password\":\n\"hunter2\"}}",
+           R"(["salt": "NaCl"])",
+           R"({"results":["sha1" : {"v":"0xabad1dea"}]})",
            // Values the parser refuses: too large a number, invalid UTF-8, too deep.
            R"({"n":1e99999,"login":{"password":"hunter2"}})",
            "{\"n\":\"\xff\",\"login\":{\"password\":\"hunter2\"}}",
