@@ -54,7 +54,7 @@ struct DeadLetter {
   std::string reason;
   std::string origin;  // "file:users.json", "generator", "https://randomuser.me/api/"
   uint64_t position = 0;
-  std::string raw;  // The original bytes (secrets removed when they could be).
+  std::string raw;    // The original bytes (secrets removed when they could be).
   uint32_t item = 0;  // As RawRecord::item: which record of the position this was.
 };
 
