@@ -27,7 +27,13 @@
 //     (usually the user's name, location, email and login.uuid) is what a human needs to see
 //     which record failed and why. Bytes are never interpreted as anything but text, so the
 //     rule holds for keys without quotes, arrays or objects as values, and broken nesting.
-// Reasons go through the same cut (SecretSafeText), and an API error object's message too.
+// Two more rules close the gaps between units: a broken unit's bytes are one unbroken
+// stretch of the input (the byte at fault included), so no letter of a name can fall between
+// two units; and a unit that starts after broken structure right behind a secret's name
+// ("password":<line break>{...}, ["salt": ...]) keeps no bytes and never becomes a record.
+// A name inside a string value ("Salt Lake City") is data, not a key: bytes that parse keep
+// it. Reasons go through the same cut (SecretSafeText), and an API error object's message
+// and bytes too.
 //
 // Thread-safety: an Ingestor or RecordSplitter is used by one thread at a time. The free
 // functions are safe from any thread (each thread gets its own parser).
