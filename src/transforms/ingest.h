@@ -140,9 +140,23 @@ class RecordSplitter {
   bool CanResyncAt(char c) const;
   void Resync(char c);
   void BeginUnit();
-  void Append(char c);
+  // Adds a byte to the open unit (if any), within its limit. Inline: it runs for most bytes.
+  void Append(char c) {
+    if (!unit_open_) return;
+    if (unit_.bytes.size() < append_limit_) {
+      ++unit_.size;
+      unit_.bytes.push_back(c);
+      return;
+    }
+    AppendSlow();
+  }
+  void AppendSlow();
+  void SetAppendLimit();
   void AppendRun(std::string_view stretch);
-  void Remember(std::string_view stretch);
+  // Takes the line at bytes[i] whole if it is one valid object; returns the bytes taken.
+  size_t FastLine(std::string_view bytes, size_t i, std::vector<SplitUnit>& out);
+  // Up to kRecentBytes of the input before the byte being looked at.
+  std::string RecentBytes() const;
   void Emit(std::vector<SplitUnit>& out);
   void SetMode(uint64_t start_line);
   bool AtUnitLevel() const;
@@ -183,12 +197,16 @@ class RecordSplitter {
   bool unit_held_ = false;    // A top-level unit waiting for its line to end.
   bool unit_secret_ = false;  // Keeps no bytes: it may be a secret's value (see BeginUnit).
   bool after_fault_ = false;  // A fault since the last clean record.
-  // The last input bytes (kRecentBytes to twice that), to see whether a unit that starts
-  // after a fault follows a secret's name.
+  // To see whether a unit that starts after a fault follows a secret's name: the last
+  // kRecentBytes of the earlier reads, the read being split, and where in it Step is.
   static constexpr size_t kRecentBytes = 1024;
   std::string recent_;
-  uint64_t unit_depth_ = 0;  // depth_ where it started.
+  std::string_view chunk_;
+  size_t chunk_pos_ = 0;
+  simdjson::dom::parser validator_;  // For FastLine.
+  uint64_t unit_depth_ = 0;          // depth_ where it started.
   SplitUnit unit_;
+  size_t append_limit_ = 0;  // Bytes the open unit may hold (0: it keeps none).
   // After a fault: skipping to the end of the line, then looking for where to start again.
   bool skipping_ = false;
   bool resyncing_ = false;
