@@ -176,7 +176,18 @@ int Main(int argc, char** argv) {
                          "Show what landed: row counts, rejected records by reason, top countries, "
                          "sample rows.");
   query->alias("stats");
-  spate::CommandOptions query_options(*query, {"data_dir", "samples", "log_level"});
+  spate::CommandOptions query_options(
+      *query, Concat({"sink", "data_dir", "samples", "pg_dsn", "pg_timeout", "log_level"},
+                     cassandra_options));
+
+  CLI::App* schema = app.add_subcommand(
+      "schema",
+      "Print the statements that create the tables of the --sink store (sqlite, postgres, "
+      "cassandra), for an admin to run so spate can run as a role that only reads and writes "
+      "them; --upgrade-from N prints the upgrade of an older schema instead.");
+  spate::CommandOptions schema_options(*schema, Concat({"sink", "log_level"}, cassandra_options));
+  spate::SchemaFlags schema_flags;
+  spate::AddSchemaFlags(*schema, schema_flags);
 
   try {
     app.parse(argc, argv);
@@ -184,8 +195,8 @@ int Main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : spate::kExitUsage;
   }
 
-  for (auto* options :
-       {&run_options, &produce_options, &process_options_, &mock_options, &query_options}) {
+  for (auto* options : {&run_options, &produce_options, &process_options_, &mock_options,
+                        &query_options, &schema_options}) {
     if (!options->command().parsed()) continue;
     spate::Config config;
     spate::Status status = options->Build(config);
@@ -207,6 +218,7 @@ int Main(int argc, char** argv) {
       return spate::ProcessCommand(config);
     }
     if (options == &mock_options) return spate::MockApiCommand(config);
+    if (options == &schema_options) return spate::SchemaCommand(config, schema_flags);
     return spate::QueryCommand(config);
   }
   return spate::kExitUsage;

@@ -354,10 +354,6 @@ std::string RedactSecrets(std::string_view text) {
   return out;
 }
 
-std::string Scrub(std::string message, std::string_view /*secret*/) {
-  return RedactSecrets(message);
-}
-
 std::string DsnPassword(const std::string& dsn) {
   auto values = ParseDsn(dsn);
   auto it = values.find("password");
@@ -439,8 +435,9 @@ Status PgError(PGconn* conn, const PGresult* result, std::string_view what) {
   std::string text = OneLine(primary ? primary : "");
   if (text.empty()) text = OneLine(PQerrorMessage(conn));
   const std::string_view sqlstate = state ? state : "";
-  const std::string message = fmt::format("postgres: {}: {}{}{}", what, text,
-                                          sqlstate.empty() ? "" : " SQLSTATE ", sqlstate);
+  // No "postgres" in front: whoever reports it names the sink (Sink::Describe).
+  const std::string message =
+      fmt::format("{}: {}{}{}", what, text, sqlstate.empty() ? "" : " SQLSTATE ", sqlstate);
   if (PQstatus(conn) == CONNECTION_BAD) return Status::Retriable(message + " (connection lost)");
   const std::string_view cls = sqlstate.substr(0, std::min<size_t>(2, sqlstate.size()));
   if (cls == "08" || cls == "40" || cls == "53" || sqlstate.starts_with("57P") ||

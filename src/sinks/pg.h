@@ -69,10 +69,6 @@ Status PgError(PGconn* conn, const PGresult* result, std::string_view what);
 // unchanged, byte for byte.
 std::string RedactSecrets(std::string_view text);
 
-// RedactSecrets(message). `secret` is not used: a substring replace of it garbled messages
-// and revealed a short password (see the header comment). Kept for existing callers.
-std::string Scrub(std::string message, std::string_view secret);
-
 // The password of a connection string, if it has one.
 std::string DsnPassword(const std::string& dsn);
 

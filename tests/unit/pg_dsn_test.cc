@@ -146,7 +146,6 @@ TEST(PgDsn, RedactionLeavesTextWithoutSecretsUnchanged) {
   const std::string refused =
       "connection to server at \"127.0.0.1\", port 1 failed: Connection refused Is the server "
       "running on that host and accepting TCP/IP connections?";
-  EXPECT_EQ(Scrub(refused, "o"), refused);
   EXPECT_EQ(RedactSecrets(refused), refused);
   EXPECT_EQ(RedactSecrets("password authentication failed for user \"spate\""),
             "password authentication failed for user \"spate\"");
