@@ -373,6 +373,8 @@ std::string DeadLetterBytes(std::string_view raw) {
   return SecretSafeText(raw);
 }
 
+std::string ScrubSecrets(std::string_view raw) { return DeadLetterBytes(raw); }
+
 DeadLetter MakeDeadLetter(std::string_view reason, std::string origin, uint64_t position,
                           uint32_t item, std::string_view raw) {
   DeadLetter dead;

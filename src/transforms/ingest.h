@@ -66,6 +66,10 @@ bool SecretKeyName(std::string_view key);
 // stripped of secrets by parsing when they parse, else cut before the first secret name.
 std::string DeadLetterBytes(std::string_view raw);
 
+// The older name of DeadLetterBytes, for callers that take it as a function (the PostgreSQL
+// sink's scrub_raw): the same rule.
+std::string ScrubSecrets(std::string_view raw);
+
 // Text that is not JSON (a reason, an API error message): cut before the first secret name.
 std::string SecretSafeText(std::string_view text);
 
