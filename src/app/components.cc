@@ -55,7 +55,8 @@ Result<std::unique_ptr<Source>> MakeSource(const Config& config) {
     if (!source.ok()) return source.status();
     return std::unique_ptr<Source>(std::move(source).value());
   }
-  auto source = std::make_unique<FileSource>(config.GetString("input"), count);
+  auto source = std::make_unique<FileSource>(
+      config.GetString("input"), count, static_cast<size_t>(config.GetInt("max_record_bytes")));
   if (Status s = source->Open(); !s.ok()) return s;
   return std::unique_ptr<Source>(std::move(source));
 }

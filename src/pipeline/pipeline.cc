@@ -178,10 +178,12 @@ void Pipeline::ForwardLoop() {
     for (size_t i = 0; i < batch->records.size(); ++i) {
       RawRecord& record = batch->records[i];
       if (record.json.size() > options_.max_record_bytes) {
-        batch->dead.push_back(DeadLetter{fmt::format("record too large: {} bytes (limit {})",
-                                                     record.json.size(), options_.max_record_bytes),
-                                         batch->origin, record.position, std::move(record.json),
-                                         record.item});
+        // A bounded prefix through ingest's secret-safe rule, as every dead letter's bytes.
+        batch->dead.push_back(
+            MakeDeadLetter(fmt::format("record too large: {} bytes (limit {})", record.json.size(),
+                                       options_.max_record_bytes),
+                           batch->origin, record.position, record.item,
+                           std::string_view(record.json).substr(0, kTooLargeKeepBytes)));
         continue;
       }
       if (kept != i) batch->records[kept] = std::move(record);

@@ -16,9 +16,6 @@ namespace od = simdjson::ondemand;
 // Deeper nesting than this is not a user record; refusing it bounds the recursion.
 constexpr int kMaxDepth = 32;
 
-// What a unit over the record limit keeps (before the secret cut): enough to see what it was.
-constexpr size_t kTooLargeKeep = 4096;
-
 // Where a reader's eye (or a lenient parser) could see one of the five names: the code point
 // `cp` folded to the lower-case ASCII letter or digit it may be read as, 0 for "something
 // else", or -1 for a character nobody sees (skipped when matching).
@@ -447,7 +444,8 @@ void RecordSplitter::SetAppendLimit() {
   if (unit_.kind == SplitUnit::Kind::kTooLarge || unit_secret_) {
     append_limit_ = 0;
   } else {
-    append_limit_ = unit_broken_ ? std::min(max_record_bytes_, kTooLargeKeep) : max_record_bytes_;
+    append_limit_ =
+        unit_broken_ ? std::min(max_record_bytes_, kTooLargeKeepBytes) : max_record_bytes_;
   }
 }
 
@@ -459,7 +457,7 @@ void RecordSplitter::AppendSlow() {
   // Over the limit: keep a prefix to show, give the rest of the memory back, and only follow
   // the structure from here on to find where the unit ends.
   unit_.kind = SplitUnit::Kind::kTooLarge;
-  unit_.bytes.resize(std::min(unit_.bytes.size(), kTooLargeKeep));
+  unit_.bytes.resize(std::min(unit_.bytes.size(), kTooLargeKeepBytes));
   unit_.bytes.shrink_to_fit();
   SetAppendLimit();
 }

@@ -73,6 +73,10 @@ std::string ScrubSecrets(std::string_view raw);
 // Text that is not JSON (a reason, an API error message): cut before the first secret name.
 std::string SecretSafeText(std::string_view text);
 
+// What the dead letter of a record over the record limit keeps of it (before the secret
+// cut): enough to see what it was, never the whole of a huge record.
+inline constexpr size_t kTooLargeKeepBytes = 4096;
+
 // A dead letter whose raw bytes and reason went through the functions above.
 DeadLetter MakeDeadLetter(std::string_view reason, std::string origin, uint64_t position,
                           uint32_t item, std::string_view raw);
