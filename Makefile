@@ -1,10 +1,13 @@
 # Short commands for humans; CMake does the work. See README.md.
 BUILD ?= build/release
 ASAN_BUILD ?= build/asan
+FUZZ_BUILD ?= build/fuzz
+# How long `make fuzz` runs each fuzzer (make test runs each for 20 s).
+FUZZ_SECONDS ?= 300
 JOBS ?= $(shell nproc)
 CMAKE_GEN := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 
-.PHONY: all setup build run test test-unit test-asan bench format format-check clean
+.PHONY: all setup build run test test-unit test-asan test-fuzz fuzz bench format format-check clean
 
 all: build
 
@@ -24,8 +27,8 @@ run: setup $(BUILD)/CMakeCache.txt
 	$(BUILD)/spate run $(ARGS)
 
 # Every test: unit + integration on the release build, then all tests again under
-# AddressSanitizer + UndefinedBehaviorSanitizer.
-test: build test-asan
+# AddressSanitizer + UndefinedBehaviorSanitizer, then each libFuzzer target briefly.
+test: build test-asan test-fuzz
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
 
 test-unit: build
@@ -39,6 +42,26 @@ test-asan: setup $(ASAN_BUILD)/CMakeCache.txt
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --test-dir $(ASAN_BUILD) --output-on-failure -j $(JOBS)
+
+# The fuzz targets (fuzz/) as libFuzzer binaries, built with clang, ASan and UBSan. test-fuzz
+# runs each for 20 s from its seed corpus; `make fuzz` runs each for FUZZ_SECONDS, keeping the
+# corpus it grows in $(FUZZ_BUILD)/fuzz-work between runs. Crash inputs land in
+# $(FUZZ_BUILD)/fuzz-work/artifacts.
+$(FUZZ_BUILD)/CMakeCache.txt:
+	CC=clang-14 CXX=clang++-14 cmake -S . -B $(FUZZ_BUILD) $(CMAKE_GEN) \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSPATE_FUZZ=ON -DSPATE_BUILD_TESTS=OFF \
+	  -DSPATE_BUILD_BENCH=OFF
+
+test-fuzz: setup $(FUZZ_BUILD)/CMakeCache.txt
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzzers
+	ctest --test-dir $(FUZZ_BUILD) --output-on-failure -j $(JOBS) -L fuzz
+
+fuzz: setup $(FUZZ_BUILD)/CMakeCache.txt
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzzers
+	for f in $(FUZZ_BUILD)/fuzz/*_fuzz; do \
+	  name=$$(basename $$f _fuzz); \
+	  fuzz/run_fuzzer.sh $$f fuzz/corpus/$$name $(FUZZ_SECONDS) $(FUZZ_BUILD)/fuzz-work || exit 1; \
+	done
 
 bench: build
 	bench/run.sh $(BUILD)

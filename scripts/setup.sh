@@ -11,6 +11,7 @@ packages=(
   libpq-dev postgresql-15 liblz4-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3-kafka python3-cassandra python3-lz4
+  clang-14 libclang-rt-14-dev
 )
 
 missing=()
