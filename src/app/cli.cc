@@ -43,7 +43,25 @@ Status CommandOptions::Build(Config& config) const {
     Status s = lists_.count(key)   ? config.SetList(key, lists_.at(key))
                : flags_.count(key) ? config.Set(key, flags_.at(key) ? "true" : "false")
                                    : config.Set(key, scalars_.at(key));
-    if (!s.ok()) return Status::Fatal(fmt::format("{}: {}", FlagName(key), s.message()));
+    if (!s.ok()) {
+      // "--timeout: '5' has no unit...", not "--timeout: timeout: '5' has no unit...".
+      std::string message = s.message();
+      if (message.starts_with(key + ": ")) message.erase(0, key.size() + 2);
+      return Status::Fatal(fmt::format("{}: {}", FlagName(key), message));
+    }
+    config.SetOrigin(key, FlagName(key));
+  }
+  auto has = [this](std::string_view name) { return options_.count(std::string(name)) > 0; };
+  if (has("source")) {
+    if (Status s = config.ImplySource(); !s.ok()) return s;
+  }
+  if (has("batch_size")) {
+    if (Status s = config.CheckLimits(); !s.ok()) return s;
+  }
+  // Only flags: a config file may be shared by commands and settings it does not all apply to.
+  for (const auto& [key, option] : options_) {
+    if (option->count() == 0) continue;
+    if (Status s = config.CheckApplies(key, has); !s.ok()) return s;
   }
   return Status::Ok();
 }

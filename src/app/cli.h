@@ -21,8 +21,13 @@ class CommandOptions {
   // Adds --config and one flag per property name to `command`.
   CommandOptions(CLI::App& command, const std::vector<std::string_view>& properties);
 
-  // Defaults < --config file < flags. Errors name the offending key or flag.
+  // Defaults < --config file < SPATE_* variables < flags. Errors name the offending key or
+  // flag. Then: --input or --url alone imply their --source (Config::ImplySource), and a flag
+  // that nothing reads under the other settings (--input with --source generator, --brokers
+  // without --transport kafka) is an error that says what to add or drop.
   Status Build(Config& config) const;
+  // Whether this command takes the property (has its flag).
+  bool Takes(std::string_view name) const { return options_.count(std::string(name)) > 0; }
   CLI::App& command() const { return command_; }
 
  private:

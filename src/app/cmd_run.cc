@@ -3,7 +3,10 @@
 // the topic and, at the same time, consume it back as `spate process` would.
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -15,33 +18,110 @@
 namespace spate {
 namespace {
 
+// What one sink holds, in words: "1,000 rows stored, 2 rejected". A discard sink stores
+// nothing, so it says so.
+std::string SinkText(const std::string& name, const SinkCounts& counts) {
+  if (name == "discard") {
+    return fmt::format("{} rows and {} dead letters discarded", Thousands(counts.stored.load()),
+                       Thousands(counts.rejected.load()));
+  }
+  return fmt::format("{} rows stored, {} rejected", Thousands(counts.stored.load()),
+                     Thousands(counts.rejected.load()));
+}
+
+// The counts of the progress line: one sink's, or each named sink's with several.
+std::string ProgressText(const std::vector<std::string>& names, const PipelineStats& s) {
+  if (names.size() == 1) {
+    const SinkCounts& c = s.sinks.front();
+    return fmt::format("{} {}  {} rejected", Thousands(c.stored.load()),
+                       names.front() == "discard" ? "discarded" : "stored",
+                       Thousands(c.rejected.load()));
+  }
+  std::string out;
+  for (size_t i = 0; i < names.size() && i < s.sinks.size(); ++i) {
+    out += fmt::format("{}{} {}/{}", i ? "  " : "", names[i], Thousands(s.sinks[i].stored.load()),
+                       Thousands(s.sinks[i].rejected.load()));
+  }
+  return out + " stored/rejected";
+}
+
+// How a run ended, for the end of its summary line.
+enum class Ending { kDone, kFailed, kStoppedEarly, kStopped, kAborted };
+
+Ending EndingOf(const DriveResult& drive, const Status& status, bool runs_until_stopped) {
+  if (drive.interrupts >= 2) return Ending::kAborted;
+  if (!status.ok()) return Ending::kFailed;
+  if (drive.interrupts == 0) return Ending::kDone;
+  // A process copy without --exit-at-end is meant to run until it is stopped.
+  return runs_until_stopped ? Ending::kStopped : Ending::kStoppedEarly;
+}
+
+const char* EndingText(Ending ending) {
+  switch (ending) {
+    case Ending::kFailed:
+      return " (failed: see the error above)";
+    case Ending::kStoppedEarly:
+      return " (stopped early by a signal)";
+    case Ending::kAborted:
+      return " (aborted by a second signal)";
+    default:
+      return "";
+  }
+}
+
+// "1,000 records in 1.23 s (813/s)". With `busy`, the rate is over the time there was work
+// in hand (a consumer waiting for records is not slow), and the summary says so.
+std::string RateText(uint64_t records, uint64_t done, const DriveResult& drive, bool busy) {
+  const double seconds = busy ? drive.busy_seconds : drive.seconds;
+  const auto rate = Thousands(static_cast<uint64_t>(seconds > 0 ? done / seconds : 0));
+  if (busy) {
+    return fmt::format("{} records in {:.2f} s ({}/s over the {:.2f} s it was busy)",
+                       Thousands(records), drive.seconds, rate, drive.busy_seconds);
+  }
+  return fmt::format("{} records in {:.2f} s ({}/s)", Thousands(records), drive.seconds, rate);
+}
+
+// The summary of run/process. With one sink its counts are the line's; with several, the
+// line gives what process made of the records and each sink's line what that store holds
+// (a row one sink refuses is stored by the others: PostgreSQL cannot hold a NUL, SQLite can).
 void PrintSummary(const char* command, const PipelineStats& s, const DriveResult& drive,
-                  const std::vector<std::unique_ptr<Sink>>& sinks, const Config& config) {
+                  const std::vector<std::unique_ptr<Sink>>& sinks, const Config& config,
+                  Ending ending, bool busy_rate) {
+  const std::vector<std::string> names = SinkNames(config);
   const uint64_t done = s.stored.load() + s.rejected.load();
-  fmt::print(stderr, "{}: {} records in {:.2f} s ({}/s): {} rows stored, {} rejected{}\n", command,
-             Thousands(s.ingested.load()), drive.seconds,
-             Thousands(static_cast<uint64_t>(drive.seconds > 0 ? done / drive.seconds : 0)),
-             Thousands(s.stored.load()), Thousands(s.rejected.load()),
-             drive.interrupts ? " (stopped early by a signal)" : "");
-  for (auto& sink : sinks) fmt::print(stderr, "  sink: {}\n", sink->Describe());
-  const std::vector<std::string> names = config.GetList("sink");
+  const std::string counts =
+      names.size() == 1 && !s.sinks.empty()
+          ? SinkText(names.front(), s.sinks.front())
+          : fmt::format("{} rows, {} rejected by the transform; each sink holds:",
+                        Thousands(s.stored.load()), Thousands(s.rejected.load()));
+  fmt::print(stderr, "{}: {}: {}{}\n", command, RateText(s.ingested.load(), done, drive, busy_rate),
+             counts, EndingText(ending));
+  for (size_t i = 0; i < sinks.size(); ++i) {
+    if (names.size() > 1 && i < names.size() && i < s.sinks.size()) {
+      fmt::print(stderr, "  sink: {}: {}\n", sinks[i]->Describe(), SinkText(names[i], s.sinks[i]));
+    } else {
+      fmt::print(stderr, "  sink: {}\n", sinks[i]->Describe());
+    }
+  }
   if (std::find(names.begin(), names.end(), "sqlite") != names.end()) {
     fmt::print(stderr, "  look: spate query --data-dir {}\n", config.GetString("data_dir"));
   }
 }
 
-int Finish(const DriveResult& drive, const Status& status) {
+// Ends a command: the error first (so that nothing after it reads like success), then the
+// summary, then the exit code.
+int Conclude(const DriveResult& drive, const Status& status,
+             const std::function<void(Ending)>& summary, bool runs_until_stopped = false) {
+  const Ending ending = EndingOf(drive, status, runs_until_stopped);
+  if (ending == Ending::kFailed) spdlog::error("{}", status.message());
+  summary(ending);
   if (drive.interrupts >= 2) {
     // Aborted: what was queued but not stored is not acknowledged; rerunning the same input
     // stores it (upserts make that safe). 130 is the shell's code for "ended by SIGINT".
     spdlog::warn("aborted: records ingested but not stored were dropped; rerun to store them");
     return kExitAborted;
   }
-  if (!status.ok()) {
-    spdlog::error("{}", status.message());
-    return kExitFailure;
-  }
-  return kExitOk;
+  return status.ok() ? kExitOk : kExitFailure;
 }
 
 std::string CountText(const Config& config) {
@@ -51,15 +131,17 @@ std::string CountText(const Config& config) {
              : std::string(" (until the input ends or Ctrl-C)");
 }
 
-// The consuming half of process and run --transport kafka: the group consumer, and the
-// sinks (--sink ones plus the dead-letter producer), opened. exit_code says what failed.
+// The consuming half of process and run --transport kafka: the consumer, and the sinks
+// (--sink ones plus, unless they all discard, the dead-letter producer), opened. exit_code
+// says what failed. A run_id makes it the consumer of that run (MakeKafkaConsumer).
 struct ProcessSide {
   int exit_code = kExitOk;
   std::unique_ptr<KafkaSource> consumer;
   std::vector<std::unique_ptr<Sink>> sinks;
 };
 
-ProcessSide MakeProcessSide(const Config& config, const KafkaSettings& settings) {
+ProcessSide MakeProcessSide(const Config& config, const KafkaSettings& settings,
+                            const std::string& run_id = "") {
   ProcessSide side;
   auto sinks = MakeSinks(config);
   if (!sinks.ok()) {
@@ -68,13 +150,17 @@ ProcessSide MakeProcessSide(const Config& config, const KafkaSettings& settings)
     return side;
   }
   side.sinks = std::move(sinks).value();
-  side.sinks.push_back(MakeKafkaProducer(config, settings, /*records=*/false));
+  // Discarding is for measuring: dead letters are discarded too, not written to the topic
+  // again on every measurement.
+  if (!OnlyDiscardSinks(config)) {
+    side.sinks.push_back(MakeKafkaProducer(config, settings, /*records=*/false));
+  }
   if (Status s = OpenSinks(side.sinks); !s.ok()) {
     spdlog::error("{}", s.message());
     side.exit_code = kExitFailure;
     return side;
   }
-  auto consumer = MakeKafkaConsumer(config, settings);
+  auto consumer = MakeKafkaConsumer(config, settings, run_id);
   if (!consumer.ok()) {
     spdlog::error("{}", consumer.status().message());
     side.exit_code = kExitFailure;
@@ -105,30 +191,40 @@ int RunMemory(const Config& config, Source& source) {
                CountText(config));
   pipeline.Start();
   const PipelineStats& s = pipeline.stats();
-  const DriveResult drive =
-      Drive({&pipeline}, config,
-            {[&] {
-               return fmt::format("{} records  {} stored  {} rejected", Thousands(s.ingested),
-                                  Thousands(s.stored), Thousands(s.rejected));
-             },
-             [&] { return s.stored.load() + s.rejected.load(); }, nullptr});
+  const std::vector<std::string> names = SinkNames(config);
+  const DriveResult drive = Drive(
+      {&pipeline}, config,
+      {[&] { return fmt::format("{} records  {}", Thousands(s.ingested), ProgressText(names, s)); },
+       [&] { return s.stored.load() + s.rejected.load(); }, nullptr,
+       [&] { return s.ingested.load(); }});
   Status status = pipeline.Wait();
   if (Status c = CloseSinks(sinks.value()); status.ok()) status = c;
   if (Status c = CloseSinks(raw.value()); status.ok()) status = c;
-  PrintSummary("spate run", s, drive, sinks.value(), config);
-  return Finish(drive, status);
+  return Conclude(drive, status, [&](Ending ending) {
+    PrintSummary("spate run", s, drive, sinks.value(), config, ending, /*busy_rate=*/false);
+  });
 }
 
-// Produce and process in one process: two pipelines joined by the Kafka topic. When the
-// producing side ends, the consuming side is told the topic's end offsets and stops there.
+// Produce and process in one process: two pipelines joined by the Kafka topic. The consumer
+// reads back exactly what this run produced: it is in no group (a `process` copy of any
+// group takes nothing from it, and no group's offsets move), starts at the topic's ends as
+// they were before the first record was sent, takes only records tagged with this run's id
+// (another producer writing meanwhile adds nothing), and stops at the ends once the producer
+// is done.
 int RunKafka(const Config& config, Source& source) {
   auto settings = MakeKafkaSettings(config);
   if (!settings.ok()) {
     spdlog::error("{}", settings.status().message());
     return kExitUsage;
   }
+  if (config.IsSet("group") || config.IsSet("from")) {
+    spdlog::warn(
+        "run --transport kafka reads back its own records without a consumer group: --group "
+        "and --from do not apply (they are for spate process)");
+  }
+  const std::string run_id = NewRunId();
   std::vector<std::unique_ptr<Sink>> producer_sinks;
-  producer_sinks.push_back(MakeKafkaProducer(config, settings.value(), /*records=*/true));
+  producer_sinks.push_back(MakeKafkaProducer(config, settings.value(), /*records=*/true, run_id));
   if (Status s = OpenSinks(producer_sinks); !s.ok()) {
     spdlog::error("{}", s.message());
     return kExitFailure;
@@ -138,7 +234,8 @@ int RunKafka(const Config& config, Source& source) {
     spdlog::error("{}", raw.status().message());
     return kExitFailure;
   }
-  ProcessSide side = MakeProcessSide(config, settings.value());
+  // After the producer made sure the topic exists, before it sends anything.
+  ProcessSide side = MakeProcessSide(config, settings.value(), run_id);
   if (side.exit_code != kExitOk) return side.exit_code;
   auto& consumer = side.consumer;
   auto& sinks = side.sinks;
@@ -146,8 +243,9 @@ int RunKafka(const Config& config, Source& source) {
   Pipeline produce(source, SinkPointers(producer_sinks), MakePipelineOptions(config, false),
                    SinkPointers(raw.value()));
   Pipeline process(*consumer, SinkPointers(sinks), MakePipelineOptions(config, true));
-  spdlog::info("spate run: {} -> kafka {} -> {}{}", source.Describe(), config.GetString("topic"),
-               fmt::join(config.GetList("sink"), ", "), CountText(config));
+  spdlog::info("spate run: {} -> kafka {} (run {}) -> {}{}", source.Describe(),
+               config.GetString("topic"), run_id, fmt::join(config.GetList("sink"), ", "),
+               CountText(config));
   produce.Start();
   process.Start();
 
@@ -170,24 +268,27 @@ int RunKafka(const Config& config, Source& source) {
       process.RequestStop();
     }
   };
+  const std::vector<std::string> names = SinkNames(config);
   const DriveResult drive =
       Drive({&produce, &process}, config,
             {[&] {
-               return fmt::format("{} records  {} produced  {} stored  {} rejected",
-                                  Thousands(ps.ingested), Thousands(ps.stored), Thousands(s.stored),
-                                  Thousands(s.rejected));
+               return fmt::format("{} records  {} produced  {}", Thousands(ps.ingested),
+                                  Thousands(ps.sinks.front().stored), ProgressText(names, s));
              },
-             [&] { return s.stored.load() + s.rejected.load(); }, tick});
+             [&] { return s.stored.load() + s.rejected.load(); }, tick, nullptr});
   Status status = produce_status;
   if (Status p = process.Wait(); status.ok()) status = p;
   consumer->Close();
   if (Status c = CloseSinks(producer_sinks); status.ok()) status = c;
   if (Status c = CloseSinks(raw.value()); status.ok()) status = c;
   if (Status c = CloseSinks(sinks); status.ok()) status = c;
-  PrintSummary("spate run", s, drive, sinks, config);
-  fmt::print(stderr, "  produced: {} records to kafka {}\n", Thousands(ps.stored),
-             config.GetString("topic"));
-  return Finish(drive, status);
+  return Conclude(drive, status, [&](Ending ending) {
+    PrintSummary("spate run", s, drive, sinks, config, ending, /*busy_rate=*/false);
+    const SinkCounts& produced = ps.sinks.front();
+    fmt::print(stderr, "  produced: {} records to kafka {}, {} dead letters to {}\n",
+               Thousands(produced.stored.load()), config.GetString("topic"),
+               Thousands(produced.rejected.load()), DlqTopic(config));
+  });
 }
 
 }  // namespace
@@ -230,25 +331,25 @@ int ProduceCommand(const Config& config) {
                config.GetString("topic"), settings.value().brokers, CountText(config));
   pipeline.Start();
   const PipelineStats& s = pipeline.stats();
-  const DriveResult drive = Drive({&pipeline}, config,
-                                  {[&] {
-                                     return fmt::format("{} records  {} delivered  {} dead letters",
-                                                        Thousands(s.ingested), Thousands(s.stored),
-                                                        Thousands(s.rejected));
-                                   },
-                                   [&] { return s.stored.load() + s.rejected.load(); }, nullptr});
+  // Records Kafka refused as too large are delivered as dead letters: the producer's own
+  // counts say so (PipelineStats::sinks).
+  const SinkCounts& delivered = s.sinks.front();
+  const DriveResult drive = Drive(
+      {&pipeline}, config,
+      {[&] {
+         return fmt::format("{} records  {} delivered  {} dead letters", Thousands(s.ingested),
+                            Thousands(delivered.stored), Thousands(delivered.rejected));
+       },
+       [&] { return s.stored.load() + s.rejected.load(); }, nullptr, nullptr});
   Status status = pipeline.Wait();
   if (Status c = CloseSinks(sinks); status.ok()) status = c;
   if (Status c = CloseSinks(raw.value()); status.ok()) status = c;
-  const uint64_t done = s.stored.load() + s.rejected.load();
-  fmt::print(stderr,
-             "spate produce: {} records in {:.2f} s ({}/s): {} delivered to {}, {} dead letters "
-             "to {}{}\n",
-             Thousands(s.ingested.load()), drive.seconds,
-             Thousands(static_cast<uint64_t>(drive.seconds > 0 ? done / drive.seconds : 0)),
-             Thousands(s.stored.load()), config.GetString("topic"), Thousands(s.rejected.load()),
-             DlqTopic(config), drive.interrupts ? " (stopped early by a signal)" : "");
-  return Finish(drive, status);
+  return Conclude(drive, status, [&](Ending ending) {
+    fmt::print(stderr, "spate produce: {}: {} delivered to {}, {} dead letters to {}{}\n",
+               RateText(s.ingested.load(), s.stored.load() + s.rejected.load(), drive, false),
+               Thousands(delivered.stored.load()), config.GetString("topic"),
+               Thousands(delivered.rejected.load()), DlqTopic(config), EndingText(ending));
+  });
 }
 
 int ProcessCommand(const Config& config) {
@@ -261,7 +362,8 @@ int ProcessCommand(const Config& config) {
   if (side.exit_code != kExitOk) return side.exit_code;
   auto& source = side.consumer;
   auto& sinks = side.sinks;
-  if (config.GetBool("exit_at_end")) {
+  const bool exit_at_end = config.GetBool("exit_at_end");
+  if (exit_at_end) {
     if (Status s = source->StopAtCurrentEnd(); !s.ok()) {
       spdlog::error("{}", s.message());
       return kExitFailure;
@@ -270,22 +372,29 @@ int ProcessCommand(const Config& config) {
   Pipeline pipeline(*source, SinkPointers(sinks), MakePipelineOptions(config, true));
   spdlog::info("spate process: {} -> {}{}", source->Describe(),
                fmt::join(config.GetList("sink"), ", "),
-               config.GetBool("exit_at_end") ? " (until the end of the topic)" : " (until Ctrl-C)");
+               exit_at_end ? " (until the end of the topic)" : " (until Ctrl-C)");
   pipeline.Start();
   const PipelineStats& s = pipeline.stats();
+  const std::vector<std::string> names = SinkNames(config);
   const DriveResult drive =
       Drive({&pipeline}, config,
             {[&] {
-               return fmt::format("{} consumed  {} stored  {} rejected", Thousands(s.ingested),
-                                  Thousands(s.stored), Thousands(s.rejected));
+               return fmt::format("{} consumed  {}", Thousands(s.ingested), ProgressText(names, s));
              },
-             [&] { return s.stored.load() + s.rejected.load(); }, nullptr});
+             [&] { return s.stored.load() + s.rejected.load(); }, nullptr,
+             [&] { return s.ingested.load(); }});
   Status status = pipeline.Wait();
   // Commits the offsets of everything stored, then leaves the group.
   source->Close();
   if (Status c = CloseSinks(sinks); status.ok()) status = c;
-  PrintSummary("spate process", s, drive, sinks, config);
-  return Finish(drive, status);
+  // A copy without --exit-at-end waits for records: its rate is over the time it had work,
+  // and Ctrl-C is how it is meant to end.
+  return Conclude(
+      drive, status,
+      [&](Ending ending) {
+        PrintSummary("spate process", s, drive, sinks, config, ending, /*busy_rate=*/!exit_at_end);
+      },
+      /*runs_until_stopped=*/!exit_at_end);
 }
 
 }  // namespace spate

@@ -2,14 +2,17 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
+#include <random>
 #include <set>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "app/commands.h"
+#include "app/signals.h"
 #include "sinks/sqlite_sink.h"
 #include "sources/file_source.h"
 #include "sources/generator.h"
@@ -98,6 +101,21 @@ Result<std::vector<std::unique_ptr<Sink>>> MakeSinks(const Config& config) {
   return sinks;
 }
 
+std::vector<std::string> SinkNames(const Config& config) {
+  std::vector<std::string> names;
+  std::set<std::string> seen;
+  for (const std::string& name : config.GetList("sink")) {
+    if (seen.insert(name).second) names.push_back(name);
+  }
+  return names;
+}
+
+bool OnlyDiscardSinks(const Config& config) {
+  const std::vector<std::string> names = SinkNames(config);
+  return !names.empty() &&
+         std::all_of(names.begin(), names.end(), [](const auto& n) { return n == "discard"; });
+}
+
 Result<std::vector<std::unique_ptr<Sink>>> OpenRawSinks(const Config& config) {
   std::vector<std::unique_ptr<Sink>> sinks;
   std::set<std::string> seen;
@@ -114,6 +132,9 @@ Result<KafkaSettings> MakeKafkaSettings(const Config& config) {
   settings.brokers = config.GetString("brokers");
   auto options = ParseKafkaOptions(config.GetList("kafka_opt"));
   if (!options.ok()) return options.status();
+  // Checked here, before anything connects, so a bad property is a configuration error
+  // (exit 2) rather than a failure of the first client to open (exit 1).
+  if (Status s = CheckKafkaOptions(options.value()); !s.ok()) return s;
   settings.options = std::move(options).value();
   settings.connect_timeout = std::chrono::milliseconds(config.GetMillis("kafka_timeout"));
   settings.partitions = static_cast<int>(config.GetInt("partitions"));
@@ -127,8 +148,10 @@ std::string DlqTopic(const Config& config) {
 }
 
 std::unique_ptr<KafkaProducerSink> MakeKafkaProducer(const Config& config,
-                                                     const KafkaSettings& settings, bool records) {
+                                                     const KafkaSettings& settings, bool records,
+                                                     const std::string& run_id) {
   KafkaProducerOptions options;
+  options.run_id = run_id;
   options.settings = settings;
   if (records) options.topic = config.GetString("topic");
   options.dlq_topic = DlqTopic(config);
@@ -138,13 +161,33 @@ std::unique_ptr<KafkaProducerSink> MakeKafkaProducer(const Config& config,
 }
 
 Result<std::unique_ptr<KafkaSource>> MakeKafkaConsumer(const Config& config,
-                                                       const KafkaSettings& settings) {
+                                                       const KafkaSettings& settings,
+                                                       const std::string& run_id) {
   KafkaSourceOptions options;
   options.settings = settings;
   options.topic = config.GetString("topic");
-  options.group = config.GetString("group");
   options.from = config.GetString("from");
+  if (!run_id.empty()) {
+    // run --transport kafka: its own records, whoever else reads or writes the topic.
+    options.group.clear();
+    options.start_at_current_end = true;
+    options.run_id = run_id;
+  } else if (OnlyDiscardSinks(config)) {
+    options.group.clear();
+  } else {
+    options.group = config.GetString("group");
+  }
   return KafkaSource::Create(std::move(options));
+}
+
+std::string NewRunId() {
+  std::random_device random;
+  const uint64_t high = random();
+  const uint64_t low = random();
+  return fmt::format(
+      "{:016x}",
+      (high << 32) ^ low ^
+          static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()));
 }
 
 Status OpenSinks(const std::vector<std::unique_ptr<Sink>>& sinks) {
@@ -198,6 +241,24 @@ DriveResult Drive(const std::vector<Pipeline*>& pipelines, const Config& config,
   const auto started = std::chrono::steady_clock::now();
   auto last_report = started;
   uint64_t last_done = 0;
+  auto last_step = started;
+  uint64_t step_done = 0;
+  uint64_t step_ingested = 0;
+  std::chrono::steady_clock::duration busy{};
+  // A step was busy if work was in hand at its start, or anything came in or finished
+  // during it.
+  auto account_step = [&] {
+    const auto now = std::chrono::steady_clock::now();
+    const uint64_t done = hooks.done ? hooks.done() : 0;
+    const uint64_t ingested = hooks.ingested ? hooks.ingested() : done;
+    if (done != step_done || ingested != step_ingested || step_ingested > step_done ||
+        !hooks.ingested) {
+      busy += now - last_step;
+    }
+    last_step = now;
+    step_done = done;
+    step_ingested = ingested;
+  };
   auto all_done = [&] {
     for (Pipeline* p : pipelines) {
       if (!p->Done()) return false;
@@ -218,6 +279,7 @@ DriveResult Drive(const std::vector<Pipeline*>& pipelines, const Config& config,
       }
     }
     if (hooks.tick) hooks.tick();
+    account_step();
     const auto now = std::chrono::steady_clock::now();
     if (progress && now - last_report >= std::chrono::milliseconds(500)) {
       const double secs = std::chrono::duration<double>(now - last_report).count();
@@ -229,9 +291,13 @@ DriveResult Drive(const std::vector<Pipeline*>& pipelines, const Config& config,
     }
   }
   if (hooks.tick) hooks.tick();
+  account_step();
   if (progress) fmt::print(stderr, "\r\033[K");
   result.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  result.busy_seconds = std::chrono::duration<double>(busy).count();
+  // Closing the sinks can wait long; a signal then still ends the process (signals.h).
+  StartShutdownGuard();
   return result;
 }
 

@@ -26,19 +26,31 @@ namespace spate {
 Result<std::unique_ptr<Source>> MakeSource(const Config& config);
 // --sink (sqlite, postgres, discard), each once.
 Result<std::vector<std::unique_ptr<Sink>>> MakeSinks(const Config& config);
+// The --sink names in the order of MakeSinks' sinks (each once).
+std::vector<std::string> SinkNames(const Config& config);
+// True when every --sink is discard: nothing is stored, so `process` neither joins a group
+// (no offsets to commit for records it threw away) nor writes the dead-letter topic.
+bool OnlyDiscardSinks(const Config& config);
 // --raw-sink (postgres): made and opened, for the ingest stage's Pipeline.
 Result<std::vector<std::unique_ptr<Sink>>> OpenRawSinks(const Config& config);
 
 // --brokers, --kafka-opt / kafka:, --kafka-timeout, --partitions, --replication-factor.
 Result<KafkaSettings> MakeKafkaSettings(const Config& config);
 // The producer of `spate produce` (records to --topic, dead letters to the DLQ topic) or,
-// with records=false, the dead-letter producer of `spate process`.
+// with records=false, the dead-letter producer of `spate process`. A run_id tags every
+// record for the consumer of the same `run --transport kafka`.
 std::unique_ptr<KafkaProducerSink> MakeKafkaProducer(const Config& config,
-                                                     const KafkaSettings& settings, bool records);
+                                                     const KafkaSettings& settings, bool records,
+                                                     const std::string& run_id = "");
 std::string DlqTopic(const Config& config);
-// The consumer of `spate process` (and of run --transport kafka): --topic, --group, --from.
+// The consumer of `spate process`: --topic, --group, --from; with only discard sinks, no
+// group (OnlyDiscardSinks). With a run_id, the consumer of `run --transport kafka`: no group,
+// starting at the topic's current end, taking only the records tagged with run_id.
 Result<std::unique_ptr<KafkaSource>> MakeKafkaConsumer(const Config& config,
-                                                       const KafkaSettings& settings);
+                                                       const KafkaSettings& settings,
+                                                       const std::string& run_id = "");
+// A new identifier for one `run --transport kafka` (random, 16 hex digits).
+std::string NewRunId();
 
 // --pg-dsn (or SPATE_PG_DSN), --pg-timeout.
 PostgresSinkOptions PostgresOptions(const Config& config, bool raw);
@@ -62,11 +74,16 @@ std::string Thousands(uint64_t n);
 struct DriveResult {
   int interrupts = 0;
   double seconds = 0;
+  // The part of `seconds` with work in hand (records ingested and not yet finished, or
+  // finished during it), measured in the loop's 50 ms steps: what a rate of a command that
+  // waits for input (`process`) is taken over.
+  double busy_seconds = 0;
 };
 struct DriveHooks {
   std::function<std::string()> line;
   std::function<uint64_t()> done;
   std::function<void()> tick;
+  std::function<uint64_t()> ingested;  // Optional: records taken in, for busy_seconds.
 };
 DriveResult Drive(const std::vector<Pipeline*>& pipelines, const Config& config,
                   const DriveHooks& hooks);

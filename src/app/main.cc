@@ -1,12 +1,18 @@
 // spate: a real-time user-data pipeline in one binary. See README.md.
 #include <malloc.h>
 
+#include <algorithm>
+#include <string>
+#include <vector>
+
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
 #include "app/cli.h"
 #include "app/commands.h"
+#include "app/signals.h"
+#include "sinks/pg.h"
 
 namespace {
 
@@ -31,15 +37,62 @@ std::vector<std::string_view> Concat(std::vector<std::string_view> a,
 
 void SetupLogging(const spate::Config& config) {
   // Logs go to stderr so stdout stays clean for data (mock-api's URL, query output).
+  if (spdlog::get("spate")) return;
   auto logger = spdlog::stderr_color_mt("spate");
   logger->set_pattern("%^[%Y-%m-%d %H:%M:%S.%e] [%l]%$ %v");
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(config.GetString("log_level")));
 }
 
+bool Contains(const std::vector<std::string>& list, std::string_view item) {
+  return std::find(list.begin(), list.end(), item) != list.end();
+}
+
+// Checks, before anything connects, the settings whose errors would otherwise surface late
+// or through a library's words: a PostgreSQL connection string is checked here so that its
+// errors are usage errors built from its parsed parts (libpq's own messages quote the
+// string, password included), and name where the string came from.
+spate::Status CheckBeforeStart(const spate::CommandOptions& options, const spate::Config& config) {
+  auto has = [&](std::string_view name) { return options.Takes(name); };
+  const bool postgres = (has("sink") && Contains(config.GetList("sink"), "postgres")) ||
+                        (has("raw_sink") && Contains(config.GetList("raw_sink"), "postgres"));
+  if (postgres && has("pg_dsn")) {
+    if (spate::Status s = spate::CheckDsn(config.GetString("pg_dsn")); !s.ok()) {
+      return s.WithContext(config.Origin("pg_dsn"));
+    }
+  }
+  return spate::Status::Ok();
+}
+
+int Main(int argc, char** argv);
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  // The edge: whatever a library throws (CLI11, yaml-cpp, std::bad_alloc), the process says
+  // what went wrong and exits 1 rather than aborting with a core dump (exit 134).
+  try {
+    const int code = Main(argc, argv);
+    spate::EndStartup();
+    return code;
+  } catch (const std::exception& e) {
+    spate::EndStartup();
+    if (auto logger = spdlog::get("spate")) {
+      logger->error("unexpected error: {}", e.what());
+    } else {
+      fmt::print(stderr, "spate: unexpected error: {}\n", e.what());
+    }
+    return spate::kExitFailure;
+  } catch (...) {
+    spate::EndStartup();
+    fmt::print(stderr, "spate: unexpected error\n");
+    return spate::kExitFailure;
+  }
+}
+
+namespace {
+
+int Main(int argc, char** argv) {
   // Batches of about a megabyte are allocated and freed all the time, on different threads.
   // glibc's defaults give freed heap tops back to the kernel and serve big blocks with fresh
   // mmaps, so every batch paid its page faults again (15-20% of produce's CPU in perf). Keep
@@ -49,6 +102,8 @@ int main(int argc, char** argv) {
 
   // Before any thread exists, so every thread inherits the mask; commands wait for signals.
   spate::BlockStopSignals();
+  // Ctrl-C works from here on, also while start-up waits for a server (signals.h).
+  spate::StartStartupGuard();
 
   CLI::App app{
       "spate: a real-time user-data pipeline.\n"
@@ -97,9 +152,9 @@ int main(int argc, char** argv) {
       "login secrets removed, keyed by login.uuid. A record counts only once Kafka confirmed "
       "it. Bad input goes to the dead-letter topic (<topic>.dlq) with the reason in a header.");
   spate::CommandOptions produce_options(
-      *produce,
-      Concat(Concat(Concat(kSourceOptions, kafka_options), {"raw_sink", "pg_dsn", "pg_timeout"}),
-             common_options));
+      *produce, Concat(Concat(Concat(kSourceOptions, kafka_options),
+                              {"raw_sink", "pg_dsn", "pg_timeout", "max_record_bytes"}),
+                       common_options));
 
   CLI::App* process = app.add_subcommand(
       "process",
@@ -134,6 +189,7 @@ int main(int argc, char** argv) {
     if (!options->command().parsed()) continue;
     spate::Config config;
     spate::Status status = options->Build(config);
+    if (status.ok()) status = CheckBeforeStart(*options, config);
     SetupLogging(config);
     if (!status.ok()) {
       spdlog::error("{}", status.message());
@@ -155,3 +211,5 @@ int main(int argc, char** argv) {
   }
   return spate::kExitUsage;
 }
+
+}  // namespace

@@ -2,8 +2,14 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cerrno>
 #include <charconv>
 #include <cstdlib>
+#include <cstring>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
@@ -33,9 +39,19 @@ const std::vector<PropertyDef>& Table() {
        0},
       {"seed", PropType::kString, "spate",
        "Seed for the generator and the API's seed+page paging: same seed, same users"},
-      {"nat", PropType::kList, "",
+      {"nat",
+       PropType::kList,
+       "",
        "Nationalities to draw from (comma list of AU BR CA CH DE DK ES FI FR GB IE IN IR MX NL "
-       "NO NZ RS TR UA US); empty = all"},
+       "NO NZ RS TR UA US)",
+       {},
+       0,
+       INT64_MAX,
+       false,
+       {},
+       true,
+       {},
+       /*default_text=*/"all"},
       {"url", PropType::kString, "https://randomuser.me/api/",
        "Base URL of a randomuser-compatible API (source randomuser)"},
       {"page_size",
@@ -45,8 +61,13 @@ const std::vector<PropertyDef>& Table() {
        {},
        1,
        5000},
-      {"timeout", PropType::kDuration, "30s", "Timeout of one HTTP request (e.g. 500ms, 30s, 2m)"},
-      {"connect_timeout", PropType::kDuration, "10s", "Timeout to connect to the API"},
+      {"timeout",
+       PropType::kDuration,
+       "30s",
+       "Timeout of one HTTP request, with a unit (e.g. 500ms, 30s, 2m)",
+       {},
+       1},
+      {"connect_timeout", PropType::kDuration, "10s", "Timeout to connect to the API", {}, 1},
       {"retries",
        PropType::kInt,
        "5",
@@ -107,8 +128,12 @@ const std::vector<PropertyDef>& Table() {
        {},
        true,
        "SPATE_PG_DSN"},
-      {"pg_timeout", PropType::kDuration, "10s",
-       "How long to wait for PostgreSQL to accept a connection"},
+      {"pg_timeout",
+       PropType::kDuration,
+       "10s",
+       "How long to wait for PostgreSQL to accept a connection",
+       {},
+       1},
       {"cassandra_hosts", PropType::kString, "127.0.0.1:9042",
        "Cassandra nodes, HOST[:PORT][,HOST[:PORT]...] (port 9042 if not given). spate connects "
        "to each and sends every write to the node that owns its token: list them all"},
@@ -164,8 +189,12 @@ const std::vector<PropertyDef>& Table() {
        "lz4",
        "Compression of CQL frames (when the node offers it): lz4 or none",
        {"lz4", "none"}},
-      {"cassandra_timeout", PropType::kDuration, "12s",
-       "How long to wait for a Cassandra node to accept a connection or answer a request"},
+      {"cassandra_timeout",
+       PropType::kDuration,
+       "12s",
+       "How long to wait for a Cassandra node to accept a connection or answer a request",
+       {},
+       1},
       {"data_dir", PropType::kString, "./spate-data",
        "Directory for the SQLite database (spate.db) and other local state"},
       // Kafka (produce, process, run --transport kafka).
@@ -210,10 +239,18 @@ const std::vector<PropertyDef>& Table() {
        "lz4",
        "Compression of produced batches",
        {"lz4", "zstd", "snappy", "gzip", "none"}},
-      {"kafka_timeout", PropType::kDuration, "10s",
-       "How long to wait for the Kafka cluster to answer at start before failing"},
-      {"delivery_timeout", PropType::kDuration, "2m",
-       "How long the producer retries a record (broker down) before its batch is resubmitted"},
+      {"kafka_timeout",
+       PropType::kDuration,
+       "10s",
+       "How long to wait for the Kafka cluster to answer at start before failing",
+       {},
+       1},
+      {"delivery_timeout",
+       PropType::kDuration,
+       "2m",
+       "How long the producer retries a record (broker down) before its batch is resubmitted",
+       {},
+       1},
       {"kafka_opt",
        PropType::kList,
        "",
@@ -284,13 +321,48 @@ std::string Suggestion(std::string_view key) {
   return best ? fmt::format(" (did you mean '{}'?)", best->name) : std::string();
 }
 
+// How a value appears in a message: secrets (a DSN, a password) never do.
+std::string Shown(const PropertyDef& def, std::string_view value) {
+  return def.secret ? std::string("(the value is secret, not shown)") : fmt::format("'{}'", value);
+}
+
+// Properties whose empty value would be misread rather than rejected further on: an empty
+// data_dir puts spate.db at the root of the file system, an empty topic or broker list
+// fails deep inside librdkafka with a message about something else.
+bool MustNotBeEmpty(std::string_view name) {
+  for (std::string_view n : {"data_dir", "input", "url", "brokers", "topic", "group",
+                             "cassandra_hosts", "keyspace", "host"}) {
+    if (n == name) return true;
+  }
+  return false;
+}
+
 Status Validate(const PropertyDef& def, std::string_view value) {
+  // C libraries (SQLite, libpq, librdkafka) would read such a value only up to the NUL.
+  if (value.find('\0') != std::string_view::npos) {
+    return Status::Fatal(fmt::format("{}: the value contains a NUL character", def.name));
+  }
+  if (value.empty() && MustNotBeEmpty(def.name)) {
+    return Status::Fatal(fmt::format("{}: needs a non-empty value", def.name));
+  }
+  if (def.name == "data_dir" && value.starts_with("file:")) {
+    // SQLite would take "file:x?mode=memory" as a URI and store nothing on disk.
+    return Status::Fatal(fmt::format(
+        "data_dir: '{}' looks like a SQLite URI, but a data dir is a directory path; for a "
+        "directory of that name write ./{}",
+        value, value));
+  }
   switch (def.type) {
     case PropType::kInt: {
       int64_t v = 0;
       auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+      if (ec == std::errc::result_out_of_range) {
+        return Status::Fatal(fmt::format("{}: {} is out of range [{}, {}]", def.name,
+                                         Shown(def, value), def.min, def.max));
+      }
       if (ec != std::errc() || end != value.data() + value.size()) {
-        return Status::Fatal(fmt::format("{}: '{}' is not an integer", def.name, value));
+        return Status::Fatal(fmt::format("{}: {} is not an integer (write digits only, e.g. {})",
+                                         def.name, Shown(def, value), def.default_value));
       }
       if (v < def.min || v > def.max) {
         return Status::Fatal(
@@ -300,10 +372,16 @@ Status Validate(const PropertyDef& def, std::string_view value) {
     }
     case PropType::kBool:
       if (value == "true" || value == "false") return Status::Ok();
-      return Status::Fatal(fmt::format("{}: '{}' is not true or false", def.name, value));
+      return Status::Fatal(fmt::format("{}: {} is not true or false", def.name, Shown(def, value)));
     case PropType::kDuration: {
       auto parsed = ParseDurationMillis(value);
-      return parsed.ok() ? Status::Ok() : parsed.status().WithContext(def.name);
+      if (!parsed.ok()) return parsed.status().WithContext(def.name);
+      const int64_t max = std::min(def.max, kMaxDurationMillis);
+      if (parsed.value() < def.min || parsed.value() > max) {
+        return Status::Fatal(
+            fmt::format("{}: '{}' is out of range [{}ms, {}ms]", def.name, value, def.min, max));
+      }
+      return Status::Ok();
     }
     case PropType::kString:
     case PropType::kList:
@@ -311,10 +389,51 @@ Status Validate(const PropertyDef& def, std::string_view value) {
           std::find(def.choices.begin(), def.choices.end(), value) != def.choices.end()) {
         return Status::Ok();
       }
-      return Status::Fatal(
-          fmt::format("{}: '{}' is not one of: {}", def.name, value, fmt::join(def.choices, ", ")));
+      return Status::Fatal(fmt::format("{}: {} is not one of: {}", def.name, Shown(def, value),
+                                       fmt::join(def.choices, ", ")));
   }
   return Status::Ok();
+}
+
+// When a property is read at all: `property` is read only if `on` (a property the command
+// takes) has one of `values` (for a list: contains one). Several rows for one property: any.
+struct Applicability {
+  std::string_view property;
+  std::string_view on;
+  std::string_view value;
+};
+
+const std::vector<Applicability>& ApplicabilityTable() {
+  static const std::vector<Applicability> table = [] {
+    std::vector<Applicability> t;
+    t.push_back({"input", "source", "file"});
+    for (std::string_view p : {"url", "page_size", "timeout", "connect_timeout", "retries",
+                               "retry_backoff", "retry_backoff_max"}) {
+      t.push_back({p, "source", "randomuser"});
+    }
+    for (std::string_view p : {"seed", "nat"}) {
+      t.push_back({p, "source", "generator"});
+      t.push_back({p, "source", "randomuser"});
+    }
+    for (std::string_view p : {"pg_dsn", "pg_timeout"}) {
+      t.push_back({p, "sink", "postgres"});
+      t.push_back({p, "raw_sink", "postgres"});
+    }
+    for (std::string_view p :
+         {"cassandra_hosts", "keyspace", "cassandra_user", "cassandra_password",
+          "cassandra_consistency", "cassandra_replication_factor", "cassandra_datacenters",
+          "cassandra_in_flight", "cassandra_compression", "cassandra_timeout"}) {
+      t.push_back({p, "sink", "cassandra"});
+    }
+    // run reads these only with --transport kafka (produce and process always do).
+    for (std::string_view p :
+         {"brokers", "topic", "dlq_topic", "group", "from", "kafka_opt", "partitions",
+          "kafka_timeout", "replication_factor", "compression", "delivery_timeout"}) {
+      t.push_back({p, "transport", "kafka"});
+    }
+    return t;
+  }();
+  return table;
 }
 
 const PropertyDef& MustFind(std::string_view name) {
@@ -338,12 +457,22 @@ const PropertyDef* FindProperty(std::string_view name) {
 Result<int64_t> ParseDurationMillis(std::string_view text) {
   int64_t number = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
+  if (ec == std::errc::result_out_of_range) {
+    return Status::Fatal(fmt::format("'{}' is too long", text));
+  }
   if (ec != std::errc() || number < 0) {
     return Status::Fatal(fmt::format("'{}' is not a duration (e.g. 500ms, 10s, 2m)", text));
   }
   const std::string_view unit(end, text.data() + text.size() - end);
   int64_t scale = 0;
-  if (unit.empty() || unit == "ms") {
+  if (unit.empty()) {
+    // "5" has been read as 5 ms by someone who meant 5 s: say which, unless it is 0 either way.
+    if (number == 0) return 0;
+    return Status::Fatal(
+        fmt::format("'{}' has no unit: write {}s for seconds or {}ms for milliseconds (also m, h)",
+                    text, number, number));
+  }
+  if (unit == "ms") {
     scale = 1;
   } else if (unit == "s") {
     scale = 1000;
@@ -371,8 +500,10 @@ std::string HelpText(const PropertyDef& def) {
   }
   if (!def.env.empty()) text += fmt::format(" (env {})", def.env);
   if (!def.secret && def.help.find("(default") == std::string_view::npos) {
-    text += def.default_value.empty() ? std::string(" (default: none)")
-                                      : fmt::format(" (default: {})", def.default_value);
+    const std::string_view shown = !def.default_text.empty()   ? def.default_text
+                                   : def.default_value.empty() ? std::string_view("none")
+                                                               : def.default_value;
+    text += fmt::format(" (default: {})", shown);
   }
   return text;
 }
@@ -382,10 +513,11 @@ Status Config::LoadEnvironment() {
     if (def.env.empty()) continue;
     const char* value = std::getenv(std::string(def.env).c_str());
     if (value == nullptr) continue;
-    // The value itself is never part of the message: these variables hold credentials.
+    // Validation messages never show a secret property's value, and these hold credentials.
     if (Status s = Set(def.name, value); !s.ok()) {
-      return Status::Fatal(fmt::format("environment variable {}: invalid value", def.env));
+      return Status::Fatal(fmt::format("environment variable {}: {}", def.env, s.message()));
     }
+    SetOrigin(def.name, std::string(def.env));
   }
   return Status::Ok();
 }
@@ -424,34 +556,89 @@ Status Config::SetList(std::string_view name, const std::vector<std::string>& va
 }
 
 Status Config::LoadYamlFile(const std::string& path) {
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(path);
-  } catch (const YAML::BadFile&) {
-    return Status::Fatal(fmt::format("cannot read config file '{}'", path));
-  } catch (const YAML::Exception& e) {
-    return Status::Fatal(fmt::format("config file '{}': {}", path, e.what()));
+  // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer, and nothing can
+  // interrupt that wait but a signal handler; fstat then says what the path is before any
+  // read. For a regular file O_NONBLOCK changes nothing.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) {
+    const int err = errno;
+    return Status::Fatal(fmt::format("cannot read config file '{}': {}", path, std::strerror(err)));
   }
-  return LoadYamlNode(root, path);
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    const int err = errno;
+    return Status::Fatal(fmt::format("cannot read config file '{}': {}", path, std::strerror(err)));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    const char* what = S_ISDIR(st.st_mode)    ? "a directory"
+                       : S_ISFIFO(st.st_mode) ? "a FIFO (named pipe)"
+                       : S_ISCHR(st.st_mode)  ? "a character device"
+                       : S_ISBLK(st.st_mode)  ? "a block device"
+                       : S_ISSOCK(st.st_mode) ? "a socket"
+                                              : "not a regular file";
+    return Status::Fatal(fmt::format(
+        "config file '{}' is {}: --config takes a YAML file of option: value lines", path, what));
+  }
+  if (static_cast<uint64_t>(st.st_size) > kMaxConfigFileBytes) {
+    return Status::Fatal(fmt::format("config file '{}' is {} bytes, more than a config file's {}",
+                                     path, st.st_size, kMaxConfigFileBytes));
+  }
+  std::string text;
+  char buffer[16384];
+  while (true) {
+    const ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      return Status::Fatal(
+          fmt::format("cannot read config file '{}': {}", path, std::strerror(err)));
+    }
+    if (n == 0) break;
+    text.append(buffer, static_cast<size_t>(n));
+    if (text.size() > kMaxConfigFileBytes) {  // It grew while we read it.
+      return Status::Fatal(
+          fmt::format("config file '{}' is more than {} bytes", path, kMaxConfigFileBytes));
+    }
+  }
+  return LoadYamlString(text, fmt::format("config file '{}'", path));
 }
 
 Status Config::LoadYamlString(std::string_view yaml, std::string_view origin) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(std::string(yaml));
-  } catch (const YAML::Exception& e) {
-    return Status::Fatal(fmt::format("config '{}': {}", origin, e.what()));
+  if (yaml.find('\0') != std::string_view::npos) {
+    return Status::Fatal(
+        fmt::format("{}: contains NUL bytes, so it is not a YAML text file", origin));
   }
-  return LoadYamlNode(root, origin);
+  // yaml-cpp reports errors by throwing, and not only YAML::Exception (a conversion of a
+  // node of the wrong shape, std::bad_alloc): nothing may escape this function.
+  try {
+    const YAML::Node root = YAML::Load(std::string(yaml));
+    return LoadYamlNode(root, origin);
+  } catch (const YAML::Exception& e) {
+    return Status::Fatal(fmt::format("{}: not valid YAML: {}", origin, e.what()));
+  } catch (const std::exception& e) {
+    return Status::Fatal(fmt::format("{}: cannot be read: {}", origin, e.what()));
+  }
 }
 
 Status Config::LoadYamlNode(const YAML::Node& root, std::string_view origin) {
   if (root.IsNull()) return Status::Ok();  // An empty file sets nothing.
   if (!root.IsMap()) {
-    return Status::Fatal(fmt::format("config '{}': expected a mapping of option: value", origin));
+    return Status::Fatal(fmt::format("{}: expected a mapping of option: value lines", origin));
   }
+  // Keys already seen, by property: "data_dir" and "data-dir" are one property, and YAML
+  // parsers differ on which of two equal keys wins, so a second one is always an error.
+  std::map<std::string, std::string> seen;
   for (const auto& entry : root) {
-    const std::string key = entry.first.as<std::string>();
+    if (!entry.first.IsScalar()) {
+      return Status::Fatal(
+          fmt::format("{}: line {}: a key must be a plain option name, not a list or mapping",
+                      origin, entry.first.Mark().line + 1));
+    }
+    const std::string key = entry.first.Scalar();
     const PropertyDef* def = FindProperty(key);
     if (def == nullptr) {
       for (const PropertyDef& candidate : Table()) {
@@ -462,7 +649,13 @@ Status Config::LoadYamlNode(const YAML::Node& root, std::string_view origin) {
     }
     if (def == nullptr) {
       return Status::Fatal(
-          fmt::format("config '{}': unknown key '{}'{}", origin, key, Suggestion(Normalize(key))));
+          fmt::format("{}: unknown key '{}'{}", origin, key, Suggestion(Normalize(key))));
+    }
+    if (auto [it, fresh] = seen.emplace(def->name, key); !fresh) {
+      return Status::Fatal(it->second == key
+                               ? fmt::format("{}: key '{}' is given twice: keep one", origin, key)
+                               : fmt::format("{}: '{}' and '{}' both set {}: keep one", origin,
+                                             it->second, key, def->name));
     }
     const YAML::Node& value = entry.second;
     Status s;
@@ -470,23 +663,33 @@ Status Config::LoadYamlNode(const YAML::Node& root, std::string_view origin) {
       std::vector<std::string> items;
       for (const auto& item : value) {
         if (!item.IsScalar()) {
-          return Status::Fatal(
-              fmt::format("config '{}': {}: list items must be plain values", origin, key));
+          return Status::Fatal(fmt::format("{}: {}: list items must be plain values", origin, key));
         }
-        items.push_back(item.as<std::string>());
+        items.push_back(item.Scalar());
       }
       s = def->type == PropType::kList
               ? SetList(def->name, items)
               : Status::Fatal(fmt::format("{}: takes one value, not a list", def->name));
     } else if (value.IsScalar()) {
-      s = Set(def->name, value.as<std::string>());
+      s = Set(def->name, value.Scalar());
     } else if (value.IsMap() && def->type == PropType::kList) {
       std::vector<std::string> items;
+      std::map<std::string, bool> names;
       for (const auto& item : value) {
-        if (!item.second.IsScalar()) {
-          return Status::Fatal(fmt::format("config '{}': {}: values must be plain", origin, key));
+        if (!item.first.IsScalar() || !item.second.IsScalar()) {
+          return Status::Fatal(fmt::format("{}: {}: keys and values must be plain", origin, key));
         }
-        items.push_back(item.first.as<std::string>() + "=" + item.second.as<std::string>());
+        if (!names.emplace(item.first.Scalar(), true).second) {
+          return Status::Fatal(fmt::format("{}: {}: '{}' is given twice: keep one", origin, key,
+                                           item.first.Scalar()));
+        }
+        if (item.first.Scalar().empty() ||
+            item.first.Scalar().find_first_of(std::string_view("=\0", 2)) != std::string::npos ||
+            item.second.Scalar().find('\0') != std::string::npos) {
+          return Status::Fatal(
+              fmt::format("{}: {}: each key must be a property name (no '=' or NUL)", origin, key));
+        }
+        items.push_back(item.first.Scalar() + "=" + item.second.Scalar());
       }
       // Not SetList: values may contain commas (broker lists, SASL settings).
       values_[std::string(def->name)] = std::move(items);
@@ -496,9 +699,80 @@ Status Config::LoadYamlNode(const YAML::Node& root, std::string_view origin) {
     } else {
       s = Status::Fatal(fmt::format("{}: expected a value, got a mapping", def->name));
     }
-    if (!s.ok()) return s.WithContext(fmt::format("config '{}'", origin));
+    if (!s.ok()) return s.WithContext(origin);
+    SetOrigin(def->name, fmt::format("{} in {}", key, origin));
   }
   return Status::Ok();
+}
+
+std::string Config::Origin(std::string_view name) const {
+  const PropertyDef& def = MustFind(name);
+  auto it = origins_.find(std::string(def.name));
+  if (it != origins_.end()) return it->second;
+  return IsSet(def.name) ? std::string(def.name) : std::string("the default");
+}
+
+void Config::SetOrigin(std::string_view name, std::string origin) {
+  const PropertyDef& def = MustFind(name);
+  origins_[std::string(def.name)] = std::move(origin);
+}
+
+Status Config::ImplySource() {
+  if (IsSet("source")) return Status::Ok();
+  const bool input = IsSet("input");
+  const bool url = IsSet("url");
+  if (input && url) {
+    return Status::Fatal(fmt::format(
+        "{} and {} name two different sources: add --source file or --source randomuser",
+        Origin("input"), Origin("url")));
+  }
+  if (input || url) {
+    const std::string implied_by = Origin(input ? "input" : "url");
+    if (Status s = Set("source", input ? "file" : "randomuser"); !s.ok()) return s;
+    SetOrigin("source", "implied by " + implied_by);
+  }
+  return Status::Ok();
+}
+
+Status Config::CheckLimits() const {
+  const int64_t batch = GetInt("batch_size");
+  const int64_t capacity = GetInt("queue_capacity");
+  if (batch * capacity > kMaxQueuedRecords) {
+    return Status::Fatal(fmt::format(
+        "batch_size {} x queue_capacity {} lets {} records wait in each queue, more than the "
+        "{} spate allows (about a gigabyte of users): lower one of them (from {} and {})",
+        batch, capacity, batch * capacity, kMaxQueuedRecords, Origin("batch_size"),
+        Origin("queue_capacity")));
+  }
+  return Status::Ok();
+}
+
+Status Config::CheckApplies(std::string_view name,
+                            const std::function<bool(std::string_view)>& command_has) const {
+  const PropertyDef& def = MustFind(name);
+  std::vector<const Applicability*> rules;
+  for (const Applicability& rule : ApplicabilityTable()) {
+    if (rule.property == def.name && command_has(rule.on)) rules.push_back(&rule);
+  }
+  if (rules.empty()) return Status::Ok();
+  std::vector<std::string> needed;
+  for (const Applicability* rule : rules) {
+    const std::vector<std::string> values = GetList(rule->on);
+    if (std::find(values.begin(), values.end(), rule->value) != values.end()) return Status::Ok();
+    needed.push_back(fmt::format("{} {}", FlagName(rule->on), rule->value));
+  }
+  const std::string_view on = rules.front()->on;
+  const std::vector<std::string> values = GetList(on);
+  const std::string now =
+      values.empty() ? std::string("empty") : fmt::format("{}", fmt::join(values, ","));
+  const std::string origin = Origin(on);
+  const std::string why = origin == FlagName(on) ? fmt::format("you gave {} {}", FlagName(on), now)
+                          : origin == "the default"
+                              ? fmt::format("{} is {} by default", FlagName(on), now)
+                              : fmt::format("{} is {}, from {}", FlagName(on), now, origin);
+  return Status::Fatal(fmt::format("{} is read only with {} ({}): add {}, or drop {}",
+                                   FlagName(def.name), fmt::join(needed, " or "), why,
+                                   needed.front(), FlagName(def.name)));
 }
 
 std::string Config::GetString(std::string_view name) const {

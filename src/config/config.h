@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <span>
 #include <string>
@@ -34,8 +35,8 @@ struct PropertyDef {
   std::string_view default_value;  // As text; lists are comma-separated.
   std::string_view help;
   std::vector<std::string_view> choices = {};  // For kString/kList: allowed values.
-  int64_t min = 0;                             // For kInt.
-  int64_t max = INT64_MAX;                     // For kInt.
+  int64_t min = 0;                             // For kInt; for kDuration in milliseconds.
+  int64_t max = INT64_MAX;                     // For kInt; for kDuration see kMaxDurationMillis.
   bool secret = false;                         // Never printed (passwords, DSNs).
   // Another YAML key for the same property (kafka: for kafka_opt). A YAML mapping given to a
   // list property becomes "key=value" items.
@@ -45,16 +46,35 @@ struct PropertyDef {
   // An environment variable that sets the property (SPATE_PG_DSN): credentials can then stay
   // out of config files and command lines. Precedence: config file < variable < flag.
   std::string_view env = {};
+  // What --help shows as the default when default_value is empty and "none" would mislead
+  // (--nat: empty means every nationality).
+  std::string_view default_text = {};
 };
+
+// The longest duration any option takes (about 24 days): the libraries that receive them
+// (libcurl, librdkafka) count milliseconds in 32-bit ints, where more would wrap around.
+inline constexpr int64_t kMaxDurationMillis = INT32_MAX;
 
 // Every property spate knows, in documentation order.
 std::span<const PropertyDef> AllProperties();
 const PropertyDef* FindProperty(std::string_view name);
 
+// The most records that may wait in one queue between two stages (batch_size x
+// queue_capacity): about a gigabyte of typical users.
+inline constexpr int64_t kMaxQueuedRecords = 1 << 20;
+
+// The largest config file spate reads; anything bigger is not a config file.
+inline constexpr size_t kMaxConfigFileBytes = 1 << 20;
+
 class Config {
  public:
   // Loads a YAML mapping of property names to values. Unknown keys are errors naming the key
-  // (and the closest known name); values are validated against the table.
+  // (and the closest known name); values are validated against the table. A key given twice
+  // (also as data_dir and data-dir) is an error. Never throws, whatever the bytes: every
+  // outcome is Ok or an error that says what is wrong.
+  //
+  // LoadYamlFile reads only regular files, checked before anything can block (a FIFO or a
+  // terminal would wait for a writer forever), and at most kMaxConfigFileBytes.
   Status LoadYamlFile(const std::string& path);
   Status LoadYamlString(std::string_view yaml, std::string_view origin);
 
@@ -71,16 +91,40 @@ class Config {
   int64_t GetInt(std::string_view name) const;
   bool GetBool(std::string_view name) const;
   std::vector<std::string> GetList(std::string_view name) const;
-  int64_t GetMillis(std::string_view name) const;  // kDuration: "500ms", "10s", "2m", "250".
+  int64_t GetMillis(std::string_view name) const;  // kDuration: "500ms", "10s", "2m", "0".
   bool IsSet(std::string_view name) const { return values_.count(std::string(name)) > 0; }
+
+  // Where a property's value came from, for messages that must name what to fix:
+  // "--pg-dsn", "pg_dsn in config file 'x.yaml'", "SPATE_PG_DSN", or "the default".
+  std::string Origin(std::string_view name) const;
+  void SetOrigin(std::string_view name, std::string origin);
+
+  // --input alone means --source file, --url alone --source randomuser: when `source` was
+  // not given anywhere, sets it from them (both given: an error saying to choose).
+  Status ImplySource();
+
+  // Limits that span properties: batch_size x queue_capacity records may wait in each queue,
+  // at most kMaxQueuedRecords (each limit alone allows ~400 million, far past any memory).
+  Status CheckLimits() const;
+
+  // Whether a property given as a flag is read at all under the other settings. `command_has`
+  // says whether the command takes a property: a setting the command does not take (run's
+  // --transport, for --brokers) is not checked. Returns an error that says what to add or drop
+  // (--input with --source generator: "add --source file"), because an option that is given
+  // but silently ignored (the generator runs instead of the file) is a mistake passing as
+  // success.
+  Status CheckApplies(std::string_view name,
+                      const std::function<bool(std::string_view)>& command_has) const;
 
  private:
   Status LoadYamlNode(const YAML::Node& root, std::string_view origin);
 
   std::map<std::string, std::vector<std::string>> values_;
+  std::map<std::string, std::string> origins_;
 };
 
-// Parses "500ms", "10s", "2m", "1h" or a bare number of milliseconds.
+// Parses "500ms", "10s", "2m", "1h", or "0". A number without a unit is an error that says
+// what to write ("5" could mean seconds or milliseconds; "5s" cannot).
 Result<int64_t> ParseDurationMillis(std::string_view text);
 
 // "--data-dir" for "data_dir".

@@ -21,7 +21,9 @@ Pipeline::Pipeline(Source& source, std::vector<Sink*> sinks, PipelineOptions opt
       raw_sinks_(std::move(raw_sinks)),
       options_(options),
       ingested_(options.queue_capacity),
-      processed_(options.queue_capacity) {}
+      processed_(options.queue_capacity) {
+  stats_.sinks = std::vector<SinkCounts>(sinks_.size());
+}
 
 Pipeline::~Pipeline() {
   Abort();
@@ -162,6 +164,22 @@ void Pipeline::ForwardLoop() {
   KeyReader keys;
   while (std::optional<Batch> batch = ingested_.Pop()) {
     if (aborted_) break;
+    // The per-record limit holds here too (`produce`): a longer record is a dead letter, as
+    // the transform makes it in `run` and `process`, and its neighbours go on.
+    size_t kept = 0;
+    for (size_t i = 0; i < batch->records.size(); ++i) {
+      RawRecord& record = batch->records[i];
+      if (record.json.size() > options_.max_record_bytes) {
+        batch->dead.push_back(DeadLetter{fmt::format("record too large: {} bytes (limit {})",
+                                                     record.json.size(), options_.max_record_bytes),
+                                         batch->origin, record.position, std::move(record.json),
+                                         record.item});
+        continue;
+      }
+      if (kept != i) batch->records[kept] = std::move(record);
+      ++kept;
+    }
+    batch->records.resize(kept);
     for (RawRecord& record : batch->records) {
       if (record.key.empty()) record.key = keys.LoginUuid(record.json);  // The generator sets it.
     }
@@ -202,6 +220,15 @@ void Pipeline::Acknowledged(uint64_t sequence_done, size_t stored, size_t reject
   for (uint64_t sequence = before; sequence < after; ++sequence) source_.Acknowledge(sequence);
 }
 
+void Pipeline::CountForSink(size_t index, uint64_t rows, uint64_t dead) {
+  // Rows a sink refused went to its own dead-letter table (rejected_users, the DLQ topic):
+  // they count as rejected for that sink only; the other sinks stored them.
+  const uint64_t refused = std::min(sinks_[index]->TakeRefused(), rows);
+  SinkCounts& counts = stats_.sinks[index];
+  counts.stored += rows - refused;
+  counts.rejected += dead + refused;
+}
+
 void Pipeline::PipelinedSinkLoop(Sink& sink) {
   std::map<uint64_t, Batch> in_flight;
   const size_t window = std::max<size_t>(options_.queue_capacity, 2);
@@ -229,6 +256,9 @@ void Pipeline::PipelinedSinkLoop(Sink& sink) {
     for (Sink::Completion& done : sink.Poll(std::chrono::milliseconds(5))) {
       auto it = in_flight.find(done.sequence);
       if (done.status.ok() && it != in_flight.end()) {
+        SinkCounts& counts = stats_.sinks.front();
+        counts.stored += it->second.rows.size() + it->second.records.size();
+        counts.rejected += it->second.dead.size();
         Acknowledged(it->second);
         // The producer is done with the records; their buffers go back to the source.
         spare_records_.Put(std::move(it->second.records), options_.batch_size);
@@ -246,6 +276,14 @@ void Pipeline::PipelinedSinkLoop(Sink& sink) {
         fail(done.status);
         break;
       }
+    }
+    // Records the sink delivered as dead letters instead (Kafka refused them as too large),
+    // of the batches just counted.
+    if (const uint64_t refused = sink.TakeRefused(); refused > 0) {
+      SinkCounts& counts = stats_.sinks.front();
+      const uint64_t moved = std::min<uint64_t>(refused, counts.stored.load());
+      counts.stored -= moved;
+      counts.rejected += moved;
     }
   }
   ReleaseInFlight(sink, in_flight);
@@ -321,13 +359,15 @@ void Pipeline::SinkLoop() {
       break;
     }
     spdlog::debug("sink: {} batches in one write", parts.size());
-    // Rows a sink refused went to its rejected_users: count them there. (With several sinks
-    // this is the most any one refused, exact for the usual single sink.)
-    uint64_t refused = 0;
-    for (Sink* sink : sinks_) refused = std::max(refused, sink->TakeRefused());
+    uint64_t rows = 0;
+    uint64_t dead = 0;
+    for (const Part& part : parts) {
+      rows += part.stored;
+      dead += part.rejected;
+    }
+    // Each sink's counts first, so that once a source hears of a batch the counts hold it.
+    for (size_t i = 0; i < sinks_.size(); ++i) CountForSink(i, rows, dead);
     for (const Part& part : parts) Acknowledged(part.sequence, part.stored, part.rejected);
-    stats_.rejected += refused;
-    stats_.stored -= refused;  // After Acknowledged added them: never below zero.
     spare_rows_.Put(std::move(batch->rows), options_.batch_size);
   }
 }

@@ -4,6 +4,9 @@
 // full queue blocks the stage before it, so a slow sink slows the source and memory stays
 // flat. This is the memory transport of `spate run`.
 //
+// Limits: a record longer than max_record_bytes becomes a dead letter in every mode (the
+// transform's check; when forwarding, the pipeline's own), never a reason to stop.
+//
 // Delivery: a batch is acknowledged to its source only after every sink's Write returned ok
 // (committed), or, for a single pipelined sink (Kafka's producer), after the sink reported it
 // complete; up to queue_capacity batches are then in flight at once, and sources are still
@@ -53,11 +56,24 @@ struct PipelineOptions {
   std::chrono::milliseconds sink_backoff_max{5000};
 };
 
+// What one sink made of the batches it committed.
+struct SinkCounts {
+  std::atomic<uint64_t> stored{0};    // Rows (or forwarded records) the sink holds.
+  std::atomic<uint64_t> rejected{0};  // Dead letters, plus rows the sink itself refused.
+};
+
 struct PipelineStats {
   std::atomic<uint64_t> ingested{0};  // Source records handed to the pipeline.
-  std::atomic<uint64_t> stored{0};    // Rows (or forwarded records) committed by every sink.
-  std::atomic<uint64_t> rejected{0};  // Dead letters committed by every sink.
+  // What process made of them (rows or forwarded records; dead letters), once every sink
+  // committed the batch. A sink may have refused some rows (a value its store cannot hold)
+  // and put them in its own dead-letter table instead: `sinks` says what each one holds.
+  std::atomic<uint64_t> stored{0};
+  std::atomic<uint64_t> rejected{0};
   std::atomic<uint64_t> sink_retries{0};
+  // Per sink, in the order given to the Pipeline. With several sinks a row one of them
+  // refuses is stored by the others: each count is exact for its own store, and
+  // stored + rejected is the same for every sink.
+  std::vector<SinkCounts> sinks;
 };
 
 class Pipeline {
@@ -94,6 +110,9 @@ class Pipeline {
   void ReleaseInFlight(Sink& sink, std::map<uint64_t, Batch>& in_flight);
   void Acknowledged(const Batch& batch);
   void Acknowledged(uint64_t sequence, size_t stored, size_t rejected);
+  // Adds a write of `rows` rows and `dead` dead letters to sink `index`'s counts, less the
+  // rows it reports refused (Sink::TakeRefused).
+  void CountForSink(size_t index, uint64_t rows, uint64_t dead);
   // Stored batches hand their rows back so the next batch reuses the strings' memory: a
   // row is a dozen strings, and allocating them afresh was a sixth of process's CPU. Raw
   // records go back from process to the source the same way.

@@ -4,7 +4,9 @@
 #include <charconv>
 #include <deque>
 #include <thread>
+#include <type_traits>
 #include <utility>
+#include <variant>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -53,6 +55,63 @@ bool AboutTheStatement(cql::ErrorCode code, std::string_view message) {
     default:
       return false;
   }
+}
+
+// The columns spate writes into `table`, with their types as system_schema.columns names
+// them; `id` is the partition key of both tables.
+std::vector<std::pair<std::string, std::string>> ExpectedColumns(std::string_view table) {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (table == "created_users") {
+    for (const char* column : kRowColumns) out.emplace_back(column, ColumnType(column));
+  } else {
+    out = {{"id", "text"},  {"reason", "text"}, {"origin", "text"},          {"position", "bigint"},
+           {"item", "int"}, {"raw", "blob"},    {"rejected_at", "timestamp"}};
+  }
+  return out;
+}
+
+// A type as Cassandra reports it, for comparing: varchar is stored as text.
+std::string NormalType(std::string_view type) {
+  std::string out;
+  for (char c : type) {
+    if (c != ' ') out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  return out == "varchar" ? "text" : out;
+}
+
+// A Rows column as text, for CqlForEachRow.
+std::string ColumnText(const cql::Type& type, std::string_view bytes) {
+  switch (type.id) {
+    case cql::TypeId::kVarchar:
+    case cql::TypeId::kAscii:
+    case cql::TypeId::kBlob:
+      return std::string(bytes);
+    default:
+      break;
+  }
+  auto value = cql::DecodeValue(type, bytes);
+  if (!value.ok()) return "";
+  return std::visit(
+      [&](const auto& v) -> std::string {
+        using T = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<T, std::string>) {
+          return v;
+        } else if constexpr (std::is_same_v<T, cql::Uuid>) {
+          return v.ToString();
+        } else if constexpr (std::is_same_v<T, bool>) {
+          return v ? "true" : "false";
+        } else if constexpr (std::is_same_v<T, int32_t> || std::is_same_v<T, int64_t> ||
+                             std::is_same_v<T, double>) {
+          return fmt::format("{}", v);
+        } else if constexpr (std::is_same_v<T, cql::Timestamp>) {
+          return fmt::format("{}", v.millis);
+        } else if constexpr (std::is_same_v<T, cql::Date>) {
+          return fmt::format("{}", v.days_since_epoch);
+        } else {
+          return cql::TypeName(type);  // Collections: spate reads none of them as text.
+        }
+      },
+      value->v);
 }
 
 std::string RowJson(const Row& row) {
@@ -121,9 +180,19 @@ Result<std::vector<std::string>> CassandraSink::SchemaCql(const CassandraSinkOpt
       fmt::format("CREATE KEYSPACE IF NOT EXISTS {} WITH replication = {}", ks, replication),
       fmt::format("CREATE TABLE IF NOT EXISTS {}.created_users ({})", ks, columns),
       fmt::format("CREATE TABLE IF NOT EXISTS {}.rejected_users (id text PRIMARY KEY, reason "
-                  "text, origin text, position bigint, raw blob, rejected_at timestamp)",
+                  "text, origin text, position bigint, item int, raw blob, rejected_at timestamp)",
                   ks),
   };
+}
+
+Result<std::vector<std::string>> CassandraSink::UpgradeCql(const CassandraSinkOptions& options) {
+  if (auto schema = SchemaCql(options); !schema.ok()) return schema.status();
+  // rejected_users as spate made it before decisions point 3 (issue 17): no item.
+  std::vector<Column> before;
+  for (const auto& [name, type] : ExpectedColumns("rejected_users")) {
+    if (name != "item") before.push_back({name, name == "id" ? "partition_key" : "regular", type});
+  }
+  return AlterCql(options.keyspace, "rejected_users", before);
 }
 
 Result<std::vector<cql::Value>> CassandraSink::RowValues(const Row& row) {
@@ -149,49 +218,183 @@ Result<std::vector<cql::Value>> CassandraSink::RowValues(const Row& row) {
   return v;
 }
 
-Status CassandraSink::Open() {
-  auto schema = SchemaCql(options_);
-  if (!schema.ok()) return schema.status();
-  auto consistency = cql::ParseConsistency(options_.consistency);
+Result<std::unique_ptr<cql::Session>> CassandraSink::Connect(const CassandraSinkOptions& options) {
+  auto consistency = cql::ParseConsistency(options.consistency);
   if (!consistency) {
     return Status::Fatal(fmt::format(
         "cassandra_consistency '{}' is not a consistency level (ONE, QUORUM, LOCAL_QUORUM, "
         "LOCAL_ONE, ALL, ...)",
-        options_.consistency));
+        options.consistency));
   }
-  auto hosts = cql::ParseEndpoints(options_.hosts);
+  auto hosts = cql::ParseEndpoints(options.hosts);
   if (!hosts.ok()) return hosts.status();
-  const size_t listed = hosts->size();
   cql::SessionOptions session;
   session.hosts = std::move(hosts).value();
-  session.connection.user = options_.user;
-  session.connection.password = options_.password;
-  session.connection.compression = options_.compression;
-  session.connection.connect_timeout = options_.timeout;
+  session.connection.user = options.user;
+  session.connection.password = options.password;
+  session.connection.compression = options.compression;
+  session.connection.connect_timeout = options.timeout;
   session.consistency = *consistency;
-  session.request_timeout = options_.timeout;
+  session.request_timeout = options.timeout;
   auto connected = cql::Session::Connect(std::move(session));
   if (!connected.ok()) return Status::Fatal(connected.status().message());
-  session_ = std::move(connected).value();
+  return connected;
+}
 
-  const char* what[] = {"create the keyspace", "create created_users", "create rejected_users"};
-  for (size_t i = 0; i < schema->size(); ++i) {
-    auto done = session_->Query((*schema)[i]);
-    if (!done.ok()) {
-      std::string hint;
-      if (done.status().message().find("Unauthorized") != std::string::npos) {
-        hint =
-            "; grant the user CREATE, or have an admin create the keyspace and tables (the CQL "
-            "is in the README, section Cassandra)";
-      } else if (done.status().message().find("Syntax_error") != std::string::npos) {
-        hint = "; is the keyspace name a CQL keyword? choose another --keyspace";
+Result<std::vector<std::string>> CassandraSink::AlterCql(std::string_view keyspace,
+                                                         std::string_view table,
+                                                         const std::vector<Column>& existing) {
+  std::vector<std::string> differences;
+  std::vector<std::string> partition_key;
+  std::vector<std::string> clustering;
+  for (const Column& c : existing) {
+    if (c.kind == "partition_key") partition_key.push_back(c.name);
+    if (c.kind == "clustering") clustering.push_back(c.name);
+  }
+  if (partition_key != std::vector<std::string>{"id"}) {
+    differences.push_back(
+        fmt::format("its partition key is ({}), spate's is (id)", fmt::join(partition_key, ", ")));
+  }
+  if (!clustering.empty()) {
+    differences.push_back(fmt::format("it has clustering columns ({}), spate's table has none",
+                                      fmt::join(clustering, ", ")));
+  }
+  std::vector<std::string> alters;
+  for (const auto& [name, type] : ExpectedColumns(table)) {
+    auto found = std::find_if(existing.begin(), existing.end(),
+                              [&](const Column& c) { return c.name == name; });
+    if (found == existing.end()) {
+      if (name != "id") {  // A missing id is a different key, said above.
+        alters.push_back(fmt::format("ALTER TABLE {}.{} ADD {} {}", keyspace, table, name, type));
       }
-      // The message has the statement in it already.
-      return Fail(
-          Status::Fatal(fmt::format("cannot {}: {}{}", what[i], done.status().message(), hint)));
+    } else if (NormalType(found->type) != type) {
+      differences.push_back(
+          fmt::format("column {} is {}, spate writes {}", name, found->type, type));
     }
   }
-  session_->WaitForSchemaAgreement(milliseconds(10000));
+  if (!differences.empty()) {
+    return Status::Fatal(fmt::format(
+        "{}.{} exists but is not the table spate writes: {}. Drop or fix it, or choose another "
+        "--keyspace (`spate schema --sink cassandra` prints the CQL spate expects)",
+        keyspace, table, fmt::join(differences, "; ")));
+  }
+  return alters;
+}
+
+Status CassandraSink::EnsureSchema(const std::vector<std::string>& schema) {
+  // system_schema is local to each node (LocalStrategy): ONE reads that node's copy.
+  constexpr auto kLocal = cql::Consistency::kOne;
+  std::string ks;  // Unquoted names are stored lower-case.
+  for (char c : options_.keyspace)
+    ks += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  auto select = [&](std::string_view cql, std::vector<cql::Value> values,
+                    std::vector<std::vector<std::string>>& rows) {
+    Status s = CqlForEachRow(*session_, cql, std::move(values), kLocal, 1000,
+                             [&](const std::vector<std::string>& row) {
+                               rows.push_back(row);
+                               return true;
+                             });
+    if (!s.ok()) {
+      return Status::Fatal(fmt::format(
+          "cannot read the schema (system_schema, Cassandra 3.0 or later): {}", s.message()));
+    }
+    return s;
+  };
+  auto read_columns = [&](const std::string& table, std::vector<Column>& columns) {
+    std::vector<std::vector<std::string>> found;
+    Status s = select(
+        "SELECT column_name, kind, type FROM system_schema.columns WHERE keyspace_name = ? AND "
+        "table_name = ?",
+        {cql::Value::Text(ks), cql::Value::Text(table)}, found);
+    columns.clear();
+    for (auto& row : found) {
+      if (row.size() == 3) columns.push_back({row[0], row[1], row[2]});
+    }
+    return s;
+  };
+  auto run = [&](const std::string& cql, std::string_view what) {
+    auto done = session_->Query(cql);
+    if (done.ok()) return Status::Ok();
+    std::string hint;
+    if (done.status().message().find("Unauthorized") != std::string::npos) {
+      hint =
+          "; have an admin create the keyspace and tables first (`spate schema --sink cassandra` "
+          "prints the CQL; README, section Cassandra), or grant the user CREATE";
+    } else if (done.status().message().find("Syntax_error") != std::string::npos) {
+      hint = "; is the keyspace name a CQL keyword? choose another --keyspace";
+    }
+    // The message has the statement in it already.
+    return Status::Fatal(fmt::format("cannot {}: {}{}", what, done.status().message(), hint));
+  };
+
+  bool changed = false;
+  std::vector<std::vector<std::string>> rows;
+  if (Status s = select("SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?",
+                        {cql::Value::Text(ks)}, rows);
+      !s.ok()) {
+    return s;
+  }
+  if (rows.empty()) {
+    if (Status s = run(schema[0], "create the keyspace"); !s.ok()) return s;
+    changed = true;
+  }
+  rows.clear();
+  if (Status s = select("SELECT table_name FROM system_schema.tables WHERE keyspace_name = ?",
+                        {cql::Value::Text(ks)}, rows);
+      !s.ok()) {
+    return s;
+  }
+  const char* tables[] = {"created_users", "rejected_users"};
+  for (size_t i = 0; i < 2; ++i) {
+    const std::string table = tables[i];
+    const bool exists = std::any_of(
+        rows.begin(), rows.end(), [&](const auto& row) { return !row.empty() && row[0] == table; });
+    if (!exists) {
+      if (Status s = run(schema[1 + i], "create " + table); !s.ok()) return s;
+      changed = true;
+      continue;
+    }
+    std::vector<Column> columns;
+    if (Status s = read_columns(table, columns); !s.ok()) return s;
+    auto alters = AlterCql(ks, table, columns);
+    if (!alters.ok()) return alters.status();
+    for (const std::string& alter : *alters) {
+      auto done = session_->Query(alter);
+      if (done.ok()) {
+        spdlog::info("cassandra: {} (a column this version of spate writes)", alter);
+        changed = true;
+        continue;
+      }
+      const bool unauthorized = done.status().message().find("Unauthorized") != std::string::npos;
+      if (!unauthorized) {
+        // Another spate starting at the same moment may have added it first ("Column with
+        // name ... already exists"): what counts is whether the table now matches.
+        if (Status s = read_columns(table, columns); !s.ok()) return s;
+        auto still = AlterCql(ks, table, columns);
+        if (still.ok() && still->empty()) {
+          spdlog::info("cassandra: {}.{} has the columns now ({}: {})", ks, table, alter,
+                       done.status().message());
+          changed = true;
+          break;
+        }
+      }
+      return Status::Fatal(fmt::format(
+          "{}.{} lacks columns spate writes, and adding them failed: {}{}", ks, table,
+          done.status().message(),
+          unauthorized ? fmt::format("; have an admin run: {};", fmt::join(*alters, "; ")) : ""));
+    }
+  }
+  if (changed) session_->WaitForSchemaAgreement(milliseconds(10000));
+  return Status::Ok();
+}
+
+Status CassandraSink::Open() {
+  auto schema = SchemaCql(options_);
+  if (!schema.ok()) return schema.status();
+  auto connected = Connect(options_);
+  if (!connected.ok()) return connected.status();
+  session_ = std::move(connected).value();
+  if (Status s = EnsureSchema(*schema); !s.ok()) return Fail(s);
   const std::string& ks = options_.keyspace;
   std::string names;
   std::string marks;
@@ -209,8 +412,8 @@ Status CassandraSink::Open() {
   }
   insert_row_ = std::move(row).value();
   auto dead = session_->Prepare(fmt::format(
-      "INSERT INTO {}.rejected_users (id, reason, origin, position, raw, rejected_at) VALUES (?, "
-      "?, ?, ?, ?, ?)",
+      "INSERT INTO {}.rejected_users (id, reason, origin, position, item, raw, rejected_at) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?)",
       ks));
   if (!dead.ok()) {
     return Fail(Status::Fatal(fmt::format("cannot prepare the INSERT into {}.rejected_users: {}",
@@ -218,7 +421,8 @@ Status CassandraSink::Open() {
   }
   insert_dead_ = std::move(dead).value();
   spdlog::info("{}: connected to {} of {} nodes, consistency {}", Describe(), session_->hosts_up(),
-               listed, cql::ConsistencyName(*consistency));
+               cql::ParseEndpoints(options_.hosts).value().size(),
+               cql::ConsistencyName(*cql::ParseConsistency(options_.consistency)));
   return Status::Ok();
 }
 
@@ -257,6 +461,7 @@ Status CassandraSink::Write(const Batch& batch) {
         cql::Value::Text(d.reason),
         cql::Value::Text(d.origin),
         cql::Value::Bigint(static_cast<int64_t>(d.position)),
+        cql::Value::Int(static_cast<int32_t>(d.item)),
         cql::Value::Text(d.raw),  // Sent as blob bytes: no UTF-8 check on the way.
         cql::Value::Of(cql::Timestamp{NowUnixMillis()}),
     };
@@ -353,6 +558,33 @@ Status CassandraSink::Write(const Batch& batch) {
 Status CassandraSink::Close() {
   session_.reset();
   return Status::Ok();
+}
+
+Status CqlForEachRow(cql::Session& session, std::string_view cql, std::vector<cql::Value> values,
+                     cql::Consistency consistency, int32_t page_size,
+                     const std::function<bool(const std::vector<std::string>&)>& on_row) {
+  cql::QueryParams params;
+  params.consistency = consistency;
+  params.values = std::move(values);
+  params.page_size = page_size;
+  std::vector<std::string> texts;
+  for (;;) {
+    auto page = session.Query(cql, params);
+    if (!page.ok()) return page.status();
+    if (page->message.kind != cql::ResultKind::kRows) {
+      return Status::Fatal(fmt::format("cassandra: {}: the answer has no rows", cql));
+    }
+    const cql::RowsResult& rows = page->message.rows;
+    for (const auto& row : rows.rows) {
+      texts.clear();
+      for (size_t c = 0; c < row.size() && c < rows.columns.size(); ++c) {
+        texts.push_back(row[c] ? ColumnText(rows.columns[c].type, *row[c]) : std::string());
+      }
+      if (!on_row(texts)) return Status::Ok();
+    }
+    if (!rows.paging_state) return Status::Ok();
+    params.paging_state = rows.paging_state;
+  }
 }
 
 }  // namespace spate

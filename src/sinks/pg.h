@@ -1,10 +1,16 @@
 // libpq essentials for the PostgreSQL sink: owning handles, connecting with errors that name
 // the fix, and turning a failed command into a Status that says whether retrying can help.
 //
-// Credentials: a connection string may hold a password. Nothing here ever puts the string in
-// a message; DescribeDsn gives host, port, database and user only, and every libpq error text
-// is scrubbed of the password before it leaves (libpq does not echo it, but a server or a
-// proxy might).
+// Credentials (issue 17, items 2 and 3): a connection string may hold a password. Nothing here
+// ever puts the string, or any part of it that could be the password, in a message: errors
+// about a malformed string (CheckDsn) are built from spate's own parse of its structure and
+// say which keyword or part is wrong, never quote it (libpq's parser quotes the offending
+// text: `password=my TOPSECRET` gave `missing "=" after "TOPSECRET"`). DescribeDsn gives host,
+// port, database and user only. Text that comes from elsewhere (libpq's connection errors, a
+// server's) goes through RedactSecrets, which removes secrets by structure: the value of a
+// password= keyword and the password of a URI's userinfo. Never a substring replace of the
+// password itself: with password `o`, that turned "connection refused" into
+// "c***nnecti***n refused", garbling every message and telling the password to the reader.
 //
 // Thread-safety: a PgConn belongs to one thread at a time (libpq's rule).
 #pragma once
@@ -30,6 +36,13 @@ struct PgResultDeleter {
 };
 using PgResult = std::unique_ptr<PGresult, PgResultDeleter>;
 
+// Checks a connection string's structure: KEY=VALUE settings with keywords libpq knows
+// (values with spaces quoted), or a postgresql:// URI. An empty string is valid (libpq's
+// defaults). The error says which part is wrong and how to write it, and never contains any
+// of the string's text except known keyword names. Run it before any connection attempt:
+// PgConnect refuses a string that fails it.
+Status CheckDsn(const std::string& dsn);
+
 // What a connection string points at, without secrets: "postgres://user@host:port/db".
 // Unset parts show libpq's defaults (PG* variables included).
 std::string DescribeDsn(const std::string& dsn);
@@ -50,10 +63,17 @@ Status PgExec(PGconn* conn, const char* sql, std::string_view what);
 // 55P03 lock not available); fatal otherwise (syntax, permissions, constraint violations).
 Status PgError(PGconn* conn, const PGresult* result, std::string_view what);
 
-// Removes `secret` from a message (used for libpq errors; see the header comment).
+// Removes secrets from foreign text by structure: the value of every `password` keyword
+// (`password=x`, `password = 'a b'`, any case) and the password of every URI userinfo
+// (`scheme://user:x@` becomes `scheme://user:***@`). Text without either is returned
+// unchanged, byte for byte.
+std::string RedactSecrets(std::string_view text);
+
+// RedactSecrets(message). `secret` is not used: a substring replace of it garbled messages
+// and revealed a short password (see the header comment). Kept for existing callers.
 std::string Scrub(std::string message, std::string_view secret);
 
-// The password of a connection string, if it has one (for Scrub).
+// The password of a connection string, if it has one.
 std::string DsnPassword(const std::string& dsn);
 
 }  // namespace spate

@@ -47,14 +47,22 @@ struct MetadataDeleter {
 };
 using Metadata = std::unique_ptr<const rd_kafka_metadata_t, MetadataDeleter>;
 
+// librdkafka's errstr names the property and, for an invalid value, quotes the value; an
+// unknown property may be a mistyped secret key (sasl.pasword=...). So the value is shown only
+// for a known, non-secret property, and librdkafka's text only where it cannot hold a secret.
 Status SetConf(rd_kafka_conf_t* conf, const std::string& key, const std::string& value) {
   std::array<char, 512> errstr{};
-  if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), errstr.data(), errstr.size()) !=
-      RD_KAFKA_CONF_OK) {
-    const std::string shown = IsSecretKafkaKey(key) ? "(secret)" : "'" + value + "'";
-    return Status::Fatal(fmt::format("kafka option {}={}: {}", key, shown, errstr.data()));
+  const rd_kafka_conf_res_t res =
+      rd_kafka_conf_set(conf, key.c_str(), value.c_str(), errstr.data(), errstr.size());
+  if (res == RD_KAFKA_CONF_OK) return Status::Ok();
+  if (res == RD_KAFKA_CONF_UNKNOWN) {
+    return Status::Fatal(fmt::format(
+        "kafka option {}: no such librdkafka property (see librdkafka's CONFIGURATION.md)", key));
   }
-  return Status::Ok();
+  if (IsSecretKafkaKey(key)) {
+    return Status::Fatal(fmt::format("kafka option {}: invalid value (not shown: secret)", key));
+  }
+  return Status::Fatal(fmt::format("kafka option {}='{}': {}", key, value, errstr.data()));
 }
 
 // Metadata for one topic (or all when topic is empty); nullptr topic metadata when absent.
@@ -89,8 +97,24 @@ const rd_kafka_metadata_topic_t* FindTopic(const rd_kafka_metadata_t& md,
 }  // namespace
 
 bool IsSecretKafkaKey(std::string_view key) {
-  for (std::string_view word : {"password", "secret", "sasl.oauthbearer.config", "ssl.key.pem",
-                                "ssl_key", "ssl.keystore", "token", "credential"}) {
+  // The properties librdkafka itself marks sensitive (it redacts them in its own config
+  // dumps), plus the ones that carry tokens or key material. By name, never by a substring
+  // of a message: a value is hidden because of the property it belongs to.
+  static constexpr std::string_view kSecret[] = {
+      "sasl.password",
+      "sasl.oauthbearer.client.secret",
+      "sasl.oauthbearer.config",
+      "sasl.oauthbearer.extensions",
+      "ssl.key.password",
+      "ssl.key.pem",
+      "ssl_key",
+      "ssl.keystore.password",
+  };
+  for (std::string_view secret : kSecret) {
+    if (key == secret) return true;
+  }
+  // Properties librdkafka may add later: any name that says it holds a credential.
+  for (std::string_view word : {"password", "secret", "token", "credential"}) {
     if (key.find(word) != std::string_view::npos) return true;
   }
   return false;
@@ -98,17 +122,26 @@ bool IsSecretKafkaKey(std::string_view key) {
 
 Result<KafkaOptions> ParseKafkaOptions(const std::vector<std::string>& items) {
   KafkaOptions out;
-  for (const std::string& item : items) {
+  for (size_t i = 0; i < items.size(); ++i) {
+    const std::string& item = items[i];
     const size_t eq = item.find('=');
     if (eq == std::string::npos || eq == 0) {
-      // Do not echo the item: it may be a credential typed without its key.
+      // Never echo the item: without its '=' it may be a credential typed without its key.
       return Status::Fatal(fmt::format(
-          "kafka option '{}' is not key=value (e.g. --kafka-opt security.protocol=SASL_SSL)",
-          IsSecretKafkaKey(item) ? std::string("(secret)") : item.substr(0, eq)));
+          "kafka option number {} is not key=value (e.g. --kafka-opt security.protocol=SASL_SSL)",
+          i + 1));
     }
     out.emplace_back(item.substr(0, eq), item.substr(eq + 1));
   }
   return out;
+}
+
+Status CheckKafkaOptions(const KafkaOptions& options) {
+  KafkaConf conf(rd_kafka_conf_new());
+  for (const auto& [key, value] : options) {
+    if (Status s = SetConf(conf.get(), key, value); !s.ok()) return s;
+  }
+  return Status::Ok();
 }
 
 Result<KafkaConf> MakeKafkaConf(const KafkaSettings& settings, const KafkaOptions& defaults) {

@@ -64,8 +64,15 @@ struct KafkaSettings {
 // True for librdkafka keys whose values are credentials (never logged).
 bool IsSecretKafkaKey(std::string_view key);
 
-// Parses "key=value" items (from --kafka-opt or the config's kafka map).
+// Parses "key=value" items (from --kafka-opt or the config's kafka map). An item without
+// its '=' is not echoed in the error (it may be a bare credential).
 Result<KafkaOptions> ParseKafkaOptions(const std::vector<std::string>& items);
+
+// Whether librdkafka takes every option (known property, valid value), checked on a scratch
+// configuration before anything connects: a bad option is a configuration error (exit 2),
+// reported with the property's name. Values of secret keys and of unknown properties (a
+// mistyped secret key) are never shown.
+Status CheckKafkaOptions(const KafkaOptions& options);
 
 // A configuration: `defaults`, then bootstrap.servers, then the user's options, then the
 // log and error callbacks that route librdkafka's messages to spdlog. Errors name the key

@@ -15,13 +15,14 @@ namespace spate {
 Result<std::unique_ptr<KafkaSource>> KafkaSource::Create(KafkaSourceOptions options) {
   std::unique_ptr<KafkaSource> source(new KafkaSource(std::move(options)));
   const KafkaSourceOptions& o = source->options_;
-  const KafkaOptions defaults = {
-      {"group.id", o.group},
+  const bool grouped = !o.group.empty();
+  KafkaOptions defaults = {
       {"auto.offset.reset", o.from},
       // Offsets are stored by Acknowledge (after the sinks), never by librdkafka itself;
-      // the automatic commit then only ever commits what is stored.
+      // the automatic commit then only ever commits what is stored. Without a group nothing
+      // is committed at all.
       {"enable.auto.offset.store", "false"},
-      {"enable.auto.commit", "true"},
+      {"enable.auto.commit", grouped ? "true" : "false"},
       {"auto.commit.interval.ms", "1000"},
       // Partition-end events tell StopAt that an idle partition has nothing more to read.
       {"enable.partition.eof", "true"},
@@ -36,6 +37,18 @@ Result<std::unique_ptr<KafkaSource>> KafkaSource::Create(KafkaSourceOptions opti
       // threshold main() sets for process; figures there) at no measurable cost in rate.
       {"fetch.max.bytes", "4194304"},
   };
+  // librdkafka takes an assignment only with a group.id set; without a group that is a name
+  // of this reader alone: it is never joined (no subscribe) and nothing is committed under
+  // it, so no broker keeps offsets for it.
+  defaults.insert(
+      defaults.begin(),
+      {"group.id",
+       grouped
+           ? o.group
+           : fmt::format("spate-reader-{:x}",
+                         reinterpret_cast<uintptr_t>(source.get()) ^
+                             static_cast<uintptr_t>(
+                                 std::chrono::steady_clock::now().time_since_epoch().count()))});
   auto conf = MakeKafkaConf(o.settings, defaults);
   if (!conf.ok()) return conf.status();
   rd_kafka_conf_set_rebalance_cb(conf.value().get(), OnRebalance);
@@ -59,6 +72,10 @@ Result<std::unique_ptr<KafkaSource>> KafkaSource::Create(KafkaSourceOptions opti
 
   if (Status s = CheckBrokers(source->rk_.get(), o.settings); !s.ok()) return s;
   if (Status s = EnsureTopic(source->rk_.get(), o.topic, o.settings); !s.ok()) return s;
+  if (!grouped) {
+    if (Status s = source->AssignAll(); !s.ok()) return s;
+    return source;
+  }
   PartitionList topics(rd_kafka_topic_partition_list_new(1));
   rd_kafka_topic_partition_list_add(topics.get(), o.topic.c_str(), RD_KAFKA_PARTITION_UA);
   if (const rd_kafka_resp_err_t err = rd_kafka_subscribe(source->rk_.get(), topics.get());
@@ -67,6 +84,48 @@ Result<std::unique_ptr<KafkaSource>> KafkaSource::Create(KafkaSourceOptions opti
   }
   spdlog::info("kafka: joining group {} on topic {} at {}", o.group, o.topic, o.settings.brokers);
   return source;
+}
+
+Status KafkaSource::AssignAll() {
+  const KafkaSourceOptions& o = options_;
+  auto leaders = PartitionLeaders(rk_.get(), o.topic, o.settings.connect_timeout);
+  if (!leaders.ok()) return leaders.status().WithContext("partitions of " + o.topic);
+  std::map<int32_t, int64_t> start;
+  if (o.start_at_current_end) {
+    // Numbers, not the logical end: that would be resolved only when fetching starts, after
+    // records of this run may already be on the topic.
+    auto ends = HighWatermarks(rk_.get(), o.topic, o.settings.connect_timeout);
+    if (!ends.ok()) return ends.status().WithContext("end offsets of " + o.topic);
+    start = std::move(ends).value();
+  }
+  PartitionList list(rd_kafka_topic_partition_list_new(static_cast<int>(leaders.value().size())));
+  for (const auto& [partition, leader] : leaders.value()) {
+    auto it = start.find(partition);
+    rd_kafka_topic_partition_list_add(list.get(), o.topic.c_str(), partition)->offset =
+        it != start.end()                          ? it->second
+        : reset_offset_ != RD_KAFKA_OFFSET_INVALID ? reset_offset_
+                                                   : RD_KAFKA_OFFSET_BEGINNING;
+    ProgressOf(partition) = Progress{.assigned = true};
+  }
+  leaders_ = std::move(leaders).value();
+  if (const rd_kafka_resp_err_t err = rd_kafka_assign(rk_.get(), list.get());
+      err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return Status::Fatal(fmt::format("assign {}: {}", o.topic, rd_kafka_err2str(err)));
+  }
+  spdlog::info("kafka: reading {} without a consumer group (nothing committed) at {}",
+               DescribePartitions(list.get()), o.settings.brokers);
+  return Status::Ok();
+}
+
+bool KafkaSource::FromThisRun(const rd_kafka_message_t& message) const {
+  rd_kafka_headers_t* headers = nullptr;
+  if (rd_kafka_message_headers(&message, &headers) != RD_KAFKA_RESP_ERR_NO_ERROR) return false;
+  const void* value = nullptr;
+  size_t size = 0;
+  if (rd_kafka_header_get_last(headers, "spate-run", &value, &size) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return false;
+  }
+  return size == options_.run_id.size() && std::memcmp(value, options_.run_id.data(), size) == 0;
 }
 
 KafkaSource::~KafkaSource() { Close(); }
@@ -195,7 +254,7 @@ Result<SourceState> KafkaSource::Next(Batch& batch, size_t max_records, std::sto
     if (progress.batch_next >= 0) next_offsets[partition] = progress.batch_next;
     progress.batch_next = -1;
   }
-  if (!next_offsets.empty()) {
+  if (!next_offsets.empty() && !options_.group.empty()) {
     std::lock_guard lock(mu_);
     pending_[batch.sequence] = std::move(next_offsets);
   }
@@ -223,6 +282,11 @@ Status KafkaSource::Take(const rd_kafka_message_t& message, Batch& batch) {
     }
     // Transient (broker restarting, leader moving): librdkafka retries by itself.
     spdlog::warn("kafka: {}", rd_kafka_message_errstr(&message));
+    return Status::Ok();
+  }
+  if (!options_.run_id.empty() && !FromThisRun(message)) {
+    // Another producer's record in this run's range: read past it.
+    ProgressOf(message.partition).next = message.offset + 1;
     return Status::Ok();
   }
   RawRecord& record = batch.AddRecord();
@@ -336,6 +400,9 @@ bool KafkaSource::ReachedEnd() const {
 }
 
 std::string KafkaSource::Describe() const {
+  if (options_.group.empty()) {
+    return fmt::format("kafka {} (no group) at {}", options_.topic, options_.settings.brokers);
+  }
   return fmt::format("kafka {} (group {}) at {}", options_.topic, options_.group,
                      options_.settings.brokers);
 }

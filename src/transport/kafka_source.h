@@ -23,6 +23,10 @@
 // drops whatever of that partition was queued and fetches it again: no record is lost or
 // delivered twice, at worst one partition's fetch is repeated.
 //
+// Without a group (KafkaSourceOptions::group empty), there is no rebalancing and nothing is
+// committed: for reading a topic without taking records from, or moving the offsets of, any
+// group (`run --transport kafka`, `process` with only discard sinks).
+//
 // Thread-safety: Next and the rebalance callback run on the source thread; Acknowledge on
 // the sink thread; StopAt from any thread.
 #pragma once
@@ -43,8 +47,16 @@ namespace spate {
 struct KafkaSourceOptions {
   KafkaSettings settings;
   std::string topic = "users_created";
+  // Empty: no group. The source assigns itself every partition of the topic, starts where
+  // `from` says (or, with start_at_current_end, at each partition's end as Create found it),
+  // and commits nothing: no group's offsets move, and no other member takes records from it.
   std::string group = "spate";
-  std::string from = "earliest";  // Where a group without committed offsets starts.
+  std::string from = "earliest";      // Where a group without committed offsets starts.
+  bool start_at_current_end = false;  // Without a group only.
+  // Non-empty: only records whose "spate-run" header equals it are taken; the others are
+  // read past (not counted). With start_at_current_end and StopAtCurrentEnd after its own
+  // producer is done, `run --transport kafka` reads back exactly the records it produced.
+  std::string run_id;
   // The longest a partly filled batch waits for more messages.
   std::chrono::milliseconds max_batch_wait{50};
 };
@@ -86,6 +98,10 @@ class KafkaSource : public Source {
   // `--from earliest` first run) started reading 100 ms late. On any error the list is left
   // as it is and librdkafka asks by itself.
   void FillStartOffsets(rd_kafka_topic_partition_list_t* partitions);
+  // Without a group: assigns every partition of the topic (see KafkaSourceOptions).
+  Status AssignAll();
+  // With a run_id: whether `message` carries it.
+  bool FromThisRun(const rd_kafka_message_t& message) const;
 
   const KafkaSourceOptions options_;
   const std::string origin_ = "kafka:" + options_.topic;

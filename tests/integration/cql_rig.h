@@ -1,7 +1,8 @@
 // CqlRig: the in-memory CQL test server (tests/rigs/cql_server.py) as a child process, for
 // integration tests and benchmarks. It listens on 127.0.0.1 only; commands go to its stdin
-// ("rows ks.t", "fail 1001 5", "drop 1", "forget", "stats", "get ks.t KEY") and each
-// answers one line.
+// ("rows ks.t", "fail 1001 5", "applied 2200 1 MSG", "drop 1", "forget", "stats",
+// "get ks.t KEY") and each answers one line. Start's args are the server's options (--nodes,
+// --auth, --read-only, --grant USER:PERMS:RESOURCE: see tests/rigs/README.md).
 //
 // Needs SPATE_CQL_SERVER (the script's path). Nothing here calls gtest; failures come back
 // as values. One thread at a time.

@@ -126,11 +126,12 @@ class DriverAgainstTestServer(unittest.TestCase):
         self.ports = [int(p) for p in line.split()[1].removeprefix("ports=").split(",")]
         self.assertEqual(self.ports[0], self.port)
 
-    def connect(self, port=None, **options):
-        # Schema and token metadata would need the system_schema tables, which the test
-        # server does not keep; everything else is the driver's normal path.
+    def connect(self, port=None, schema_metadata=False, **options):
+        # Token metadata would need system.peers rows, which the test server does not give
+        # (its nodes share one address); schema metadata is read from its system_schema when
+        # asked for. Everything else is the driver's normal path.
         cluster = Cluster(["127.0.0.1"], port=port or self.port, protocol_version=4,
-                          schema_metadata_enabled=False, token_metadata_enabled=False,
+                          schema_metadata_enabled=schema_metadata, token_metadata_enabled=False,
                           connect_timeout=5, control_connection_timeout=5, **options)
         self.clusters.append(cluster)
         return cluster.connect()
@@ -309,6 +310,112 @@ class DriverAgainstTestServer(unittest.TestCase):
                       "or any of its parents", str(insert.exception))
         rows = list(reader.execute("SELECT * FROM spark_streams.created_users"))
         self.assertEqual([(r.id, r.first_name) for r in rows], [(key, "a")])
+        self.assertEqual(self.command("rows spark_streams.created_users"), "rows=1")
+
+    def test_system_schema_describes_the_catalogue_as_cassandra_does(self):
+        self.start()
+        session = self.connect(schema_metadata=True)
+        self.create(session)
+        session.execute("CREATE TABLE spark_streams.rejected_users (id text PRIMARY KEY, reason varchar, "
+                        "position bigint, raw blob, at timestamp)")
+        cluster = self.clusters[-1]
+        cluster.refresh_schema_metadata()
+        # The driver's own schema parser (SchemaParserV4, the one it uses for Cassandra 4.0)
+        # reads keyspaces, tables and columns back into what was created.
+        keyspace = cluster.metadata.keyspaces["spark_streams"]
+        self.assertEqual(type(keyspace.replication_strategy).__name__, "SimpleStrategy")
+        self.assertEqual(keyspace.replication_strategy.replication_factor, 1)
+        self.assertTrue(keyspace.durable_writes)
+        table = keyspace.tables["created_users"]
+        self.assertEqual([c.name for c in table.partition_key], ["id"])
+        self.assertEqual(table.clustering_key, [])
+        self.assertEqual({n: c.cql_type for n, c in table.columns.items()},
+                         {"id": "uuid", "first_name": "text", "last_name": "text", "age": "int"})
+        self.assertFalse(table.is_compact_storage)
+        self.assertEqual(keyspace.tables["rejected_users"].columns["reason"].cql_type, "text")  # varchar
+        self.assertIn("system_schema", cluster.metadata.keyspaces)
+
+        # The rows themselves, with the types Cassandra 4.0 gives those columns.
+        ks = session.execute("SELECT * FROM system_schema.keyspaces WHERE keyspace_name = 'spark_streams'").one()
+        self.assertEqual((ks.durable_writes, ks.replication), (True, {
+            "class": "org.apache.cassandra.locator.SimpleStrategy", "replication_factor": "1"}))
+        local = session.execute("SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = %s",
+                                ("system",)).one()
+        self.assertEqual(local.replication, {"class": "org.apache.cassandra.locator.LocalStrategy"})
+        tables = session.execute("SELECT table_name, flags, id, gc_grace_seconds, compaction "
+                                 "FROM system_schema.tables WHERE keyspace_name = 'spark_streams'")
+        tables = list(tables)
+        self.assertEqual([t.table_name for t in tables], ["created_users", "rejected_users"])
+        self.assertEqual(tables[0].flags, {"compound"})
+        self.assertIsInstance(tables[0].id, uuid.UUID)
+        self.assertEqual(tables[0].gc_grace_seconds, 864000)
+        self.assertIn("SizeTieredCompactionStrategy", tables[0].compaction["class"])
+        columns = session.prepare("SELECT column_name, kind, position, type, clustering_order, column_name_bytes "
+                                  "FROM system_schema.columns WHERE keyspace_name = ? AND table_name = ?")
+        rows = list(session.execute(columns, ("spark_streams", "created_users")))
+        self.assertEqual([(r.column_name, r.kind, r.position, r.type, r.clustering_order) for r in rows], [
+            ("age", "regular", -1, "int", "none"), ("first_name", "regular", -1, "text", "none"),
+            ("id", "partition_key", 0, "uuid", "none"), ("last_name", "regular", -1, "text", "none")])
+        self.assertEqual(rows[0].column_name_bytes, b"age")
+        self.assertEqual(list(session.execute(columns, ("spark_streams", "nothing"))), [])
+        self.assertEqual(list(session.execute(
+            "SELECT * FROM system_schema.tables WHERE keyspace_name = 'nowhere'")), [])
+        # Only the key prefix may be restricted, as in Cassandra.
+        with self.assertRaises(InvalidRequest) as filtering:
+            session.execute("SELECT * FROM system_schema.columns WHERE keyspace_name = 'spark_streams' "
+                            "AND type = 'text'")
+        self.assertIn("ALLOW FILTERING", str(filtering.exception))
+
+        # ALTER TABLE ... ADD shows in system_schema and in the rows.
+        session.execute("ALTER TABLE spark_streams.rejected_users ADD item int")
+        cluster.refresh_table_metadata("spark_streams", "rejected_users")
+        self.assertEqual(cluster.metadata.keyspaces["spark_streams"].tables["rejected_users"]
+                         .columns["item"].cql_type, "int")
+        with self.assertRaises(InvalidRequest) as twice:
+            session.execute("ALTER TABLE spark_streams.rejected_users ADD item int")
+        self.assertIn("Column with name 'item' already exists", str(twice.exception))
+        session.execute("INSERT INTO spark_streams.rejected_users (id, item) VALUES ('x', 3)")
+        self.assertEqual(json.loads(self.command("get spark_streams.rejected_users x"))["item"], 3)
+
+    def test_permissions_are_checked_before_what_exists(self):
+        self.start("--auth", "admin:a,app:p,maker:m", "--grant", "app:SELECT,MODIFY:spark_streams",
+                   "--grant", "maker:CREATE:all")
+        admin = self.connect(auth_provider=PlainTextAuthProvider("admin", "a"))  # A superuser.
+        self.create(admin)
+
+        # A role with MODIFY and SELECT on the keyspace: CREATE ... IF NOT EXISTS of what exists
+        # is refused all the same (permissions come first), with Cassandra's words.
+        app = self.connect(auth_provider=PlainTextAuthProvider("app", "p"))
+        for cql, message in (
+                (CREATE_KEYSPACE, "User app has no CREATE permission on <all keyspaces> or any of its parents"),
+                (CREATE_TABLE, "User app has no CREATE permission on <keyspace spark_streams> or any of its "
+                               "parents"),
+                ("ALTER TABLE spark_streams.created_users ADD item int",
+                 "User app has no ALTER permission on <table spark_streams.created_users> or any of its parents")):
+            with self.assertRaises(Unauthorized, msg=cql) as refused:
+                app.execute(cql)
+            self.assertIn(message, str(refused.exception))
+        # What it was granted works, and anyone may read system_schema.
+        key = uuid.uuid4()
+        app.execute(app.prepare(INSERT), (key, "a", "b", 1))
+        self.assertEqual(app.execute("SELECT first_name FROM spark_streams.created_users").one().first_name, "a")
+        self.assertEqual(len(list(app.execute("SELECT column_name FROM system_schema.columns "
+                                              "WHERE keyspace_name = 'spark_streams'"))), 4)
+
+        # CREATE on ALL KEYSPACES: makes keyspaces, and owns what it makes, but nothing else.
+        maker = self.connect(auth_provider=PlainTextAuthProvider("maker", "m"))
+        maker.execute(CREATE_KEYSPACE.replace("spark_streams", "made"))
+        maker.execute("CREATE TABLE made.t (id int PRIMARY KEY, v text)")
+        maker.execute("INSERT INTO made.t (id, v) VALUES (1, 'x')")
+        self.assertEqual(maker.execute("SELECT v FROM made.t").one().v, "x")
+        with self.assertRaises(Unauthorized) as modify:
+            maker.execute(INSERT.replace("?", "%s"), (uuid.uuid4(), "x", "y", 2))
+        self.assertIn("User maker has no MODIFY permission on <table spark_streams.created_users>",
+                      str(modify.exception))
+        with self.assertRaises(Unauthorized) as select:
+            app.execute("SELECT * FROM made.t")
+        self.assertIn("User app has no SELECT permission on <table made.t> or any of its parents",
+                      str(select.exception))
         self.assertEqual(self.command("rows spark_streams.created_users"), "rows=1")
 
     def test_lz4_compression(self):

@@ -24,8 +24,30 @@ compressed request frames received.
 
 Auth: `--auth USER:PASSWORD[,...]` makes STARTUP answer AUTHENTICATE
 (org.apache.cassandra.auth.PasswordAuthenticator); until an AUTH_RESPONSE carrying
-"\\0user\\0password" succeeds, other requests get a protocol error. `--read-only USER[,...]`:
-those users get Unauthorized for CREATE and INSERT; SELECT is allowed.
+"\\0user\\0password" succeeds, other requests get a protocol error.
+
+Permissions (CassandraAuthorizer): a user named by no --grant or --read-only is a superuser.
+`--grant USER:PERMS:RESOURCE` (repeatable) gives USER only what is granted, like
+`GRANT PERM ON RESOURCE TO USER`: PERMS is a comma list of CREATE, ALTER, DROP, SELECT, MODIFY,
+AUTHORIZE or ALL; RESOURCE is `all` (ALL KEYSPACES), KS (KEYSPACE KS) or KS.TABLE. A grant on
+a resource covers what is inside it. `--read-only USER[,...]` is `--grant USER:SELECT:all`.
+As in Cassandra, a statement's permission is checked before what exists is looked at, so
+`CREATE TABLE IF NOT EXISTS` of an existing table still needs CREATE: CREATE KEYSPACE needs
+CREATE on ALL KEYSPACES, CREATE TABLE needs CREATE on its keyspace, ALTER TABLE needs ALTER,
+INSERT needs MODIFY and SELECT needs SELECT on the table; system and system_schema tables are
+readable by everyone. A refusal is ERROR Unauthorized (0x2100) with Cassandra's text, "User U
+has no P permission on <table ks.t> or any of its parents". The creator of a keyspace or
+table is granted every permission on it, as Cassandra does.
+
+Schema: system_schema.keyspaces, .tables and .columns are served from the catalogue with
+Cassandra 4.0's columns and types (replication as a frozen<map<text, text>> with the
+strategy's full class name; columns' kind partition_key or regular, position 0 or -1, type as
+CQL text: text for varchar); SELECT on them takes `*` or columns and `WHERE` on the key
+prefix (keyspace_name, then table_name, then column_name) with literals or bind markers;
+other restrictions get Cassandra's ALLOW FILTERING error. The system keyspaces appear in
+keyspaces but their tables are not listed. The other system_schema tables (types, functions,
+indexes, views...) answer no rows. ALTER TABLE KS.T ADD COLUMN TYPE (or ADD (C T, ...)) adds
+columns.
 
 Compression: SUPPORTED offers lz4 (when python3-lz4 is there). After STARTUP with
 COMPRESSION=lz4 is answered, every response body is compressed (4-byte big-endian length,
@@ -42,6 +64,9 @@ each:
                     tables get ERROR CODE (hex, e.g. 1000 Unavailable, 1001 Overloaded,
                     1100 Write_timeout, 1200 Read_timeout, 2500 Unprepared) with message MSG
                     (default "injected by the test"); replies "ok"
+  applied CODE N [MSG]  as fail, but a QUERY is carried out before the error is answered (what
+                    a client sees when another did the same first: ALTER ... ADD gets "Column
+                    with name 'c' already exists" and the column is there)
   drop N            the connection of the next N such requests is closed without an answer
   rows KS.TABLE     replies "rows=COUNT" (-1: no such table)
   get KS.TABLE KEY  replies the row with that key (uuid or text, as text) as one line of JSON,
@@ -51,6 +76,7 @@ each:
   quit
 
 Usage: cql_server.py [--port P] [--nodes N] [--auth USER:PASSWORD,...] [--read-only USER,...]
+                    [--grant USER:PERMS:RESOURCE ...]
 """
 
 import argparse
@@ -413,7 +439,8 @@ class Store:
         self.nodes = []
         self.tokens = []  # Node i's token, ascending.
         self.users = {}  # user -> password; empty: no authentication
-        self.read_only = set()
+        self.grants = {}  # user -> {(permission, resource)}; users not here are superusers
+        self.keyspace_params = {}  # keyspace -> (durable_writes, {replication option: text})
 
     def table(self, keyspace, name):
         if keyspace is None:
@@ -526,24 +553,64 @@ class SystemSelect(Statement):
         return rows_result([], [], keyspace="system", table="x", no_metadata=no_metadata)
 
 
-def require_create(conn, resource):
-    if conn.user in STORE.read_only:
-        raise CqlError(0x2100, f"User {conn.user} has no CREATE permission on {resource} or any of its parents")
+PERMISSIONS = ("CREATE", "ALTER", "DROP", "SELECT", "MODIFY", "AUTHORIZE")
+
+
+def resource_name(resource):
+    """A resource tuple as Cassandra's DataResource.toString() writes it."""
+    if resource[0] == "all":
+        return "<all keyspaces>"
+    if resource[0] == "keyspace":
+        return f"<keyspace {resource[1]}>"
+    return f"<table {resource[1]}.{resource[2]}>"
+
+
+def parse_resource(text):
+    if text.lower() == "all":
+        return ("all",)
+    if "." in text:
+        ks, table = text.split(".", 1)
+        return ("table", ident(ks), ident(table))
+    return ("keyspace", ident(text))
+
+
+def require(conn, permission, resource):
+    """Unauthorized unless the connection's user holds `permission` on `resource` or a parent."""
+    grants = STORE.grants.get(conn.user)
+    if grants is None:  # No authentication, or a superuser.
+        return
+    chain = [resource]
+    if resource[0] == "table":
+        chain.append(("keyspace", resource[1]))
+    if resource[0] != "all":
+        chain.append(("all",))
+    if not any((permission, r) in grants for r in chain):
+        raise CqlError(0x2100, f"User {conn.user} has no {permission} permission on "
+                               f"{resource_name(resource)} or any of its parents")
+
+
+def grant_to_creator(conn, resource):
+    grants = STORE.grants.get(conn.user)
+    if grants is not None:
+        grants.update((p, resource) for p in PERMISSIONS)
 
 
 class CreateKeyspace(Statement):
-    def __init__(self, name, if_not_exists):
+    def __init__(self, name, if_not_exists, replication, durable_writes):
         self.name, self.if_not_exists = name, if_not_exists
+        self.replication, self.durable_writes = replication, durable_writes
 
     def check_access(self, conn):
-        require_create(conn, "<all keyspaces>")
+        require(conn, "CREATE", ("all",))
 
     def run(self, conn, values, page_size=0, state=None, no_metadata=False):
-        if self.name in STORE.keyspaces:
+        if self.name in STORE.keyspaces or self.name in SYSTEM_KEYSPACES:
             if self.if_not_exists:
                 return VOID
             raise CqlError(0x2400, f"Keyspace {self.name} already exists", string(self.name) + string(""))
         STORE.keyspaces[self.name] = {}
+        STORE.keyspace_params[self.name] = (self.durable_writes, self.replication)
+        grant_to_creator(conn, ("keyspace", self.name))
         return schema_change("CREATED", "KEYSPACE", self.name)
 
 
@@ -564,7 +631,7 @@ class CreateTable(Statement):
         self.columns, self.pk = columns, pk
 
     def check_access(self, conn):
-        require_create(conn, f"<keyspace {self.keyspace}>")
+        require(conn, "CREATE", ("keyspace", self.keyspace))
 
     def run(self, conn, values, page_size=0, state=None, no_metadata=False):
         ks = self.keyspace
@@ -575,7 +642,28 @@ class CreateTable(Statement):
                 return VOID
             raise CqlError(0x2400, f"Table {ks}.{self.name} already exists", string(ks) + string(self.name))
         STORE.keyspaces[ks][self.name] = Table(ks, self.name, self.columns, self.pk)
+        grant_to_creator(conn, ("table", ks, self.name))
         return schema_change("CREATED", "TABLE", ks, self.name)
+
+
+class AlterTableAdd(Statement):
+    def __init__(self, keyspace, name, columns):
+        self.keyspace, self.name, self.columns = keyspace, name, columns
+
+    def check_access(self, conn):
+        require(conn, "ALTER", ("table", self.keyspace, self.name))
+
+    def run(self, conn, values, page_size=0, state=None, no_metadata=False):
+        table = STORE.keyspaces.get(self.keyspace, {}).get(self.name)
+        if table is None:
+            raise CqlError(0x2200, f"Table '{self.keyspace}.{self.name}' doesn't exist")
+        for name, _ in self.columns:
+            if name in table.types:
+                raise CqlError(0x2200, f"Column with name '{name}' already exists")
+        # In place: cached statements of this table see the new columns (as `*` does).
+        table.columns.extend(self.columns)
+        table.types.update(self.columns)
+        return schema_change("UPDATED", "TABLE", self.keyspace, self.name)
 
 
 class Insert(Statement):
@@ -595,9 +683,7 @@ class Insert(Statement):
                 self.literal_row[n] = encode_literal(t, lit)
 
     def check_access(self, conn):
-        if conn.user in STORE.read_only:
-            raise CqlError(0x2100, f"User {conn.user} has no MODIFY permission on "
-                                   f"<table {self.table.keyspace}.{self.table.name}> or any of its parents")
+        require(conn, "MODIFY", ("table", self.table.keyspace, self.table.name))
 
     def run(self, conn, values, page_size=0, state=None, no_metadata=False):
         bound = self.bound
@@ -643,6 +729,9 @@ class Select(Statement):
         # key: None (no WHERE), "?" (a bind marker) or the key's bytes
         self.binds = [(table.pk, table.types[table.pk])] if key == "?" else []
 
+    def check_access(self, conn):
+        require(conn, "SELECT", ("table", self.table.keyspace, self.table.name))
+
     def run(self, conn, values, page_size=0, state=None, no_metadata=False):
         table = self.table
         if len(values) != len(self.binds):
@@ -657,12 +746,192 @@ class Select(Statement):
             rows = [table.rows[key]] if key in table.rows else []
         if self.limit is not None:
             rows = rows[:self.limit]
-        start = int(state.decode()) if state else 0
-        end = len(rows) if page_size <= 0 else min(len(rows), start + page_size)
-        next_state = str(end).encode() if end < len(rows) else None
-        cols = self.result_cols
-        out = [[r.get(n) for n, _ in cols] for r in rows[start:end]]
-        return rows_result(cols, out, next_state, table.keyspace, table.name, no_metadata)
+        return page(self.result_cols, rows, page_size, state, table, no_metadata)
+
+
+def page(cols, rows, page_size, state, table, no_metadata):
+    """One page of `rows` (dicts column -> bytes) as a RESULT Rows; the paging state is the
+    offset of the next row."""
+    start = int(state.decode()) if state else 0
+    end = len(rows) if page_size <= 0 else min(len(rows), start + page_size)
+    next_state = str(end).encode() if end < len(rows) else None
+    out = [[r.get(n) for n, _ in cols] for r in rows[start:end]]
+    return rows_result(cols, out, next_state, table.keyspace, table.name, no_metadata)
+
+
+# system_schema as Cassandra 4.0 defines it (SchemaKeyspace.java): (columns, key columns).
+SCHEMA_TABLES = {
+    "system_schema.keyspaces": ("keyspace_name text, durable_writes boolean, replication frozen<map<text, text>>",
+                  ["keyspace_name"]),
+    "system_schema.tables": ("keyspace_name text, table_name text, additional_write_policy text, "
+               "bloom_filter_fp_chance double, caching frozen<map<text, text>>, cdc boolean, "
+               "comment text, compaction frozen<map<text, text>>, compression frozen<map<text, text>>, "
+               "crc_check_chance double, dclocal_read_repair_chance double, default_time_to_live int, "
+               "extensions frozen<map<text, blob>>, flags frozen<set<text>>, gc_grace_seconds int, "
+               "id uuid, max_index_interval int, memtable_flush_period_in_ms int, min_index_interval int, "
+               "read_repair text, read_repair_chance double, speculative_retry text",
+               ["keyspace_name", "table_name"]),
+    "system_schema.columns": ("keyspace_name text, table_name text, column_name text, clustering_order text, "
+                "column_name_bytes blob, kind text, position int, type text",
+                ["keyspace_name", "table_name", "column_name"]),
+    # Served without rows: the catalogue has no such objects.
+    "system_schema.dropped_columns": ("keyspace_name text, table_name text, column_name text, dropped_time timestamp, "
+                        "kind text, type text", ["keyspace_name", "table_name", "column_name"]),
+    "system_schema.triggers": ("keyspace_name text, table_name text, trigger_name text, options frozen<map<text, text>>",
+                 ["keyspace_name", "table_name", "trigger_name"]),
+    "system_schema.views": ("keyspace_name text, view_name text, base_table_id uuid, base_table_name text, "
+              "include_all_columns boolean, where_clause text", ["keyspace_name", "view_name"]),
+    "system_schema.types": ("keyspace_name text, type_name text, field_names frozen<list<text>>, "
+              "field_types frozen<list<text>>", ["keyspace_name", "type_name"]),
+    "system_schema.functions": ("keyspace_name text, function_name text, argument_types frozen<list<text>>, "
+                  "argument_names frozen<list<text>>, body text, language text, return_type text, "
+                  "called_on_null_input boolean", ["keyspace_name", "function_name", "argument_types"]),
+    "system_schema.aggregates": ("keyspace_name text, aggregate_name text, argument_types frozen<list<text>>, "
+                   "final_func text, initcond text, return_type text, state_func text, state_type text",
+                   ["keyspace_name", "aggregate_name", "argument_types"]),
+    "system_schema.indexes": ("keyspace_name text, table_name text, index_name text, kind text, "
+                "options frozen<map<text, text>>", ["keyspace_name", "table_name", "index_name"]),
+    # Cassandra 4.0's virtual tables; the catalogue has none.
+    "system_virtual_schema.keyspaces": ("keyspace_name text", ["keyspace_name"]),
+    "system_virtual_schema.tables": ("keyspace_name text, table_name text, comment text",
+                                     ["keyspace_name", "table_name"]),
+    "system_virtual_schema.columns": ("keyspace_name text, table_name text, column_name text, "
+                                      "clustering_order text, column_name_bytes blob, kind text, position int, "
+                                      "type text", ["keyspace_name", "table_name", "column_name"]),
+}
+SYSTEM_KEYSPACES = ("system", "system_schema")
+LOCAL_STRATEGY = {"class": "org.apache.cassandra.locator.LocalStrategy"}
+
+
+def schema_table(qualified):
+    cols, key = SCHEMA_TABLES[qualified]
+    columns = [(c.split()[0], parse_type(c.split(None, 1)[1])) for c in split_top(cols)]
+    ks, name = qualified.split(".")
+    return Table(ks, name, columns, key[0])
+
+
+def encode(t, v):
+    """A Python value as the bytes of type t (the catalogue's few types)."""
+    if v is None:
+        return None
+    name = t[0]
+    if name == "text":
+        return v.encode()
+    if name == "blob":
+        return v
+    if name == "boolean":
+        return b"\x01" if v else b"\x00"
+    if name == "int":
+        return int32(v)
+    if name == "double":
+        return struct.pack(">d", v)
+    if name == "uuid":
+        return v.bytes
+    if name == "set":
+        items = sorted(v)
+        return int32(len(items)) + b"".join(bytes_(encode(t[1], i)) for i in items)
+    if name == "map":
+        keys = sorted(v)
+        return int32(len(keys)) + b"".join(bytes_(encode(t[1], k)) + bytes_(encode(t[2], v[k])) for k in keys)
+    raise ValueError(f"cannot encode {name}")
+
+
+def catalogue(which):
+    """The rows of system_schema.`which`, as {column: python value}, in key order."""
+    rows = []
+    if which not in ("system_schema.keyspaces", "system_schema.tables", "system_schema.columns"):
+        return rows
+    which = which.split(".")[1]
+    names = sorted(set(STORE.keyspaces) | set(SYSTEM_KEYSPACES))
+    for ks in names:
+        if which == "keyspaces":
+            durable, replication = STORE.keyspace_params.get(ks, (True, LOCAL_STRATEGY))
+            rows.append({"keyspace_name": ks, "durable_writes": durable, "replication": replication})
+            continue
+        for table in sorted(STORE.keyspaces.get(ks, {}).values(), key=lambda t: t.name):
+            if which == "tables":
+                rows.append({
+                    "keyspace_name": ks, "table_name": table.name, "additional_write_policy": "99p",
+                    "bloom_filter_fp_chance": 0.01, "caching": {"keys": "ALL", "rows_per_partition": "NONE"},
+                    "cdc": False, "comment": "",
+                    "compaction": {"class": "org.apache.cassandra.db.compaction.SizeTieredCompactionStrategy",
+                                   "max_threshold": "32", "min_threshold": "4"},
+                    "compression": {"chunk_length_in_kb": "16",
+                                    "class": "org.apache.cassandra.io.compress.LZ4Compressor"},
+                    "crc_check_chance": 1.0, "dclocal_read_repair_chance": 0.0, "default_time_to_live": 0,
+                    "extensions": {}, "flags": {"compound"}, "gc_grace_seconds": 864000,
+                    "id": uuid.uuid5(uuid.NAMESPACE_OID, f"{ks}.{table.name}"), "max_index_interval": 2048,
+                    "memtable_flush_period_in_ms": 0, "min_index_interval": 128, "read_repair": "BLOCKING",
+                    "read_repair_chance": 0.0, "speculative_retry": "99p"})
+                continue
+            for column, t in sorted(table.columns):
+                is_key = column == table.pk
+                rows.append({"keyspace_name": ks, "table_name": table.name, "column_name": column,
+                             "clustering_order": "none", "column_name_bytes": column.encode(),
+                             "kind": "partition_key" if is_key else "regular", "position": 0 if is_key else -1,
+                             "type": type_name(t).replace("varchar", "text")})
+    return rows
+
+
+class SchemaSelect(Statement):
+    """SELECT from system_schema.keyspaces, .tables or .columns."""
+    system = True
+    cacheable = True
+
+    def __init__(self, table, cols, conditions, limit):
+        self.table, self.result_cols, self.limit = table, cols, limit
+        self.conditions = conditions  # [(column, "?" or the value's bytes)] on the key prefix
+        self.binds = [(c, table.types[c]) for c, v in conditions if v == "?"]
+
+    def run(self, conn, values, page_size=0, state=None, no_metadata=False):
+        if len(values) != len(self.binds):
+            raise CqlError(0x2200, f"Invalid amount of bind variables: expected {len(self.binds)}, got {len(values)}")
+        given = iter(values)
+        wanted = []
+        for column, v in self.conditions:
+            v = next(given) if v == "?" else v
+            if v is None or v is UNSET:
+                raise CqlError(0x2200, f"Invalid {'null' if v is None else 'unset'} value for column {column}")
+            wanted.append((column, v.decode(errors="replace")))
+        types = self.table.types
+        rows = [{n: encode(types[n], v) for n, v in r.items()}
+                for r in catalogue(f"{self.table.keyspace}.{self.table.name}") if all(r[c] == v for c, v in wanted)]
+        if self.limit is not None:
+            rows = rows[:self.limit]
+        return page(self.result_cols, rows, page_size, state, self.table, no_metadata)
+
+
+def compile_schema_select(text, name):
+    m = re.fullmatch(r"select\s+(.+?)\s+from\s+\w+\s*\.\s*\w+"
+                     r"(?:\s+where\s+(.+?))?(?:\s+limit\s+(\d+))?(\s+allow\s+filtering)?", text, re.I | re.S)
+    if not m:
+        raise CqlError(0x2000, f"line 1:0 no viable alternative at input '{text[:40]}'")
+    table = schema_table(name)
+    key = SCHEMA_TABLES[name][1]
+    wanted = m.group(1).strip()
+    cols = table.columns if wanted == "*" else \
+        [(ident(n.strip()), table.types.get(ident(n.strip()))) for n in wanted.split(",")]
+    for n, t in cols:
+        if t is None:
+            raise CqlError(0x2200, f"Undefined column name {n}")
+    conditions = []
+    if m.group(2):
+        for part in re.split(r"\s+and\s+", m.group(2).strip(), flags=re.I):
+            cm = re.fullmatch(IDENT + r"\s*=\s*" + LITERAL, part.strip(), re.S)
+            if not cm:
+                raise CqlError(0x2200, f"only column = value restrictions are supported here: {part}")
+            column = ident(cm.group(1))
+            if column not in table.types:
+                raise CqlError(0x2200, f"Undefined column name {column}")
+            lit = cm.group(2)
+            conditions.append((column, "?" if lit == "?" else encode_literal(table.types[column], lit)))
+        restricted = [c for c, _ in conditions]
+        # Cassandra serves a partition key and a clustering prefix; anything else is filtering.
+        if restricted != key[:len(restricted)] and not m.group(4):
+            raise CqlError(0x2200, "Cannot execute this query as it might involve data filtering and "
+                                   "thus may have unpredictable performance. If you want to execute this "
+                                   "query despite the performance unpredictability, use ALLOW FILTERING")
+    return SchemaSelect(table, cols, conditions, int(m.group(3)) if m.group(3) else None)
 
 
 def split_top(text, sep=","):
@@ -700,11 +969,26 @@ def compile_statement(cql, keyspace):
                 raise CqlError(0x2200, "unconfigured table peers_v2")
             if m.group(1) is None and m.group(2) == "peers":
                 return SystemSelect("peers")
+            qualified = f"system{m.group(1) or ''}.{m.group(2)}"
+            if qualified in SCHEMA_TABLES:
+                return compile_schema_select(text, qualified)
             return SystemSelect("other")
     m = re.fullmatch(r"create\s+keyspace\s+(if\s+not\s+exists\s+)?" + IDENT + r"\s+with\s.*", text, re.I | re.S)
     if m:
         check_names(text, m, [2])
-        return CreateKeyspace(ident(m.group(2)), bool(m.group(1)))
+        replication = {}
+        rm = re.search(r"replication\s*=\s*\{(.*?)\}", text, re.I | re.S)
+        if rm:
+            for k, quoted, number in re.findall(r"'([^']*)'\s*:\s*(?:'([^']*)'|(\d+))", rm.group(1)):
+                replication[k] = quoted or number
+        if "class" not in replication:
+            raise CqlError(0x2300, "Missing mandatory option 'class'" if rm else
+                           "Missing mandatory option 'replication'")
+        if "." not in replication["class"]:
+            replication["class"] = "org.apache.cassandra.locator." + replication["class"]
+        dm = re.search(r"durable_writes\s*=\s*(true|false)", text, re.I)
+        return CreateKeyspace(ident(m.group(2)), bool(m.group(1)), replication,
+                              not dm or dm.group(1).lower() == "true")
     m = re.fullmatch(r"use\s+" + IDENT, text, re.I)
     if m:
         check_names(text, m, [1])
@@ -737,6 +1021,20 @@ def compile_statement(cql, keyspace):
         if pk not in dict(columns):
             raise CqlError(0x2200, f"Unknown definition {pk} referenced in PRIMARY KEY")
         return CreateTable(ks, name, bool(m.group(1)), columns, pk)
+    m = re.fullmatch(r"alter\s+(?:table|columnfamily)\s+" + QNAME + r"\s+add\s+(.+)", text, re.I | re.S)
+    if m:
+        check_names(text, m, [1, 2])
+        ks, name = ident(m.group(1)) or keyspace, ident(m.group(2))
+        spec = m.group(3).strip()
+        if spec.startswith("(") and spec.endswith(")"):
+            spec = spec[1:-1]
+        columns = []
+        for p in split_top(spec):
+            cm = re.fullmatch(IDENT + r"\s+(.+)", p, re.S)
+            if not cm:
+                raise CqlError(0x2000, f"line 1:0 cannot parse column definition '{p}'")
+            columns.append((ident(cm.group(1)), parse_type(cm.group(2))))
+        return AlterTableAdd(ks, name, columns)
     m = re.fullmatch(r"insert\s+into\s+" + QNAME + r"\s*\((.*?)\)\s*values\s*\((.*)\)"
                      r"(?:\s+using\s+(?:ttl|timestamp)\s+\S+(?:\s+and\s+(?:ttl|timestamp)\s+\S+)?)?",
                      text, re.I | re.S)
@@ -1051,6 +1349,10 @@ class Connection(asyncio.Protocol):
             values = reorder(stmt, names, values)
         stmt.check_access(self)
         if STORE.faults and not stmt.system:
+            if STORE.faults[0][0] == "applied":  # Done, as if by another client first; then the error.
+                fault = STORE.faults.pop(0)
+                stmt.run(self, values, page_size, state, skip)
+                raise CqlError(fault[1], fault[2], fault_extra(fault[1], consistency, "SIMPLE", b""))
             apply_fault(consistency, "SIMPLE")
         return self.respond(stream, 0x08, stmt.run(self, values, page_size, state, skip))
 
@@ -1149,6 +1451,10 @@ def command(line):
         message = line.strip().split(None, 3)[3] if len(words) > 3 else "injected by the test"
         STORE.faults += [("fail", int(words[1], 16), message)] * int(words[2])
         return "ok"
+    if cmd == "applied" and len(words) >= 3:
+        message = line.strip().split(None, 3)[3] if len(words) > 3 else "injected by the test"
+        STORE.faults += [("applied", int(words[1], 16), message)] * int(words[2])
+        return "ok"
     if cmd == "drop" and len(words) == 2:
         STORE.faults += [("drop",)] * int(words[1])
         return "ok"
@@ -1193,7 +1499,10 @@ async def main():
     parser.add_argument("--port", type=int, default=0, help="first node's port (default: ephemeral)")
     parser.add_argument("--nodes", type=int, default=1)
     parser.add_argument("--auth", default="", help="USER:PASSWORD[,USER:PASSWORD...]")
-    parser.add_argument("--read-only", default="", help="USER[,USER...] without CREATE/MODIFY permission")
+    parser.add_argument("--read-only", default="", help="USER[,USER...] with SELECT permission only")
+    parser.add_argument("--grant", action="append", default=[],
+                        help="USER:PERMS:RESOURCE (PERMS: CREATE,ALTER,DROP,SELECT,MODIFY,AUTHORIZE or ALL; "
+                             "RESOURCE: all, KS or KS.TABLE); repeatable")
     args = parser.parse_args()
     if args.nodes < 1:
         parser.error("--nodes must be at least 1")
@@ -1202,7 +1511,20 @@ async def main():
         if not sep:
             parser.error(f"--auth wants USER:PASSWORD, got {pair}")
         STORE.users[user] = password
-    STORE.read_only = set(filter(None, args.read_only.split(",")))
+    for user in filter(None, args.read_only.split(",")):
+        STORE.grants.setdefault(user, set()).add(("SELECT", ("all",)))
+    for grant in args.grant:
+        parts = grant.split(":")
+        if len(parts) != 3:
+            parser.error(f"--grant wants USER:PERMS:RESOURCE, got {grant}")
+        user, perms, resource = parts
+        perms = [p.strip().upper() for p in perms.split(",")]
+        if "ALL" in perms:
+            perms = list(PERMISSIONS)
+        for p in perms:
+            if p not in PERMISSIONS:
+                parser.error(f"--grant: unknown permission {p}")
+        STORE.grants.setdefault(user, set()).update((p, parse_resource(resource)) for p in perms)
     STORE.tokens = node_tokens(args.nodes)
     STORE.nodes = [Node(i, t) for i, t in enumerate(STORE.tokens)]
     loop = asyncio.get_running_loop()

@@ -253,6 +253,20 @@ class Rig {
       // The mock serves these in order to the next `count` requests of that API, on any broker.
       std::vector<rd_kafka_resp_err_t> errs(*count, *code);
       rd_kafka_mock_push_request_errors_array(cluster_, *api_key, errs.size(), errs.data());
+    } else if (cmd == "broker-errors" && args == 4) {
+      auto broker = ParseInt<int32_t>(w[1]);
+      auto api_key = ParseInt<int16_t>(w[2]);
+      auto code = ParseError(w[3]);
+      auto count = ParseInt<size_t>(w[4]);
+      if (!broker) return "error bad broker id";
+      if (!api_key || *api_key < 0) return "error bad api key";
+      if (!code) return "error unknown error code";
+      if (!count) return "error bad count";
+      // One at a time: the mock's call takes (error, rtt) pairs as varargs.
+      for (size_t i = 0; i < *count && err.empty(); ++i) {
+        err = Check(
+            rd_kafka_mock_broker_push_request_error_rtts(cluster_, *broker, *api_key, 1, *code, 0));
+      }
     } else if (cmd == "clear" && args == 1) {
       auto api_key = ParseInt<int16_t>(w[1]);
       if (!api_key || *api_key < 0) return "error bad api key";

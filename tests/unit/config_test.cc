@@ -88,7 +88,8 @@ TEST(Config, YamlBadShapesAreErrors) {
 }
 
 TEST(Config, Durations) {
-  EXPECT_EQ(ParseDurationMillis("250").value(), 250);
+  EXPECT_FALSE(ParseDurationMillis("250").ok());  // No unit: 250 ms or 250 s? (issue 17, 13)
+  EXPECT_EQ(ParseDurationMillis("0").value(), 0);
   EXPECT_EQ(ParseDurationMillis("250ms").value(), 250);
   EXPECT_EQ(ParseDurationMillis("3s").value(), 3000);
   EXPECT_EQ(ParseDurationMillis("2m").value(), 120000);

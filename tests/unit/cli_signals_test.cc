@@ -1,0 +1,100 @@
+// Issue 17, item 11: the start-up guard hands SIGINT/SIGTERM over to the control loop
+// without losing one that arrives at the hand-over.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <random>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "app/commands.h"
+#include "app/signals.h"
+
+namespace spate {
+namespace {
+
+// Runs `body` in a forked child (the guard may end the process) and returns its exit code.
+template <typename Body>
+int InChild(Body body) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    BlockStopSignals();
+    _exit(body());
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+TEST(StartupGuard, SignalDuringStartUpEndsTheProcessWith130) {
+  for (int sig : {SIGINT, SIGTERM}) {
+    const auto started = std::chrono::steady_clock::now();
+    const int code = InChild([sig] {
+      StartStartupGuard();
+      kill(getpid(), sig);
+      // Start-up "blocks" here; only the guard can end it.
+      std::this_thread::sleep_for(std::chrono::seconds(10));
+      return 0;
+    });
+    EXPECT_EQ(code, kExitAborted) << sig;
+    EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(2));
+  }
+}
+
+TEST(StartupGuard, SignalWhileFinishingEndsTheProcessWith130) {
+  const auto started = std::chrono::steady_clock::now();
+  const int code = InChild([] {
+    StartStartupGuard();
+    EndStartup();
+    StartShutdownGuard();  // The control loop returned; closing the sinks hangs.
+    kill(getpid(), SIGTERM);
+    std::this_thread::sleep_for(std::chrono::seconds(10));
+    return 0;
+  });
+  EXPECT_EQ(code, kExitAborted);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(2));
+}
+
+TEST(StartupGuard, ControlLoopGetsSignalsAfterTheHandOver) {
+  const int code = InChild([] {
+    StartStartupGuard();
+    if (!StartupGuardRunning()) return 3;
+    EndStartup();
+    if (StartupGuardRunning()) return 4;
+    kill(getpid(), SIGINT);
+    return WaitForSignal(2000) == SIGINT ? 0 : 1;
+  });
+  EXPECT_EQ(code, 0);
+}
+
+// A signal sent at any moment around the hand-over either ends the process during start-up
+// (130) or reaches the control loop (0); it is never lost (1).
+TEST(StartupGuard, NoSignalIsLostAtTheHandOver) {
+  std::mt19937 rng(11);
+  int aborted = 0, delivered = 0;
+  for (int i = 0; i < 300; ++i) {
+    const int send_after_us = static_cast<int>(rng() % 3000);
+    const int end_after_us = static_cast<int>(rng() % 3000);
+    const int code = InChild([&] {
+      StartStartupGuard();
+      std::jthread sender([&] {
+        std::this_thread::sleep_for(std::chrono::microseconds(send_after_us));
+        kill(getpid(), SIGINT);
+      });
+      std::this_thread::sleep_for(std::chrono::microseconds(end_after_us));
+      int sig = WaitForSignal(3000);  // Ends start-up, as the control loop does.
+      return sig == SIGINT ? 0 : 1;
+    });
+    ASSERT_TRUE(code == 0 || code == kExitAborted) << "iteration " << i << ": exit " << code;
+    (code == 0 ? delivered : aborted)++;
+  }
+  // Both sides of the race were exercised.
+  EXPECT_GT(aborted, 10);
+  EXPECT_GT(delivered, 10);
+}
+
+}  // namespace
+}  // namespace spate
