@@ -140,13 +140,13 @@ void Pipeline::ProcessLoop() {
       if (status.ok()) {
         ++stored;
       } else {
-        // Records from Kafka may come from any producer: scrub secrets before keeping bytes.
-        batch->dead.push_back(
-            DeadLetter{status.message(),
-                       record.partition < 0 ? batch->origin
-                                            : fmt::format("{}/{}", batch->origin, record.partition),
-                       record.position,
-                       record.partition < 0 ? std::move(record.json) : ScrubSecrets(record.json)});
+        // Records from Kafka may come from any producer: the raw bytes and the reason go
+        // through ingest's one secret-safe rule (issue 17, item 1), like every dead letter.
+        batch->dead.push_back(MakeDeadLetter(
+            status.message(),
+            record.partition < 0 ? batch->origin
+                                 : fmt::format("{}/{}", batch->origin, record.partition),
+            record.position, record.item, record.json));
       }
     }
     batch->rows.resize(stored);
