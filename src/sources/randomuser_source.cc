@@ -276,8 +276,9 @@ PageOutcome InterpretPageResponse(const HttpResponse& response, uint64_t first_p
   }
 
   // Any other status: keep a short, single-line excerpt of the body for the message.
-  std::string excerpt =
-      ScrubUserInfo(std::string(response.body.substr(0, kBodyExcerptBytes)), userinfo);
+  // Secret-safe: an error page may echo a user's login (issue 17, item 1).
+  std::string excerpt = ScrubUserInfo(
+      SecretSafeText(std::string_view(response.body).substr(0, kBodyExcerptBytes)), userinfo);
   for (char& c : excerpt) {
     if (static_cast<unsigned char>(c) < 0x20) c = ' ';
   }
@@ -468,6 +469,7 @@ RandomUserSource::RandomUserSource(RandomUserOptions options, std::unique_ptr<Ht
                         ? 0
                         : (options_.first_page - 1) * FirstPageResults(options_) + options_.count),
       http_(std::move(http)),
+      ingestor_(static_cast<size_t>(options_.max_record_bytes)),
       results_(FirstPageResults(options_)),
       next_position_((options_.first_page - 1) * results_),
       jitter_(std::random_device{}()) {

@@ -2,7 +2,10 @@
 //
 // Each Next() hands out records from the current page; when the page is used up it GETs
 //   base_url?results=R&seed=S&page=P[&nat=au,br]
-// and splits the response with the Ingestor (login secrets removed there).
+// and splits the response user by user with the Ingestor (login secrets removed there, records
+// over max_record_bytes dead-lettered): one bad user (too deep, `1e99999`, an invalid UTF-8
+// byte, not an object) is one dead letter at its position and its neighbours are records; a
+// body that is not one whole API document (a transfer cut short) is retried as a whole.
 // With a seed the API is deterministic: page P of size R holds users (P-1)*R .. P*R-1, so a
 // record's position is that global user index and a run can be resumed or compared with
 // `spate mock-api`/the generator.

@@ -163,5 +163,40 @@ TEST(HttpSource, CountIsExactWhateverTheServerSends) {
   }
 }
 
+// Item 5, the issue's example over HTTP: one user with `1e99999` (or deep nesting, or an
+// invalid UTF-8 byte) used to fail its page, retried until the run failed. Now the run
+// stores the other users and rejects that one.
+TEST(HttpSource, OneBadUserIsOneRejectedRowNotAFailedRun) {
+  const std::string bad_kinds[] = {
+      R"({"dob":{"age":1e99999}})",
+      "{\"name\":{\"first\":\"Ren\xff\"}}",
+      "{\"deep\":" + std::string(3000, '[') + std::string(3000, ']') + "}",
+  };
+  for (const std::string& bad : bad_kinds) {
+    SCOPED_TRACE(bad.substr(0, 40));
+    HttpScript server([&](int, const httplib::Request& req, httplib::Response& res) {
+      const uint64_t results = Param(req, "results");
+      const uint64_t first = (Param(req, "page") - 1) * results;
+      std::string page = UserPage("one-bad", first, results);
+      if (first == 0) {
+        // Replace the first user with the bad one.
+        const std::string one = UserPage("one-bad", 0, 1);
+        const std::string user = one.substr(12, one.size() - 14);
+        page.replace(page.find(user), user.size(), bad);
+      }
+      res.set_content(page, kJson);
+    });
+    TempDir dir;
+    const std::string data = dir.File("data");
+    Outcome outcome =
+        RunSpate(dir, {"run", "--source", "randomuser", "--url", server.url(), "--seed", "one-bad",
+                       "--count", "20", "--page-size", "10", "--retries", "1", "--data-dir", data});
+    ASSERT_EQ(outcome.exit_code, 0) << outcome.err;
+    EXPECT_EQ(Rows(data), 19);
+    EXPECT_EQ(QueryInt(data, "SELECT count(*) FROM rejected_users"), 1);
+    EXPECT_EQ(server.requests(), 2);  // No page retried.
+  }
+}
+
 }  // namespace
 }  // namespace spate

@@ -148,7 +148,7 @@ TEST(RandomUserBodyCap, CompressedPageBelowTheCapIsRead) {
     res.set_header("Content-Encoding", "gzip");
   });
   RandomUserOptions options = CappedOptions(server.url());
-  options.max_record_bytes = 1;  // The cap is 10 + 1 MiB: the page is well inside.
+  options.max_record_bytes = 4000;  // Each user fits; the cap is 40,000 + 1 MiB.
   auto source = RandomUserSource::Create(options);
   ASSERT_TRUE(source.ok()) << source.status().message();
   Batch batch;
