@@ -30,8 +30,8 @@ using Bytes = std::vector<uint8_t>;
 
 // Bytes that matter to the formats under test (JSON, YAML, HTTP, CQL frames): a mutation
 // that writes one of these reaches a parser's branches far more often than a random byte.
-constexpr uint8_t kInteresting[] = {'"', '\\', '{', '}', '[', ']', ',', ':', '\n', '\r', ' ',
-                                    '0', '-',  'e', 'u', 0,   0x7f, 0x80, 0xc3, 0xff, '#', '\''};
+constexpr uint8_t kInteresting[] = {'"', '\\', '{', '}', '[', ']',  ',',  ':',  '\n', '\r', ' ',
+                                    '0', '-',  'e', 'u', 0,   0x7f, 0x80, 0xc3, 0xff, '#',  '\''};
 
 void Run(const Bytes& input) {
   // A copy of exactly `size` bytes on the heap, as libFuzzer passes it, so that ASan sees a
@@ -139,8 +139,9 @@ int main(int argc, char** argv) {
   std::mt19937_64 rng(seed);
   for (uint64_t i = 0; i < runs; ++i) {
     const Bytes input = Mutate(corpus, rng);
-    if (verbose) std::fprintf(stderr, "replay: mutation %llu (%zu bytes)\n",
-                              static_cast<unsigned long long>(i), input.size());
+    if (verbose)
+      std::fprintf(stderr, "replay: mutation %llu (%zu bytes)\n",
+                   static_cast<unsigned long long>(i), input.size());
     Run(input);
   }
   std::printf("replay: %zu corpus inputs and %llu mutations (seed %llu) passed\n", corpus.size(),

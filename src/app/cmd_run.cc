@@ -13,6 +13,7 @@
 
 #include "app/commands.h"
 #include "app/components.h"
+#include "app/signals.h"
 #include "transport/kafka_source.h"
 
 namespace spate {
@@ -189,6 +190,7 @@ int RunMemory(const Config& config, Source& source) {
                     SinkPointers(raw.value()));
   spdlog::info("spate run: {} -> {}{}", source.Describe(), fmt::join(config.GetList("sink"), ", "),
                CountText(config));
+  EndStartup();  // Records are about to flow: from here a signal drains them.
   pipeline.Start();
   const PipelineStats& s = pipeline.stats();
   const std::vector<std::string> names = SinkNames(config);
@@ -246,6 +248,7 @@ int RunKafka(const Config& config, Source& source) {
   spdlog::info("spate run: {} -> kafka {} (run {}) -> {}{}", source.Describe(),
                config.GetString("topic"), run_id, fmt::join(config.GetList("sink"), ", "),
                CountText(config));
+  EndStartup();  // Records are about to flow: from here a signal drains them.
   produce.Start();
   process.Start();
 
@@ -329,6 +332,7 @@ int ProduceCommand(const Config& config) {
                     SinkPointers(raw.value()));
   spdlog::info("spate produce: {} -> kafka {} at {}{}", source.value()->Describe(),
                config.GetString("topic"), settings.value().brokers, CountText(config));
+  EndStartup();  // Records are about to flow: from here a signal drains them.
   pipeline.Start();
   const PipelineStats& s = pipeline.stats();
   // Records Kafka refused as too large are delivered as dead letters: the producer's own
@@ -373,6 +377,7 @@ int ProcessCommand(const Config& config) {
   spdlog::info("spate process: {} -> {}{}", source->Describe(),
                fmt::join(config.GetList("sink"), ", "),
                exit_at_end ? " (until the end of the topic)" : " (until Ctrl-C)");
+  EndStartup();  // Records are about to flow: from here a signal drains them.
   pipeline.Start();
   const PipelineStats& s = pipeline.stats();
   const std::vector<std::string> names = SinkNames(config);

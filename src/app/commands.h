@@ -5,6 +5,10 @@
 
 #include "config/config.h"
 
+namespace CLI {
+class App;
+}
+
 namespace spate {
 
 inline constexpr int kExitOk = 0;
@@ -17,6 +21,14 @@ int ProduceCommand(const Config& config);
 int ProcessCommand(const Config& config);
 int MockApiCommand(const Config& config);
 int QueryCommand(const Config& config);
+
+// `spate schema`: prints the DDL of the --sink store(s). Its own flag (not a configuration
+// property): --upgrade-from VERSION prints the upgrade from that schema version instead.
+struct SchemaFlags {
+  int upgrade_from = 0;
+};
+void AddSchemaFlags(CLI::App& command, SchemaFlags& flags);
+int SchemaCommand(const Config& config, const SchemaFlags& flags);
 
 // Blocks SIGINT and SIGTERM (and the wake-up signal) in the calling thread, and so in every
 // thread started after: the commands wait for them synchronously with WaitForSignal instead

@@ -17,6 +17,7 @@
 #include "sources/file_source.h"
 #include "sources/generator.h"
 #include "sources/randomuser_source.h"
+#include "transforms/ingest.h"
 
 namespace spate {
 
@@ -64,6 +65,7 @@ PostgresSinkOptions PostgresOptions(const Config& config, bool raw) {
   options.dsn = config.GetString("pg_dsn");
   options.connect_timeout = std::chrono::milliseconds(config.GetMillis("pg_timeout"));
   options.raw = raw;
+  options.scrub_raw = ScrubSecrets;  // For rows from Kafka the sink must dead-letter.
   return options;
 }
 

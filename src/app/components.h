@@ -54,6 +54,9 @@ std::string NewRunId();
 
 // --pg-dsn (or SPATE_PG_DSN), --pg-timeout.
 PostgresSinkOptions PostgresOptions(const Config& config, bool raw);
+// The Cassandra sink's options from --cassandra-* (and the user and password from the
+// config file or SPATE_CASSANDRA_*).
+CassandraSinkOptions CassandraOptions(const Config& config);
 
 // Opens every sink; the first error names the sink.
 Status OpenSinks(const std::vector<std::unique_ptr<Sink>>& sinks);

@@ -64,6 +64,44 @@ spate::Status CheckBeforeStart(const spate::CommandOptions& options, const spate
   return spate::Status::Ok();
 }
 
+// CLI11's message for words it did not expect quotes them, and an unquoted connection string
+// (--pg-dsn host=db password=my secret) leaves a piece of the password among them. Secrets reach
+// the command line only through --pg-dsn and --kafka-opt (the Cassandra password has no flag),
+// so with either present only the unexpected words that are flag names (--x, no '=') are
+// shown; the others are counted.
+int UnexpectedArguments(const CLI::App& app, const CLI::ExtrasError& e, int argc, char** argv) {
+  bool secret_flags = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    secret_flags |= arg.starts_with("--pg-dsn") || arg.starts_with("--kafka-opt");
+  }
+  if (!secret_flags) return app.exit(e) == 0 ? 0 : spate::kExitUsage;
+  std::vector<std::string> shown;
+  size_t hidden = 0;
+  const std::vector<std::string> extras = app.remaining(/*recurse=*/true);
+  for (const std::string& word : extras) {
+    if (word.starts_with("-") && word.find('=') == std::string::npos) {
+      shown.push_back(word);
+    } else {
+      ++hidden;
+    }
+  }
+  std::string what = shown.empty() ? std::string() : fmt::format("{}", fmt::join(shown, " "));
+  if (hidden > 0 || extras.empty()) {
+    what += fmt::format(
+        "{}{} not shown (with --pg-dsn or --kafka-opt on the command line it may "
+        "be part of a password)",
+        what.empty() ? "" : " and ",
+        hidden == 1 ? std::string("1 word") : fmt::format("{} words", hidden));
+  }
+  fmt::print(stderr,
+             "spate: unexpected arguments: {}. A value with spaces needs quotes, e.g. --pg-dsn "
+             "'host=db user=spate password=...'; better, put credentials in SPATE_PG_DSN or the "
+             "config file\n",
+             what);
+  return spate::kExitUsage;
+}
+
 int Main(int argc, char** argv);
 
 }  // namespace
@@ -176,16 +214,29 @@ int Main(int argc, char** argv) {
                          "Show what landed: row counts, rejected records by reason, top countries, "
                          "sample rows.");
   query->alias("stats");
-  spate::CommandOptions query_options(*query, {"data_dir", "samples", "log_level"});
+  spate::CommandOptions query_options(
+      *query, Concat({"sink", "data_dir", "samples", "pg_dsn", "pg_timeout", "log_level"},
+                     cassandra_options));
+
+  CLI::App* schema = app.add_subcommand(
+      "schema",
+      "Print the statements that create the tables of the --sink store (sqlite, postgres, "
+      "cassandra), for an admin to run so spate can run as a role that only reads and writes "
+      "them; --upgrade-from N prints the upgrade of an older schema instead.");
+  spate::CommandOptions schema_options(*schema, Concat({"sink", "log_level"}, cassandra_options));
+  spate::SchemaFlags schema_flags;
+  spate::AddSchemaFlags(*schema, schema_flags);
 
   try {
     app.parse(argc, argv);
+  } catch (const CLI::ExtrasError& e) {
+    return UnexpectedArguments(app, e, argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : spate::kExitUsage;
   }
 
-  for (auto* options :
-       {&run_options, &produce_options, &process_options_, &mock_options, &query_options}) {
+  for (auto* options : {&run_options, &produce_options, &process_options_, &mock_options,
+                        &query_options, &schema_options}) {
     if (!options->command().parsed()) continue;
     spate::Config config;
     spate::Status status = options->Build(config);
@@ -207,6 +258,7 @@ int Main(int argc, char** argv) {
       return spate::ProcessCommand(config);
     }
     if (options == &mock_options) return spate::MockApiCommand(config);
+    if (options == &schema_options) return spate::SchemaCommand(config, schema_flags);
     return spate::QueryCommand(config);
   }
   return spate::kExitUsage;

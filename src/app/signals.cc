@@ -119,12 +119,16 @@ void EndStartup() {
     std::lock_guard lock(guard.mutex);
     guard.handed_over = true;
     thread = std::move(guard.thread);
+    // Under the mutex, and before the join: a StartGuard on another thread after this point
+    // sets it true again for its own thread. Clearing it after the join (as before) could
+    // overwrite that, leaving a guard that no EndStartup would stop and that took the control
+    // loop's Ctrl-C for a start-up one (exit 130 instead of a drain).
+    guard.running = false;
   }
   if (thread.joinable()) {
     thread.request_stop();
     thread.join();
   }
-  guard.running = false;
 }
 
 bool StartupGuardRunning() { return TheGuard().running.load(); }

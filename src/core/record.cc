@@ -25,6 +25,10 @@ Row& Row::operator=(const Row& other) {
   latitude = other.latitude;
   longitude = other.longitude;
   ingested_at_ms = other.ingested_at_ms;
+  position = other.position;
+  item = other.item;
+  partition = other.partition;
+  record_size = other.record_size;
   storage = other.storage;
   Rebase(other.storage.data(), other.storage.size());
   return *this;
@@ -39,6 +43,10 @@ Row& Row::operator=(Row&& other) noexcept {
   latitude = other.latitude;
   longitude = other.longitude;
   ingested_at_ms = other.ingested_at_ms;
+  position = other.position;
+  item = other.item;
+  partition = other.partition;
+  record_size = other.record_size;
   // A moved string usually keeps its buffer, but not a short one (stored inline), so the
   // views are re-pointed either way.
   const char* old_begin = other.storage.data();

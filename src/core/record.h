@@ -54,7 +54,7 @@ struct DeadLetter {
   std::string reason;
   std::string origin;  // "file:users.json", "generator", "https://randomuser.me/api/"
   uint64_t position = 0;
-  std::string raw;  // The original bytes (secrets removed when they could be).
+  std::string raw;    // The original bytes (secrets removed when they could be).
   uint32_t item = 0;  // As RawRecord::item: which record of the position this was.
 };
 
@@ -103,6 +103,17 @@ struct Row {
   std::string_view timezone = kNoText;  // timezone.offset, e.g. "+5:45"
   std::string_view cell = kNoText;
   int64_t ingested_at_ms = 0;  // Unix epoch milliseconds when process made the row.
+
+  // Where the row came from, for a sink that cannot store it and dead-letters it instead:
+  // the record's position, item and partition (as RawRecord's), and how many of storage's
+  // first bytes are the record (0: not known). Set by the pipeline after the transform.
+  uint64_t position = 0;
+  uint32_t item = 0;
+  int32_t partition = -1;
+  uint32_t record_size = 0;
+  // The record the row was made from (storage's first record_size bytes: the id may be in
+  // lower case, as the transform canonicalises it in place).
+  std::string_view record() const { return std::string_view(storage).substr(0, record_size); }
 
   // The bytes the text columns point into (see above). Only UserTransform writes it.
   std::string storage;

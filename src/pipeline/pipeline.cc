@@ -136,8 +136,16 @@ void Pipeline::ProcessLoop() {
         PrefetchForRead(next.data(), next.size());
       }
       // The row takes the record's buffer when the source left room in it (Kafka does).
+      const size_t record_size = record.json.size();
       Status status = transform.ApplyOwned(record.json, now, batch->rows[stored]);
       if (status.ok()) {
+        // Where the row came from, for a sink that must dead-letter it (a NUL PostgreSQL
+        // cannot hold): the same position, item and bytes as the record's own dead letter.
+        Row& row = batch->rows[stored];
+        row.position = record.position;
+        row.item = record.item;
+        row.partition = record.partition;
+        row.record_size = static_cast<uint32_t>(record_size);
         ++stored;
       } else {
         // Records from Kafka may come from any producer: the raw bytes and the reason go

@@ -583,6 +583,14 @@ Status CqlForEachRow(cql::Session& session, std::string_view cql, std::vector<cq
       if (!on_row(texts)) return Status::Ok();
     }
     if (!rows.paging_state) return Status::Ok();
+    if (rows.paging_state == params.paging_state) {
+      // Asked for the same page again, a server would answer the same forever: a bounded read
+      // of what a broken or hostile node sends, not an endless loop.
+      return Status::Fatal(fmt::format(
+          "cassandra: {}: the node answered with the paging state it was sent (it would never "
+          "get to the end); is it a Cassandra node?",
+          cql));
+    }
     params.paging_state = rows.paging_state;
   }
 }

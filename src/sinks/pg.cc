@@ -229,6 +229,15 @@ Status CheckUri(std::string_view s) {
   }
   if (rest.starts_with('/')) {
     const size_t query = rest.find('?');
+    if (Contains(rest.substr(0, query), "@")) {
+      // libpq ends the user information at the first '/', so a password with an unencoded
+      // '/' (postgresql://u:12/34@h/db) leaves host "u", port "12" and a database named
+      // "34@h/db": part of the password, which messages would then show as the database.
+      return Status::Fatal(fmt::format(
+          "the URI's database name contains '@': a '/' in the password or user name must be "
+          "written %2F (and an '@' in a database name %40): {}",
+          kUriHelp));
+    }
     if (!ValidPercent(
             rest.substr(1, query == std::string_view::npos ? std::string_view::npos : query - 1))) {
       return BadPercent("database name");
@@ -287,8 +296,55 @@ Status CheckDsn(const std::string& dsn) {
     return Status::Fatal(fmt::format("libpq cannot read the connection string: {}",
                                      uri ? kUriHelp : kKeywordValueHelp));
   }
+  // Values libpq checks only when it connects, with errors that quote them (`invalid integer
+  // value "..." for connection option "port"`), as a failed run (exit 1) rather than bad
+  // configuration: checked here, by keyword, without showing the value.
+  Status status = Status::Ok();
+  for (PQconninfoOption* o = options; o->keyword != nullptr && status.ok(); ++o) {
+    if (o->val == nullptr) continue;
+    const std::string_view keyword = o->keyword;
+    const std::string_view value = o->val;
+    if (keyword == "port") {
+      // One port, or one per host: digits, comma-separated (empty parts take the default).
+      size_t begin = 0;
+      while (true) {
+        const size_t comma = value.find(',', begin);
+        std::string_view part = value.substr(
+            begin, comma == std::string_view::npos ? std::string_view::npos : comma - begin);
+        // libpq allows blanks around the number.
+        while (!part.empty() && IsSpace(part.front())) part.remove_prefix(1);
+        while (!part.empty() && IsSpace(part.back())) part.remove_suffix(1);
+        if (!AllDigits(part) || part.size() > 5) {
+          status = Status::Fatal(
+              "the port is not a number (write port=5432, or one port per host: port=5432,5433)");
+          break;
+        }
+        if (comma == std::string_view::npos) break;
+        begin = comma + 1;
+      }
+    } else if (keyword == "connect_timeout" || keyword == "keepalives" ||
+               keyword == "keepalives_idle" || keyword == "keepalives_interval" ||
+               keyword == "keepalives_count" || keyword == "tcp_user_timeout") {
+      std::string_view digits = value;
+      while (!digits.empty() && IsSpace(digits.front())) digits.remove_prefix(1);
+      while (!digits.empty() && IsSpace(digits.back())) digits.remove_suffix(1);
+      if (digits.starts_with('-')) digits.remove_prefix(1);
+      if (digits.empty() || !AllDigits(digits) || digits.size() > 9) {
+        status = Status::Fatal(
+            fmt::format("the value of {} is not a whole number (e.g. {}=10)", keyword, keyword));
+      }
+    } else if (keyword == "sslmode") {
+      static const std::set<std::string_view> modes = {"disable", "allow",     "prefer",
+                                                       "require", "verify-ca", "verify-full"};
+      if (!modes.count(value)) {
+        status = Status::Fatal(
+            "the value of sslmode is not one of disable, allow, prefer, require, verify-ca, "
+            "verify-full");
+      }
+    }
+  }
   PQconninfoFree(options);
-  return Status::Ok();
+  return status;
 }
 
 std::string RedactSecrets(std::string_view text) {
@@ -354,10 +410,6 @@ std::string RedactSecrets(std::string_view text) {
   return out;
 }
 
-std::string Scrub(std::string message, std::string_view /*secret*/) {
-  return RedactSecrets(message);
-}
-
 std::string DsnPassword(const std::string& dsn) {
   auto values = ParseDsn(dsn);
   auto it = values.find("password");
@@ -417,9 +469,16 @@ Result<PgConn> PgConnect(const std::string& dsn, std::chrono::milliseconds timeo
   }
   if (Contains(error, "database \"") && Contains(error, "does not exist")) {
     return Status::Fatal(fmt::format(
-        "{} (create it, e.g. `createdb NAME`, or name an existing database in --pg-dsn)", error));
+        "{} (create it, e.g. `createdb NAME`, or name an existing database in the connection "
+        "string: --pg-dsn, SPATE_PG_DSN or the config file's pg_dsn)",
+        error));
   }
-  std::string message = fmt::format("cannot connect: {} (check host and port in --pg-dsn)", error);
+  // The string may come from a flag, SPATE_PG_DSN or the config file: name them all rather
+  // than send the user to a flag they did not use.
+  std::string message = fmt::format(
+      "cannot connect: {} (check host and port in the connection string: --pg-dsn, SPATE_PG_DSN "
+      "or the config file's pg_dsn)",
+      error);
   return unreachable_is_retriable ? Status::Retriable(std::move(message))
                                   : Status::Fatal(std::move(message));
 }
@@ -439,8 +498,9 @@ Status PgError(PGconn* conn, const PGresult* result, std::string_view what) {
   std::string text = OneLine(primary ? primary : "");
   if (text.empty()) text = OneLine(PQerrorMessage(conn));
   const std::string_view sqlstate = state ? state : "";
-  const std::string message = fmt::format("postgres: {}: {}{}{}", what, text,
-                                          sqlstate.empty() ? "" : " SQLSTATE ", sqlstate);
+  // No "postgres" in front: whoever reports it names the sink (Sink::Describe).
+  const std::string message =
+      fmt::format("{}: {}{}{}", what, text, sqlstate.empty() ? "" : " SQLSTATE ", sqlstate);
   if (PQstatus(conn) == CONNECTION_BAD) return Status::Retriable(message + " (connection lost)");
   const std::string_view cls = sqlstate.substr(0, std::min<size_t>(2, sqlstate.size()));
   if (cls == "08" || cls == "40" || cls == "53" || sqlstate.starts_with("57P") ||

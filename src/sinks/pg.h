@@ -37,10 +37,13 @@ struct PgResultDeleter {
 using PgResult = std::unique_ptr<PGresult, PgResultDeleter>;
 
 // Checks a connection string's structure: KEY=VALUE settings with keywords libpq knows
-// (values with spaces quoted), or a postgresql:// URI. An empty string is valid (libpq's
-// defaults). The error says which part is wrong and how to write it, and never contains any
-// of the string's text except known keyword names. Run it before any connection attempt:
-// PgConnect refuses a string that fails it.
+// (values with spaces quoted), or a postgresql:// URI (an '@' in its database part is refused:
+// it means a password with an unencoded '/', which libpq would split into host, port and
+// database); and the values libpq checks only when it connects (port, connect_timeout,
+// keepalives*, tcp_user_timeout, sslmode). An empty string is valid (libpq's defaults). The error
+// says which part is wrong and how to write it, and never contains any of the string's text except
+// known keyword names. Run it before any connection attempt: PgConnect refuses a string that fails
+// it.
 Status CheckDsn(const std::string& dsn);
 
 // What a connection string points at, without secrets: "postgres://user@host:port/db".
@@ -68,10 +71,6 @@ Status PgError(PGconn* conn, const PGresult* result, std::string_view what);
 // (`scheme://user:x@` becomes `scheme://user:***@`). Text without either is returned
 // unchanged, byte for byte.
 std::string RedactSecrets(std::string_view text);
-
-// RedactSecrets(message). `secret` is not used: a substring replace of it garbled messages
-// and revealed a short password (see the header comment). Kept for existing callers.
-std::string Scrub(std::string message, std::string_view secret);
 
 // The password of a connection string, if it has one.
 std::string DsnPassword(const std::string& dsn);

@@ -1,5 +1,6 @@
 #include "sinks/postgres_sink.h"
 
+#include <algorithm>
 #include <bit>
 #include <map>
 #include <unordered_map>
@@ -29,36 +30,43 @@ const char* ColumnType(std::string_view column) {
 
 struct Column {
   std::string name;
-  std::string type;  // As information_schema.columns.data_type spells it.
+  std::string type;  // As format_type() spells it.
 };
 
 struct Table {
   std::string name;
   std::vector<Column> columns;
-  std::string constraint;  // Appended to the column list in CREATE TABLE.
+  std::vector<std::string> key;  // The primary key's columns; empty: none.
 };
 
+// Every table spate uses, in the order the DDL creates them. Version 2 (issue 17): raw_users
+// is an archive keyed by a hash of the stored document, and both raw_users and rejected_users
+// keep the record's item (its index within its position).
 const std::vector<Table>& Tables() {
   static const std::vector<Table> tables = [] {
     std::vector<Table> t;
-    Table users{"created_users", {}, "PRIMARY KEY (id)"};
+    t.push_back({"spate_schema", {{"version", "integer"}}, {}});
+    Table users{"created_users", {}, {"id"}};
     for (const char* column : kRowColumns) users.columns.push_back({column, ColumnType(column)});
     t.push_back(std::move(users));
     t.push_back({"raw_users",
-                 {{"origin", "text"},
+                 {{"id", "text"},
+                  {"origin", "text"},
                   {"position", "bigint"},
+                  {"item", "integer"},
                   {"user_id", "uuid"},
                   {"raw", "jsonb"},
                   {"landed_at", "timestamp with time zone"}},
-                 "PRIMARY KEY (origin, position)"});
+                 {"id"}});
     t.push_back({"rejected_users",
                  {{"id", "text"},
                   {"reason", "text"},
                   {"origin", "text"},
                   {"position", "bigint"},
+                  {"item", "integer"},
                   {"raw", "bytea"},
                   {"rejected_at", "timestamp with time zone"}},
-                 "PRIMARY KEY (id)"});
+                 {"id"}});
     return t;
   }();
   return tables;
@@ -76,6 +84,28 @@ std::string ColumnList(const Table& table) {
   for (const Column& c : table.columns) list += (list.empty() ? "" : ", ") + c.name;
   return list;
 }
+
+std::string CreateTableSql(const Table& table) {
+  std::string columns;
+  for (const Column& c : table.columns) {
+    columns += fmt::format("{}{} {}{}", columns.empty() ? "" : ",\n  ", c.name, c.type,
+                           table.key.empty() && c.name == "version" ? " NOT NULL" : "");
+  }
+  if (!table.key.empty()) {
+    std::string key;
+    for (const std::string& k : table.key) key += (key.empty() ? "" : ", ") + k;
+    columns += fmt::format(",\n  PRIMARY KEY ({})", key);
+  }
+  return fmt::format("CREATE TABLE IF NOT EXISTS {} (\n  {}\n);\n", table.name, columns);
+}
+
+// The raw stage: raw_users without its key, which the upsert computes from the document.
+constexpr const char* kRawStageColumns = "origin, position, item, user_id, raw, landed_at";
+
+// The raw archive's key: a SHA-256 of the document as jsonb stores it (its normal form), so
+// the same document lands once however it was spaced, and different documents never share
+// a row.
+constexpr const char* kRawKeySql = "encode(sha256(convert_to(raw::text, 'UTF8')), 'hex')";
 
 // INSERT from the staging table, updating rows whose key is already there.
 std::string UpsertFromStageSql(const Table& table, std::string_view stage,
@@ -106,6 +136,10 @@ void PutNull(std::string& out) { PutBE(0xffffffffu, 4, out); }
 void PutText(std::string_view text, std::string& out) {
   PutBE(text.size(), 4, out);
   out.append(text);
+}
+void PutInt32(int32_t v, std::string& out) {
+  PutBE(4, 4, out);
+  PutBE(static_cast<uint32_t>(v), 4, out);
 }
 void PutInt64(int64_t v, std::string& out) {
   PutBE(8, 4, out);
@@ -168,6 +202,9 @@ std::string WithoutNul(std::string_view text) {
   return out;
 }
 
+constexpr const char* kNulReason =
+    "the record contains a NUL character, which PostgreSQL text and jsonb cannot store";
+
 const char* SqlState(const PGresult* result) {
   const char* state = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
   return state ? state : "";
@@ -178,20 +215,55 @@ const char* SqlState(const PGresult* result) {
 PostgresSink::PostgresSink(PostgresSinkOptions options)
     : options_(std::move(options)),
       description_(fmt::format("postgres {}{}", DescribeDsn(options_.dsn),
-                               options_.raw ? " (raw landing)" : "")),
-      password_(DsnPassword(options_.dsn)) {}
+                               options_.raw ? " (raw landing)" : "")) {}
 
 std::string PostgresSink::SchemaSql() {
-  std::string sql = "CREATE TABLE IF NOT EXISTS spate_schema (version integer NOT NULL);\n";
+  std::string sql = fmt::format(
+      "-- spate's PostgreSQL schema, version {}. Run it once as a role that may create tables\n"
+      "-- in the schema (an admin); spate then needs only these privileges:\n"
+      "--   GRANT SELECT ON spate_schema TO <role>;\n"
+      "--   GRANT SELECT, INSERT, UPDATE ON created_users, rejected_users TO <role>;\n"
+      "--   GRANT INSERT ON raw_users TO <role>;  -- only for --raw-sink postgres\n"
+      "-- and TEMP on the database (granted to PUBLIC by default) for its staging tables.\n"
+      "BEGIN;\n",
+      kPostgresSchemaVersion);
   for (const Table& table : Tables()) {
-    std::string columns;
-    for (const Column& c : table.columns) {
-      columns += fmt::format("{}{} {}", columns.empty() ? "" : ", ", c.name, c.type);
+    sql += CreateTableSql(table);
+    if (table.name == "spate_schema") {
+      sql += fmt::format(
+          "INSERT INTO spate_schema (version) SELECT {} WHERE NOT EXISTS (SELECT FROM "
+          "spate_schema);\n",
+          kPostgresSchemaVersion);
     }
-    sql += fmt::format("CREATE TABLE IF NOT EXISTS {} ({}, {});\n", table.name, columns,
-                       table.constraint);
   }
-  return sql;
+  return sql + "COMMIT;\n";
+}
+
+Result<std::string> PostgresSink::UpgradeSql(int from_version) {
+  if (from_version != 1) {
+    return Status::Fatal(fmt::format(
+        "no upgrade from PostgreSQL schema version {}: this spate upgrades version 1 to {}",
+        from_version, kPostgresSchemaVersion));
+  }
+  // Version 1 kept one raw document per (origin, position); version 2 keys each by a hash
+  // of its content, and both tables gain the record's item (0 for what version 1 stored: it
+  // kept one record per position). Documents landed twice under other positions keep one
+  // row, the first landed.
+  return fmt::format(
+      "-- Upgrades spate's PostgreSQL schema from version 1 to {}. Run it once, as the tables'\n"
+      "-- owner, with no spate writing to the database.\n"
+      "BEGIN;\n"
+      "LOCK TABLE spate_schema, raw_users, rejected_users IN ACCESS EXCLUSIVE MODE;\n"
+      "ALTER TABLE rejected_users ADD COLUMN item integer NOT NULL DEFAULT 0;\n"
+      "ALTER TABLE raw_users ADD COLUMN id text, ADD COLUMN item integer NOT NULL DEFAULT 0;\n"
+      "UPDATE raw_users SET id = {};\n"
+      "DELETE FROM raw_users a USING raw_users b WHERE a.id = b.id AND "
+      "(a.landed_at, a.origin, a.position) > (b.landed_at, b.origin, b.position);\n"
+      "ALTER TABLE raw_users DROP CONSTRAINT raw_users_pkey, ALTER COLUMN id SET NOT NULL, "
+      "ADD PRIMARY KEY (id);\n"
+      "UPDATE spate_schema SET version = {} WHERE version = 1;\n"
+      "COMMIT;\n",
+      kPostgresSchemaVersion, kRawKeySql, kPostgresSchemaVersion);
 }
 
 void PostgresSink::AppendCopyRow(const Row& r, std::string& out) {
@@ -232,66 +304,184 @@ Status PostgresSink::Connect(bool reconnecting) {
   return Status::Ok();
 }
 
+namespace {
+
+// The columns of `table` as they are ("name type"), empty when it does not exist. Read from
+// the catalog, which every role may read, for the table that unqualified names reach (the
+// search path), as every statement spate sends will.
+Result<std::vector<std::string>> ExistingColumns(PGconn* c, const std::string& table) {
+  const char* params[] = {table.c_str()};
+  PgResult result(PQexecParams(c,
+                               "SELECT attname || ' ' || format_type(atttypid, atttypmod) "
+                               "FROM pg_attribute WHERE attrelid = to_regclass($1) "
+                               "AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+                               1, nullptr, params, nullptr, nullptr, 0));
+  if (PQresultStatus(result.get()) != PGRES_TUPLES_OK) {
+    return PgError(c, result.get(), "read the columns of " + table);
+  }
+  std::vector<std::string> columns;
+  for (int i = 0; i < PQntuples(result.get()); ++i)
+    columns.emplace_back(PQgetvalue(result.get(), i, 0));
+  return columns;
+}
+
+// The primary key's columns of `table`, sorted.
+Result<std::vector<std::string>> PrimaryKey(PGconn* c, const std::string& table) {
+  const char* params[] = {table.c_str()};
+  PgResult result(PQexecParams(c,
+                               "SELECT a.attname FROM pg_index i JOIN pg_attribute a "
+                               "ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey) "
+                               "WHERE i.indrelid = to_regclass($1) AND i.indisprimary "
+                               "ORDER BY a.attname",
+                               1, nullptr, params, nullptr, nullptr, 0));
+  if (PQresultStatus(result.get()) != PGRES_TUPLES_OK) {
+    return PgError(c, result.get(), "read the primary key of " + table);
+  }
+  std::vector<std::string> key;
+  for (int i = 0; i < PQntuples(result.get()); ++i)
+    key.emplace_back(PQgetvalue(result.get(), i, 0));
+  return key;
+}
+
+// What differs between the columns and key `table` has and those spate expects; empty when
+// nothing does. Column order does not matter: every statement names its columns.
+std::string Difference(const Table& table, const std::vector<std::string>& found,
+                       std::vector<std::string> key) {
+  std::map<std::string, std::string> have;  // name -> type
+  for (const std::string& column : found) {
+    const size_t space = column.find(' ');
+    have[column.substr(0, space)] = column.substr(space + 1);
+  }
+  std::vector<std::string> problems;
+  for (const Column& c : table.columns) {
+    auto it = have.find(c.name);
+    if (it == have.end()) {
+      problems.push_back(fmt::format("missing column {} {}", c.name, c.type));
+      continue;
+    }
+    if (it->second != c.type) {
+      problems.push_back(fmt::format("column {} is {}, expected {}", c.name, it->second, c.type));
+    }
+    have.erase(it);
+  }
+  for (const auto& [name, type] : have) {
+    problems.push_back(fmt::format("unexpected column {} {}", name, type));
+  }
+  std::vector<std::string> expected_key = table.key;
+  std::sort(expected_key.begin(), expected_key.end());
+  if (key != expected_key) {
+    auto join = [](const std::vector<std::string>& v) {
+      std::string out;
+      for (const std::string& s : v) out += (out.empty() ? "" : ", ") + s;
+      return out.empty() ? std::string("none") : "(" + out + ")";
+    };
+    problems.push_back(
+        fmt::format("primary key is {}, expected {}", join(key), join(expected_key)));
+  }
+  std::string out;
+  for (const std::string& p : problems) out += (out.empty() ? "" : "; ") + p;
+  return out;
+}
+
+}  // namespace
+
 Status PostgresSink::SetUp() {
   PGconn* c = conn_.get();
-  if (Status s = PgExec(c, "BEGIN", "begin set-up"); !s.ok()) return s;
-  const std::string lock = fmt::format("SELECT pg_advisory_xact_lock({})", kSetupLockKey);
-  if (Status s = PgExec(c, lock.c_str(), "lock for set-up"); !s.ok()) return s;
-  if (Status s = PgExec(c, SchemaSql().c_str(), "create tables"); !s.ok()) {
+  // Look before creating: a role that may only read and write tables an admin made must be
+  // able to run, so nothing is created that is there, and what is there is checked instead.
+  // Errors do not name the sink: the caller puts Describe() in front of them.
+  auto rollback = [&](Status s) {
     (void)PgExec(c, "ROLLBACK", "rollback");
-    return s.WithContext("set-up (does the user have CREATE on the database's schema?)");
+    return s;
+  };
+  if (Status s = PgExec(c, "BEGIN", "begin set-up"); !s.ok()) return s;
+  // Serialises set-up between spate processes starting at once against one database.
+  const std::string lock = fmt::format("SELECT pg_advisory_xact_lock({})", kSetupLockKey);
+  if (Status s = PgExec(c, lock.c_str(), "lock for set-up"); !s.ok()) return rollback(s);
+  std::map<std::string, std::vector<std::string>> columns;
+  std::string missing;
+  for (const Table& table : Tables()) {
+    auto found = ExistingColumns(c, table.name);
+    if (!found.ok()) return rollback(found.status());
+    if (found->empty()) {
+      missing += (missing.empty() ? "" : ", ") + table.name;
+    } else {
+      columns[table.name] = std::move(found).value();
+    }
+  }
+  if (!missing.empty()) {
+    std::string ddl;
+    for (const Table& table : Tables()) {
+      if (columns.count(table.name) == 0) ddl += CreateTableSql(table);
+    }
+    if (columns.count("spate_schema") == 0) {
+      ddl += fmt::format("INSERT INTO spate_schema (version) VALUES ({});", kPostgresSchemaVersion);
+    }
+    if (Status s = PgExec(c, ddl.c_str(), "create " + missing); !s.ok()) {
+      if (s.retriable()) return rollback(s);
+      return rollback(Status::Fatal(fmt::format(
+          "{} (have an admin create the missing tables: `spate schema --sink postgres` prints "
+          "the SQL and the privileges spate needs)",
+          s.message())));
+    }
+    spdlog::info("{}: created {}", description_, missing);
   }
   PgResult version(PQexec(c, "SELECT version FROM spate_schema"));
-  if (PQresultStatus(version.get()) != PGRES_TUPLES_OK) return PgError(c, version.get(), "schema");
-  if (PQntuples(version.get()) == 0) {
-    const std::string insert =
-        fmt::format("INSERT INTO spate_schema (version) VALUES ({})", kPostgresSchemaVersion);
-    if (Status s = PgExec(c, insert.c_str(), "record the schema version"); !s.ok()) return s;
-  } else if (const std::string found = PQgetvalue(version.get(), 0, 0);
-             found != std::to_string(kPostgresSchemaVersion) || PQntuples(version.get()) > 1) {
-    (void)PgExec(c, "ROLLBACK", "rollback");
-    return Status::Fatal(fmt::format(
-        "{}: the database has spate schema version {}, this spate understands {}: use another "
-        "database",
-        description_, found, kPostgresSchemaVersion));
+  if (PQresultStatus(version.get()) != PGRES_TUPLES_OK) {
+    return rollback(PgError(c, version.get(), "read the schema version"));
   }
-  // Tables that were there before (made by something else) must be what spate would make.
+  if (PQntuples(version.get()) != 1) {
+    return rollback(Status::Fatal(fmt::format(
+        "spate_schema has {} rows, expected one (the schema version): `spate schema --sink "
+        "postgres` prints the SQL that fills it",
+        PQntuples(version.get()))));
+  }
+  if (const std::string found = PQgetvalue(version.get(), 0, 0);
+      found != std::to_string(kPostgresSchemaVersion)) {
+    if (found == "1") {
+      return rollback(Status::Fatal(fmt::format(
+          "the database has spate schema version 1, this spate needs version {}: have the "
+          "tables' owner upgrade it with the SQL `spate schema --sink postgres --upgrade-from 1` "
+          "prints (raw_users becomes an archive keyed by content; nothing is lost)",
+          kPostgresSchemaVersion)));
+    }
+    return rollback(Status::Fatal(
+        fmt::format("the database has spate schema version {}, this spate understands {}: use "
+                    "a spate that knows it, or another database",
+                    found, kPostgresSchemaVersion)));
+  }
+  // Tables that were there before (made by an admin, or by something else) must be what
+  // spate would make.
   for (const Table& table : Tables()) {
-    const char* params[] = {table.name.c_str()};
-    PgResult columns(PQexecParams(
-        c,
-        "SELECT column_name, data_type FROM information_schema.columns "
-        "WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position",
-        1, nullptr, params, nullptr, nullptr, 0));
-    if (PQresultStatus(columns.get()) != PGRES_TUPLES_OK) {
-      return PgError(c, columns.get(), "read the columns of " + table.name);
-    }
-    std::string found, expected;
-    for (int i = 0; i < PQntuples(columns.get()); ++i) {
-      found += fmt::format("{}{} {}", i ? ", " : "", PQgetvalue(columns.get(), i, 0),
-                           PQgetvalue(columns.get(), i, 1));
-    }
-    for (const Column& col : table.columns) {
-      expected += fmt::format("{}{} {}", expected.empty() ? "" : ", ", col.name, col.type);
-    }
-    if (found != expected) {
-      (void)PgExec(c, "ROLLBACK", "rollback");
-      return Status::Fatal(fmt::format(
-          "{}: table {} exists with columns ({}), which spate does not understand (it expects "
-          "({})): rename or drop that table, or use another database",
-          description_, table.name, found, expected));
+    std::vector<std::string> found = columns[table.name];
+    if (found.empty()) continue;  // Created above.
+    auto key = PrimaryKey(c, table.name);
+    if (!key.ok()) return rollback(key.status());
+    if (const std::string diff = Difference(table, found, std::move(key).value()); !diff.empty()) {
+      return rollback(Status::Fatal(fmt::format(
+          "table {} is not what spate expects: {} (`spate schema --sink postgres` prints the "
+          "expected DDL; rename or drop that table, or use another database)",
+          table.name, diff)));
     }
   }
   if (Status s = PgExec(c, "COMMIT", "commit set-up"); !s.ok()) return s;
-  // Per-connection staging tables for the upsert path; emptied by every commit.
-  const char* stages =
+  // Per-connection staging tables for the upsert paths; emptied by every commit. TEMP on the
+  // database is all they need (PUBLIC has it by default).
+  const std::string stages = fmt::format(
       "CREATE TEMP TABLE spate_stage_users (LIKE created_users) ON COMMIT DELETE ROWS;"
-      "CREATE TEMP TABLE spate_stage_raw (LIKE raw_users) ON COMMIT DELETE ROWS";
-  return PgExec(c, stages, "create staging tables");
+      "CREATE TEMP TABLE spate_stage_raw (origin text, position bigint, item integer, "
+      "user_id uuid, raw jsonb, landed_at timestamp with time zone) ON COMMIT DELETE ROWS");
+  if (Status s = PgExec(c, stages.c_str(), "create staging tables"); !s.ok()) {
+    if (s.retriable()) return s;
+    return Status::Fatal(
+        fmt::format("{} (spate needs TEMP on the database: GRANT TEMP ON DATABASE <db> TO <role>)",
+                    s.message()));
+  }
+  return Status::Ok();
 }
 
 Status PostgresSink::Fail(const Status& status) {
-  std::string message = Scrub(status.message(), password_);
+  std::string message = RedactSecrets(status.message());
   if (status.retriable()) {
     // The transaction is lost either way; a fresh connection is the surest way back.
     conn_.reset();
@@ -309,8 +499,10 @@ Status PostgresSink::CopyIn(const std::string& table, std::string_view data,
 
 Status PostgresSink::CopyStart(const std::string& table, std::string_view what) {
   PGconn* c = conn_.get();
-  const std::string sql = fmt::format("COPY {} ({}) FROM STDIN (FORMAT binary)", table,
-                                      ColumnList(FindTable(copy_.table)));
+  // The raw stage lacks raw_users' key, which the upsert computes.
+  const std::string columns =
+      table == "spate_stage_raw" ? kRawStageColumns : ColumnList(FindTable(copy_.table));
+  const std::string sql = fmt::format("COPY {} ({}) FROM STDIN (FORMAT binary)", table, columns);
   PgResult start(PQexec(c, sql.c_str()));
   if (PQresultStatus(start.get()) != PGRES_COPY_IN) return PgError(c, start.get(), what);
   return Status::Ok();
@@ -374,8 +566,16 @@ Status PostgresSink::CopyFinish(std::string_view what) {
     batches_since_fallback_ = 0;
   }
   if (Status s = CopyIn(copy_.stage, buffer_, what); !s.ok()) return s;
+  // The raw archive keeps the first landing of a document: replays, and copies of it
+  // elsewhere in the input (this batch included: DO NOTHING skips a row that an earlier one
+  // of the same statement inserted), change nothing. With no conflict target (the key is the
+  // table's one unique index) this needs INSERT alone, not SELECT or UPDATE.
   const std::string upsert =
-      UpsertFromStageSql(FindTable(copy_.table), copy_.stage, copy_.conflict);
+      copy_.table == "raw_users"
+          ? fmt::format(
+                "INSERT INTO raw_users (id, {}) SELECT {}, {} FROM {} ON CONFLICT DO NOTHING",
+                kRawStageColumns, kRawKeySql, kRawStageColumns, copy_.stage)
+          : UpsertFromStageSql(FindTable(copy_.table), copy_.stage, copy_.conflict);
   return PgExec(c, upsert.c_str(), what);
 }
 
@@ -385,9 +585,10 @@ Status PostgresSink::Write(const Batch& batch) {
   }
   // Straight into the table while no key collides; after a collision, stage for a while
   // (replays come in runs), then try the direct way again.
-  copy_ = options_.raw ? CopyState{"raw_users", "spate_stage_raw", "origin, position"}
+  copy_ = options_.raw ? CopyState{"raw_users", "spate_stage_raw", "id"}
                        : CopyState{"created_users", "spate_stage_users", "id"};
-  copy_.direct = fast_path_ || ++batches_since_fallback_ >= 16;
+  // The raw archive's key is computed by the server from the stored document: always staged.
+  copy_.direct = !options_.raw && (fast_path_ || ++batches_since_fallback_ >= 16);
   const char* begin = copy_.direct ? "BEGIN; SAVEPOINT direct" : "BEGIN";
   if (Status s = PgExec(conn_.get(), begin, "begin"); !s.ok()) return Fail(s);
   std::vector<DeadLetter> extra;
@@ -409,8 +610,7 @@ Status PostgresSink::WriteRows(const Batch& batch, std::vector<DeadLetter>& extr
     const Row& row = batch.rows[i];
     if (last[row.id] != i) continue;
     if (RowHasNul(row)) {
-      extra.push_back({"a text field contains a NUL byte, which PostgreSQL text cannot store",
-                       batch.origin, 0, fmt::format("{{\"id\":\"{}\"}}", WithoutNul(row.id))});
+      extra.push_back(RefusedRow(row, batch.origin));
       continue;
     }
     AppendCopyRow(row, buffer_);
@@ -423,26 +623,19 @@ Status PostgresSink::WriteRows(const Batch& batch, std::vector<DeadLetter>& extr
 Status PostgresSink::WriteRaw(const Batch& batch, std::vector<DeadLetter>& extra) {
   buffer_.assign(kBinaryHeader);
   const int64_t landed_at = NowUnixMillis();
-  // A source position (partition, position) appears once per COPY: the batch's last copy of
-  // it wins. The origin text follows from the partition, so it is only made for what is sent.
-  std::map<std::pair<int32_t, uint64_t>, size_t> last;
-  for (size_t i = 0; i < batch.records.size(); ++i) {
-    last[{batch.records[i].partition, batch.records[i].position}] = i;
-  }
-  for (size_t i = 0; i < batch.records.size(); ++i) {
-    const RawRecord& r = batch.records[i];
-    if (last[{r.partition, r.position}] != i) continue;
+  for (const RawRecord& r : batch.records) {
     const std::string origin =
         r.partition < 0 ? batch.origin : fmt::format("{}/{}", batch.origin, r.partition);
-    // jsonb refuses NUL, both raw and escaped.
+    // jsonb refuses NUL, both raw and escaped. The dead letter is the one the row sink
+    // makes of the same record (same position, item and bytes: one row, see RefusedRow).
     if (HasNul(r.json) || r.json.find("\\u0000") != std::string::npos) {
-      extra.push_back({"the document contains a NUL character, which jsonb cannot store", origin,
-                       r.position, r.json});
+      extra.push_back({kNulReason, origin, r.position, r.json, r.item});
       continue;
     }
-    PutFieldCount(5, buffer_);
+    PutFieldCount(6, buffer_);
     PutText(origin, buffer_);
     PutInt64(static_cast<int64_t>(r.position), buffer_);
+    PutInt32(static_cast<int32_t>(r.item), buffer_);
     if (IsValidUuid(r.key)) {
       PutUuid(r.key, buffer_);
     } else {
@@ -451,9 +644,22 @@ Status PostgresSink::WriteRaw(const Batch& batch, std::vector<DeadLetter>& extra
     PutJsonb(r.json, buffer_);
     PutTimestamp(landed_at, buffer_);
     ++copy_.rows;
-    if (Status s = StreamSome("copy into raw_users"); !s.ok()) return s;
   }
   return CopyFinish("copy into raw_users");
+}
+
+DeadLetter PostgresSink::RefusedRow(const Row& row, const std::string& origin) const {
+  DeadLetter dead{kNulReason, origin, row.position, {}, row.item};
+  if (row.partition >= 0) dead.origin = fmt::format("{}/{}", origin, row.partition);
+  if (row.record_size == 0) {
+    // Where the row came from is not known (a row not made by the pipeline): its id.
+    dead.raw = fmt::format("{{\"id\":\"{}\"}}", WithoutNul(row.id));
+  } else if (row.partition < 0) {
+    dead.raw = row.record();  // Ingest removed the secrets.
+  } else if (options_.scrub_raw) {
+    dead.raw = options_.scrub_raw(row.record());
+  }
+  return dead;
 }
 
 Status PostgresSink::WriteDead(std::span<const DeadLetter> dead,
@@ -466,16 +672,17 @@ Status PostgresSink::WriteDead(std::span<const DeadLetter> dead,
       const std::string reason = WithoutNul(d.reason);
       const std::string origin = WithoutNul(d.origin);
       const std::string position = std::to_string(d.position);
-      const char* values[] = {id.c_str(), reason.c_str(), origin.c_str(), position.c_str(),
-                              d.raw.data()};
-      const int lengths[] = {0, 0, 0, 0, static_cast<int>(d.raw.size())};
-      const int formats[] = {0, 0, 0, 0, 1};  // raw as binary: bytea holds any bytes.
+      const std::string item = std::to_string(d.item);
+      const char* values[] = {id.c_str(),       reason.c_str(), origin.c_str(),
+                              position.c_str(), item.c_str(),   d.raw.data()};
+      const int lengths[] = {0, 0, 0, 0, 0, static_cast<int>(d.raw.size())};
+      const int formats[] = {0, 0, 0, 0, 0, 1};  // raw as binary: bytea holds any bytes.
       PgResult result(PQexecParams(
           c,
-          "INSERT INTO rejected_users (id, reason, origin, position, raw, rejected_at) "
-          "VALUES ($1, $2, $3, $4, $5, now()) ON CONFLICT (id) DO UPDATE SET "
+          "INSERT INTO rejected_users (id, reason, origin, position, item, raw, rejected_at) "
+          "VALUES ($1, $2, $3, $4, $5, $6, now()) ON CONFLICT (id) DO UPDATE SET "
           "reason = excluded.reason, rejected_at = excluded.rejected_at",
-          5, nullptr, values, lengths, formats, 0));
+          6, nullptr, values, lengths, formats, 0));
       if (PQresultStatus(result.get()) != PGRES_COMMAND_OK) {
         return PgError(c, result.get(), "insert into rejected_users");
       }

@@ -1,29 +1,39 @@
 // PostgresSink: the relational store (libpq).
 //
-// Tables (created on Open when absent; a database whose schema this build does not know is
-// refused, never altered):
-//   spate_schema    one row: the schema version.
+// Tables (SchemaSql has the DDL):
+//   spate_schema    one row: the schema version (2).
 //   created_users   the canonical row, id uuid primary key (upsert on id).
-//   raw_users       raw documents as jsonb with their source position (origin, position):
-//                   the ingest stage's landing table (`--raw-sink postgres`).
-//   rejected_users  dead letters: reason, origin, position, the raw bytes.
+//   raw_users       the ingest stage's archive (`--raw-sink postgres`): each raw document as
+//                   jsonb, keyed by a SHA-256 of it as stored, with where it was first seen
+//                   (origin, position, item). Different documents never share a row; the
+//                   same document replayed lands on the row it made first (unchanged).
+//   rejected_users  dead letters: reason, origin, position, item, the raw bytes.
+//
+// Open looks before it creates: it creates only the tables that are missing, and checks the
+// ones that exist (columns, types, primary key), refusing with the difference. So a role that
+// may only read and write tables an admin made (from SchemaSql) can run spate. A database of
+// another schema version is refused, never altered; version 1 can be upgraded with the SQL of
+// UpgradeSql(1) (`spate schema --sink postgres --upgrade-from 1`).
 //
 // Each Write is one transaction, committed before Write returns (the pipeline acknowledges
 // after that). Rows go in with COPY: straight into the table when none of the ids is there
 // yet (a new stream, the common case), else into a temporary staging table followed by one
 // INSERT ... SELECT ... ON CONFLICT DO UPDATE. Both give the same rows; the first does half
-// the work.
+// the work. raw_users always goes through its stage: the server computes the key from the document
+// as jsonb stores it (one INSERT ... SELECT ... ON CONFLICT DO NOTHING).
 //
 // Failures: a lost connection or a transient server condition (restart, shutdown, deadlock,
 // too many connections) is retriable: the transaction is gone, the connection is dropped,
 // and the pipeline's retry reconnects and writes the whole batch again (upserts make that
-// safe). Text PostgreSQL cannot hold (NUL bytes) is dead-lettered with the reason.
+// safe). A record PostgreSQL cannot hold (a NUL character) is dead-lettered with the reason,
+// its position, item and bytes (RefusedRow).
 //
 // Thread-safety: one thread at a time (the pipeline's sink or process thread).
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <utility>
@@ -34,7 +44,7 @@
 
 namespace spate {
 
-inline constexpr int kPostgresSchemaVersion = 1;
+inline constexpr int kPostgresSchemaVersion = 2;
 
 struct PostgresSinkOptions {
   std::string dsn;  // libpq connection string; may hold a password (never logged).
@@ -42,6 +52,10 @@ struct PostgresSinkOptions {
   // false: stores batch.rows and batch.dead (a --sink). true: stores batch.records in
   // raw_users (the ingest stage's --raw-sink) and what cannot be stored in rejected_users.
   bool raw = false;
+  // The bytes a dead letter keeps of a row's record that did not pass ingest in this process
+  // (partition >= 0: read from Kafka, where any producer may have written secrets). Unset:
+  // such dead letters keep none.
+  std::function<std::string(std::string_view)> scrub_raw;
 };
 
 class PostgresSink final : public Sink {
@@ -55,8 +69,11 @@ class PostgresSink final : public Sink {
   bool group_commit() const override { return !options_.raw; }
   uint64_t TakeRefused() override { return std::exchange(refused_, 0); }
 
-  // The DDL: every table spate needs, CREATE TABLE IF NOT EXISTS.
+  // The DDL an admin runs: every table spate needs (CREATE TABLE IF NOT EXISTS, one
+  // transaction), the version row, and the privileges spate needs, as comments.
   static std::string SchemaSql();
+  // The SQL that upgrades a database of schema version `from_version` to this one.
+  static Result<std::string> UpgradeSql(int from_version);
   // One row in COPY's binary format (columns in kRowColumns order).
   static void AppendCopyRow(const Row& row, std::string& out);
 
@@ -66,6 +83,9 @@ class PostgresSink final : public Sink {
   // Each appends what it cannot store (and stores nothing of) to `extra`.
   Status WriteRows(const Batch& batch, std::vector<DeadLetter>& extra);
   Status WriteRaw(const Batch& batch, std::vector<DeadLetter>& extra);
+  // The dead letter of a row PostgreSQL cannot hold: the record's own position, item and
+  // bytes, so it is the same dead letter (one row) as the raw sink's of that record.
+  DeadLetter RefusedRow(const Row& row, const std::string& origin) const;
   Status WriteDead(std::span<const DeadLetter> dead, const std::vector<DeadLetter>& extra);
   // The COPY of one Write: buffer_ holds its text. With `direct`, the text streams into
   // `table` as it is formatted (StreamSome); CopyFinish ends that, and on a key collision
@@ -91,7 +111,6 @@ class PostgresSink final : public Sink {
 
   const PostgresSinkOptions options_;
   const std::string description_;
-  const std::string password_;  // For scrubbing messages only.
   PgConn conn_;
   bool fast_path_ = true;  // Last batch's direct COPY worked (no conflicts).
   uint64_t batches_since_fallback_ = 0;

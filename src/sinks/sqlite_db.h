@@ -23,8 +23,14 @@ using SqliteStmt = std::unique_ptr<sqlite3_stmt, SqliteFinalizer>;
 
 class SqliteDb {
  public:
-  // Opens (creating if `create`) the database file. Errors name the path and the cause.
+  // Opens (creating if `create`) the database file. Errors say the cause, not the path
+  // (callers name it in their context).
   static Result<SqliteDb> Open(const std::string& path, bool create);
+  // Opens the database file to read, also where SQLite cannot write its WAL index next to
+  // it (a read-only directory or file, a copy on read-only media): then it is opened as
+  // immutable, which is right when nothing can be writing to it and its WAL is empty (spate
+  // folds the WAL back on close). A non-empty WAL that cannot be read is an error.
+  static Result<SqliteDb> OpenForReading(const std::string& path);
 
   sqlite3* get() const { return db_.get(); }
   // Runs one or more statements without results.

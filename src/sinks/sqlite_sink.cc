@@ -2,8 +2,12 @@
 
 #include <chrono>
 #include <filesystem>
+#include <iterator>
+#include <set>
 #include <system_error>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -58,9 +62,54 @@ std::string SqliteSchemaSql() {
       "CREATE TABLE IF NOT EXISTS created_users ({});"
       "CREATE TABLE IF NOT EXISTS rejected_users (id TEXT PRIMARY KEY NOT NULL, "
       "reason TEXT NOT NULL, origin TEXT NOT NULL, position INTEGER NOT NULL, raw BLOB, "
-      "rejected_at TEXT NOT NULL) WITHOUT ROWID;",
+      "rejected_at TEXT NOT NULL, item INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;",
       columns);
 }
+
+namespace {
+
+// Version 2 (issue 17) adds the record's item to rejected_users: 0 for what version 1
+// stored. Only a column is added, so Open does this itself.
+std::string UpgradeFrom1Statements() {
+  return fmt::format(
+      "ALTER TABLE rejected_users ADD COLUMN item INTEGER NOT NULL DEFAULT 0;\n"
+      "UPDATE spate_meta SET value = '{}' WHERE key = 'schema_version' AND value = '1';\n",
+      kSqliteSchemaVersion);
+}
+
+}  // namespace
+
+Result<std::string> SqliteUpgradeSql(int from_version) {
+  if (from_version != 1) {
+    return Status::Fatal(
+        fmt::format("no upgrade from SQLite schema version {}: this spate upgrades version 1 to {}",
+                    from_version, kSqliteSchemaVersion));
+  }
+  return "BEGIN IMMEDIATE;\n" + UpgradeFrom1Statements() + "COMMIT;\n";
+}
+
+namespace {
+
+// What differs between the columns `table` has and those spate writes; empty if nothing.
+Result<std::string> MissingColumns(SqliteDb& db, std::string_view table,
+                                   const std::vector<std::string>& expected) {
+  auto stmt = db.Prepare("SELECT name FROM pragma_table_info(?1)");
+  if (!stmt.ok()) return stmt.status();
+  sqlite3_bind_text(stmt->get(), 1, table.data(), static_cast<int>(table.size()), SQLITE_STATIC);
+  std::set<std::string> have;
+  int rc;
+  while ((rc = sqlite3_step(stmt->get())) == SQLITE_ROW) {
+    have.insert(reinterpret_cast<const char*>(sqlite3_column_text(stmt->get(), 0)));
+  }
+  if (rc != SQLITE_DONE) return db.Error(fmt::format("read the columns of {}", table));
+  std::string missing;
+  for (const std::string& column : expected) {
+    if (have.count(column) == 0) missing += (missing.empty() ? "" : ", ") + column;
+  }
+  return missing;
+}
+
+}  // namespace
 
 std::string SqliteUpsertSql() {
   std::string names, params, updates;
@@ -132,11 +181,10 @@ Status SqliteSink::Open() {
   // same group) is setting up at the same moment waits instead of failing "locked".
   sqlite3_busy_timeout(db_->get(), 5000);
   // WAL + NORMAL: commits survive a process crash and readers never block the writer.
-  if (Status s = ExecWhileBusy(*db_, SqlitePragmaSql()); !s.ok()) {
-    return s.WithContext(path());
-  }
+  // Errors do not name the database: the caller puts Describe() (which does) in front.
+  if (Status s = ExecWhileBusy(*db_, SqlitePragmaSql()); !s.ok()) return s;
   if (Status s = ExecWhileBusy(*db_, SqliteSchemaSql()); !s.ok()) {
-    return s.WithContext(fmt::format("creating tables in {}", path()));
+    return s.WithContext("create tables");
   }
   // Stamp a new database (OR IGNORE: a peer may have just done it), then refuse one written
   // by a different schema version rather than corrupt it.
@@ -145,16 +193,51 @@ Status SqliteSink::Open() {
                     "INSERT OR IGNORE INTO spate_meta (key, value) VALUES ('schema_version', '{}')",
                     kSqliteSchemaVersion));
       !s.ok()) {
-    return s.WithContext(path());
+    return s;
   }
-  auto version = db_->Prepare("SELECT value FROM spate_meta WHERE key = 'schema_version'");
-  if (!version.ok()) return version.status().WithContext(path());
-  if (sqlite3_step(version->get()) == SQLITE_ROW) {
-    const std::string found = reinterpret_cast<const char*>(sqlite3_column_text(version->get(), 0));
-    if (found != std::to_string(kSqliteSchemaVersion)) {
-      return Status::Fatal(
-          fmt::format("{} has schema version {}, this spate understands {}: use another --data-dir",
-                      path(), found, kSqliteSchemaVersion));
+  auto read_version = [&]() -> Result<std::string> {
+    auto version = db_->Prepare("SELECT value FROM spate_meta WHERE key = 'schema_version'");
+    if (!version.ok()) return version.status();
+    if (sqlite3_step(version->get()) != SQLITE_ROW) return db_->Error("read the schema version");
+    return std::string(reinterpret_cast<const char*>(sqlite3_column_text(version->get(), 0)));
+  };
+  auto found = read_version();
+  if (!found.ok()) return found.status();
+  if (*found == "1") {
+    // Version 1 lacks rejected_users.item: adding it is all the upgrade is, and it keeps
+    // every row. BEGIN IMMEDIATE and the version in the WHERE make a peer doing the same at
+    // once harmless (it waits, then finds version 2).
+    (void)ExecWhileBusy(*db_, "BEGIN IMMEDIATE");
+    auto again = read_version();
+    Status s = again.ok() ? Status::Ok() : again.status();
+    if (s.ok() && *again == "1") s = db_->Exec(UpgradeFrom1Statements());
+    if (!s.ok()) {
+      (void)db_->Exec("ROLLBACK");
+      return s.WithContext("upgrade schema version 1 to 2");
+    }
+    if (!sqlite3_get_autocommit(db_->get())) (void)db_->Exec("COMMIT");
+    found = read_version();
+    if (!found.ok()) return found.status();
+  }
+  if (*found != std::to_string(kSqliteSchemaVersion)) {
+    return Status::Fatal(fmt::format(
+        "the database has spate schema version {}, this spate understands {}: use another "
+        "--data-dir",
+        *found, kSqliteSchemaVersion));
+  }
+  // Tables made by something else under these names must have what spate writes.
+  std::vector<std::string> user_columns(std::begin(kRowColumns), std::end(kRowColumns));
+  const std::pair<const char*, std::vector<std::string>> tables[] = {
+      {"created_users", user_columns},
+      {"rejected_users", {"id", "reason", "origin", "position", "item", "raw", "rejected_at"}}};
+  for (const auto& [table, columns] : tables) {
+    auto missing = MissingColumns(*db_, table, columns);
+    if (!missing.ok()) return missing.status();
+    if (!missing->empty()) {
+      return Status::Fatal(fmt::format(
+          "table {} lacks the columns {} that spate writes: it was not made by spate; use "
+          "another --data-dir",
+          table, *missing));
     }
   }
   struct {
@@ -163,8 +246,9 @@ Status SqliteSink::Open() {
   } statements[] = {
       {&upsert_, SqliteUpsertSql()},
       {&reject_,
-       "INSERT INTO rejected_users (id, reason, origin, position, raw, rejected_at) "
-       "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO UPDATE SET reason = excluded.reason, "
+       "INSERT INTO rejected_users (id, reason, origin, position, raw, rejected_at, item) "
+       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO UPDATE SET reason = "
+       "excluded.reason, "
        "rejected_at = excluded.rejected_at"},
       {&begin_, "BEGIN IMMEDIATE"},
       {&commit_, "COMMIT"},
@@ -172,7 +256,7 @@ Status SqliteSink::Open() {
   };
   for (auto& [target, sql] : statements) {
     auto stmt = db_->Prepare(sql);
-    if (!stmt.ok()) return stmt.status().WithContext(path());
+    if (!stmt.ok()) return stmt.status();
     *target = std::move(stmt).value();
   }
   return Status::Ok();
@@ -209,6 +293,7 @@ Status SqliteSink::WriteLocked(const Batch& batch) {
     sqlite3_bind_int64(stmt, 4, static_cast<int64_t>(dead.position));
     sqlite3_bind_blob(stmt, 5, dead.raw.data(), static_cast<int>(dead.raw.size()), SQLITE_STATIC);
     BindText(stmt, 6, now);
+    sqlite3_bind_int64(stmt, 7, dead.item);
     if (Status s = Step(db, stmt, "insert into rejected_users"); !s.ok()) return s;
   }
   return Status::Ok();

@@ -19,13 +19,16 @@
 namespace spate {
 
 // Schema version this build writes; a database with a different one is refused.
-inline constexpr int kSqliteSchemaVersion = 1;
+// Version 2 (issue 17) added rejected_users.item; Open upgrades a version-1 database itself.
+inline constexpr int kSqliteSchemaVersion = 2;
 
 // The connection settings, the DDL and the upsert statement, shared with the benchmark's
 // plain-loop baseline so both measure the same database work.
 std::string SqlitePragmaSql();
 std::string SqliteSchemaSql();
 std::string SqliteUpsertSql();
+// The SQL that upgrades a database of schema version `from_version` to this one.
+Result<std::string> SqliteUpgradeSql(int from_version);
 
 // Binds `row` to an upsert prepared from SqliteUpsertSql(). `ingested_at` is the row's
 // ingested_at_ms already formatted (callers format once per batch).

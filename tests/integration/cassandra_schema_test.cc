@@ -384,5 +384,26 @@ TEST_F(CassandraSchema, QueryReadsEveryPageWithOnlySelect) {
   EXPECT_EQ(summary->rejected, 0);
 }
 
+// Review: a node that answers every page with the paging state it was sent (no rows) made
+// every paged read (the schema look at start, spate query) loop forever. Now a bounded error.
+// (20000 stalls: without the check the reads get past them and succeed, so the test fails
+// rather than hangs.)
+TEST_F(CassandraSchema, ANodeThatNeverGetsToTheLastPageIsAnErrorNotALoop) {
+  ASSERT_TRUE(rig_.Start()) << rig_.error();
+  {
+    Outcome run = RunSpate(dir_, Run({"--count", "10"}));
+    ASSERT_EQ(run.exit_code, 0) << run.err;
+  }
+  ASSERT_EQ(rig_.Command("stall 20000"), "ok");
+  auto summary = QueryCassandra(Options("", ""), 0);
+  ASSERT_FALSE(summary.ok());
+  EXPECT_NE(summary.status().message().find("paging state it was sent"), std::string::npos)
+      << summary.status().message();
+  ASSERT_EQ(rig_.Command("stall 20000"), "ok");
+  Outcome run = RunSpate(dir_, Run({"--count", "10"}));
+  EXPECT_EQ(run.exit_code, 1) << run.err;
+  EXPECT_NE(run.err.find("paging state it was sent"), std::string::npos) << run.err;
+}
+
 }  // namespace
 }  // namespace spate

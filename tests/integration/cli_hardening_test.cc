@@ -55,6 +55,11 @@ class SilentServer {
   int port_ = 0;
 };
 
+// How soon after SIGINT a process blocked on a server that never answers must be gone. The
+// guard reacts within 20 ms; the margin is for a loaded machine (the timeouts given are
+// 120 s, so anything under this still proves the signal, not a timeout, ended the wait).
+constexpr double kPromptly = 20.0;
+
 // Starts spate, waits `wait` (start-up is then blocked on the silent server), sends SIGINT
 // and returns the outcome and how long the process took to end after the signal.
 std::pair<Outcome, double> InterruptAfter(const TempDir& dir, std::vector<std::string> args,
@@ -83,7 +88,7 @@ TEST(CliHardening, ConfigThatIsAFifoFailsAtOnce) {
   for (const std::string& command : kCommands) {
     const auto started = Clock::now();
     Outcome outcome = RunSpate(dir, {command, "--config", fifo});
-    EXPECT_LT(Clock::now() - started, std::chrono::seconds(5)) << command;
+    EXPECT_LT(Clock::now() - started, std::chrono::seconds(20)) << command;
     EXPECT_EQ(outcome.exit_code, 2) << command << ": " << outcome.err;
     EXPECT_TRUE(Contains(outcome.err, "FIFO")) << command << ": " << outcome.err;
   }
@@ -138,7 +143,7 @@ TEST(CliHardening, CtrlCDuringAPostgresConnectThatNeverAnswers) {
                       "--count", "10", "--data-dir", dir.File("d")},
                      std::chrono::milliseconds(1500));
   EXPECT_EQ(outcome.exit_code, 130) << outcome.err;
-  EXPECT_LT(seconds, 2.0);
+  EXPECT_LT(seconds, kPromptly);
   EXPECT_TRUE(Contains(outcome.err, "interrupt during start-up")) << outcome.err;
 }
 
@@ -152,7 +157,7 @@ TEST(CliHardening, CtrlCDuringAKafkaConnectThatNeverAnswers) {
                       "--kafka-timeout", "120s", "--count", "10"},
                      std::chrono::milliseconds(1500));
   EXPECT_EQ(outcome.exit_code, 130) << outcome.err;
-  EXPECT_LT(seconds, 2.0);
+  EXPECT_LT(seconds, kPromptly);
 }
 
 TEST(CliHardening, CtrlCWhileAnHttpApiNeverAnswers) {
@@ -165,7 +170,7 @@ TEST(CliHardening, CtrlCWhileAnHttpApiNeverAnswers) {
        "--count", "10", "--data-dir", dir.File("d"), "--progress", "never"},
       std::chrono::milliseconds(1500));
   EXPECT_NE(outcome.exit_code, -1) << "still running 30 s after SIGINT";
-  EXPECT_LT(seconds, 2.0) << outcome.err;
+  EXPECT_LT(seconds, kPromptly) << outcome.err;
 }
 
 TEST(CliHardening, DurationWithoutUnitIsAUsageErrorThatSaysWhatToWrite) {
@@ -231,6 +236,11 @@ TEST(CliHardening, MalformedDsnIsAUsageErrorThatNeverShowsTheSecret) {
       "postgresql://u:TOPSECRET@[::1/db",
       "postgresql://u:p@127.0.0.1/db?TOPSECRET",
       "postgresql://u:p@127.0.0.1/db?TOPSECRET=1",
+      // Review: an unencoded '/' in a URI password made the rest of it the database name,
+      // and values libpq checks only when connecting were quoted by its error (exit 1).
+      "postgresql://u:1234/TOPSECRET@127.0.0.1:1/db",
+      "host=127.0.0.1 port=TOPSECRET",
+      "host=127.0.0.1 sslmode=TOPSECRET",
   };
   for (const std::string& dsn : dsns) {
     Outcome flag = RunSpate(dir, {"run", "--sink", "postgres", "--pg-dsn", dsn, "--count", "1"});
@@ -245,6 +255,37 @@ TEST(CliHardening, MalformedDsnIsAUsageErrorThatNeverShowsTheSecret) {
     EXPECT_TRUE(Contains(file.err, "pg_dsn in config file")) << file.err;
     EXPECT_FALSE(Contains(file.err, "SECRET")) << file.err;
   }
+}
+
+// A connection string typed without quotes is split by the shell; CLI11 then quoted the
+// words it did not expect, a piece of the password among them.
+TEST(CliHardening, UnquotedSecretsOnTheCommandLineAreNotEchoed) {
+  TempDir dir;
+  const std::vector<std::vector<std::string>> cases = {
+      {"run", "--sink", "postgres", "--pg-dsn", "host=127.0.0.1", "password=TOPSECRET"},
+      {"run", "--sink", "postgres", "--pg-dsn", "host=127.0.0.1 password=my", "TOPSECRET"},
+      {"produce", "--kafka-opt", "sasl.password=my", "TOPSECRET", "--count", "1"},
+      {"run", "--sink", "postgres", "--pg-dsn=host=127.0.0.1", "password=TOPSECRET"},
+  };
+  for (const auto& args : cases) {
+    Outcome outcome = RunSpate(dir, args);
+    EXPECT_EQ(outcome.exit_code, 2) << outcome.err;
+    EXPECT_FALSE(Contains(outcome.err + outcome.out, "TOPSECRET")) << outcome.err;
+    // (--kafka-opt takes the next word as another item, refused by number, not shown.)
+    if (args[1] == "--sink") {
+      EXPECT_TRUE(Contains(outcome.err, "needs quotes")) << outcome.err;
+    }
+  }
+  // Flag names among the unexpected words are shown (a misspelt or misplaced flag).
+  Outcome flag = RunSpate(dir, {"run", "--sink", "postgres", "--pg-dsn",
+                                "host=127.0.0.1 password=my", "TOPSECRET", "--bogus-flag"});
+  EXPECT_EQ(flag.exit_code, 2);
+  EXPECT_TRUE(Contains(flag.err, "--bogus-flag and 1 word not shown")) << flag.err;
+  EXPECT_FALSE(Contains(flag.err, "TOPSECRET")) << flag.err;
+  // Without a flag that carries secrets, CLI11's message names the word (a typo is shown).
+  Outcome typo = RunSpate(dir, {"run", "--count", "1", "extra-word"});
+  EXPECT_EQ(typo.exit_code, 2);
+  EXPECT_TRUE(Contains(typo.err, "extra-word")) << typo.err;
 }
 
 TEST(CliHardening, HelpSaysNatDefaultsToAll) {

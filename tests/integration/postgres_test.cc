@@ -10,6 +10,7 @@
 
 #include "kafka_rig.h"
 #include "pg_rig.h"
+#include "sinks/postgres_sink.h"
 #include "spate_process.h"
 
 namespace spate {
@@ -144,7 +145,7 @@ TEST_F(Postgres, EveryColumnIsRightAndTheSameInputAgainKeepsNRows) {
   EXPECT_EQ(Int("SELECT count(*) FROM created_users"), 5001);
   EXPECT_EQ(Int("SELECT count(DISTINCT id) FROM created_users"), 5001);
   EXPECT_EQ(Int("SELECT count(*) FROM rejected_users"), 0);
-  EXPECT_EQ(Int("SELECT version FROM spate_schema"), 1);
+  EXPECT_EQ(Int("SELECT version FROM spate_schema"), kPostgresSchemaVersion);
 }
 
 TEST_F(Postgres, RawUsersHoldTheDocumentsWithoutLoginSecrets) {
@@ -246,7 +247,8 @@ TEST_F(Postgres, ASchemaItDoesNotKnowIsRefusedNotAltered) {
   ASSERT_TRUE(s.ok()) << s.error();
   Outcome run = RunSpate(dir_, Run({"--count", "10"}));
   EXPECT_NE(run.exit_code, 0);
-  EXPECT_NE(run.err.find("created_users exists with columns"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("table created_users is not what spate expects"), std::string::npos)
+      << run.err;
   EXPECT_EQ(Int("SELECT count(*) FROM created_users"), 0);
   EXPECT_EQ(Int("SELECT count(*) FROM information_schema.tables WHERE table_name = "
                 "'spate_schema'"),
@@ -298,8 +300,22 @@ TEST_F(Postgres, ValuesThatAttackTheSqlAreStoredVerbatimOrDeadLettered) {
   EXPECT_EQ(Int("SELECT count(*) FROM created_users WHERE id = "
                 "'00000000-0000-4000-8000-000000000099'"),
             0);
-  EXPECT_EQ(Int("SELECT count(*) FROM rejected_users WHERE reason LIKE '%NUL%'"), 2)
-      << "the row (created_users) and the raw document (raw_users) are both dead letters";
+  // Issue 17, item 7: the row (created_users) and the raw document (raw_users) are the same
+  // record, so one dead letter, with the record's line, item and bytes.
+  EXPECT_EQ(Int("SELECT count(*) FROM rejected_users WHERE reason LIKE '%NUL%'"), 1);
+  const PgRows dead = rig_.Query(
+      "spate", "SELECT position, item, raw, origin FROM rejected_users WHERE reason LIKE '%NUL%'");
+  ASSERT_TRUE(dead.ok()) << dead.status.error();
+  ASSERT_EQ(dead.rows.size(), 1u);
+  EXPECT_EQ(*dead.rows[0][0], std::to_string(hostile.size() + 1)) << "the record's line";
+  EXPECT_EQ(*dead.rows[0][1], "0");
+  // The bytes as ingest left them: the line without its login secrets.
+  EXPECT_EQ(dead.rows[0][2]->find("68756e74657232"), std::string::npos) << "no hunter2";
+  EXPECT_EQ(dead.rows[0][2]->rfind("\\x7b22", 0), 0u) << "a JSON document";
+  EXPECT_NE(dead.rows[0][2]->find("6e756c5c7530303030627974"), std::string::npos)
+      << "keeps nul\\u0000byte as written: " << *dead.rows[0][2];
+  EXPECT_EQ(dead.rows[0][3]->rfind("file:", 0), 0u) << *dead.rows[0][3];
+
   EXPECT_EQ(Int("SELECT count(*) FROM raw_users"), static_cast<int64_t>(hostile.size()));
   // The raw documents are verbatim too.
   EXPECT_EQ(Int("SELECT count(*) FROM raw_users WHERE raw->'name'->>'first' = "

@@ -68,6 +68,8 @@ each:
                     a client sees when another did the same first: ALTER ... ADD gets "Column
                     with name 'c' already exists" and the column is there)
   drop N            the connection of the next N such requests is closed without an answer
+  stall N           the next N paged SELECTs (system tables too) answer no rows and the paging
+                    state they were sent (or "0"): a server that never gets to the end
   rows KS.TABLE     replies "rows=COUNT" (-1: no such table)
   get KS.TABLE KEY  replies the row with that key (uuid or text, as text) as one line of JSON,
                     or null
@@ -436,6 +438,7 @@ class Store:
         self.prepared = {}  # id -> Statement
         self.plans = {}  # (keyspace, cql) -> Statement, for INSERT and SELECT over QUERY
         self.faults = []  # ("fail", code, message) or ("drop",)
+        self.stalls = 0  # Paged answers still to stall (see the "stall" command).
         self.nodes = []
         self.tokens = []  # Node i's token, ascending.
         self.users = {}  # user -> password; empty: no authentication
@@ -752,6 +755,10 @@ class Select(Statement):
 def page(cols, rows, page_size, state, table, no_metadata):
     """One page of `rows` (dicts column -> bytes) as a RESULT Rows; the paging state is the
     offset of the next row."""
+    if STORE.stalls > 0 and page_size > 0:
+        # A broken or hostile server: no rows, and the paging state it was given (or "0").
+        STORE.stalls -= 1
+        return rows_result(cols, [], state or b"0", table.keyspace, table.name, no_metadata)
     start = int(state.decode()) if state else 0
     end = len(rows) if page_size <= 0 else min(len(rows), start + page_size)
     next_state = str(end).encode() if end < len(rows) else None
@@ -1457,6 +1464,9 @@ def command(line):
         return "ok"
     if cmd == "drop" and len(words) == 2:
         STORE.faults += [("drop",)] * int(words[1])
+        return "ok"
+    if cmd == "stall" and len(words) == 2:
+        STORE.stalls = int(words[1])
         return "ok"
     if cmd == "rows" and len(words) == 2:
         t = find_table(words[1])
