@@ -129,6 +129,14 @@ TEST(HttpSource, EndlessBodyIsAClearErrorWithBoundedMemory) {
   rusage usage{};
   ASSERT_EQ(getrusage(RUSAGE_CHILDREN, &usage), 0);
   EXPECT_LT(usage.ru_maxrss, 200 * 1024) << "peak RSS of spate in KiB";
+
+  // --max-record-bytes moves the cap: 10 x 100,000 + 1 MiB.
+  Outcome smaller = RunSpate(
+      dir, {"run", "--source", "randomuser", "--url", server.url(), "--page-size", "10", "--count",
+            "10", "--max-record-bytes", "100000", "--data-dir", dir.File("data2")});
+  EXPECT_EQ(smaller.exit_code, 1) << smaller.err;
+  EXPECT_NE(smaller.err.find("the response body passed 2048576 bytes"), std::string::npos)
+      << smaller.err;
 }
 
 // Item 16, the examples: --count 120 against a server that sends 70 users when asked
