@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 
 #include <fmt/format.h>
 
@@ -155,6 +156,28 @@ size_t FirstSecretName(std::string_view s) {
     return true;
   });
   return found;
+}
+
+// True if `s`, without what may stand between a key and its value at its end (spaces,
+// quotes, colons, equals signs), ends with a spelling of a login secret's name.
+bool EndsWithSecretName(std::string_view s) {
+  while (!s.empty() && (IsJsonSpace(s.back()) || s.back() == '"' || s.back() == ':' ||
+                        s.back() == '=' || s.back() == '\'')) {
+    s.remove_suffix(1);
+  }
+  std::string tail;
+  Decode(s, [&](char c, size_t) {
+    tail.push_back(c);
+    if (tail.size() > 64) tail.erase(0, 32);
+    return true;
+  });
+  for (std::string_view name : kLoginSecrets) {
+    if (tail.size() >= name.size() &&
+        tail.compare(tail.size() - name.size(), name.size(), name) == 0) {
+      return true;
+    }
+  }
+  return false;
 }
 
 bool IsSecretKey(std::string_view key) { return SecretKeyName(key); }
@@ -350,6 +373,8 @@ std::string DeadLetterBytes(std::string_view raw) {
   return SecretSafeText(raw);
 }
 
+std::string ScrubSecrets(std::string_view raw) { return DeadLetterBytes(raw); }
+
 DeadLetter MakeDeadLetter(std::string_view reason, std::string origin, uint64_t position,
                           uint32_t item, std::string_view raw) {
   DeadLetter dead;
@@ -401,34 +426,52 @@ void RecordSplitter::BeginUnit() {
   unit_.line = line_;
   unit_.top_level = depth_ == 0;
   unit_.problem.clear();
+  unit_secret_ = false;
+  if (after_fault_ && EndsWithSecretName(RecentBytes())) {
+    // After broken structure, what starts here may be the value of a secret whose name ends
+    // the bytes before it ("password":<line break>{...}, ["salt": "..."]): nothing of it is
+    // kept, and it cannot become a record.
+    unit_secret_ = true;
+    unit_broken_ = true;
+    unit_.problem = "it may be the value of a login secret named just before it";
+  }
   if (line_ != item_line_) {
     item_line_ = line_;
     next_item_ = 0;
   }
   unit_.item = next_item_++;
+  SetAppendLimit();
 }
 
-void RecordSplitter::Append(char c) {
-  if (!unit_open_) return;
-  ++unit_.size;
-  if (unit_.kind == SplitUnit::Kind::kTooLarge) return;
-  const size_t limit =
-      unit_broken_ ? std::min(max_record_bytes_, kTooLargeKeep) : max_record_bytes_;
-  if (unit_.bytes.size() < limit) {
-    unit_.bytes.push_back(c);
-    return;
+void RecordSplitter::SetAppendLimit() {
+  if (unit_.kind == SplitUnit::Kind::kTooLarge || unit_secret_) {
+    append_limit_ = 0;
+  } else {
+    append_limit_ = unit_broken_ ? std::min(max_record_bytes_, kTooLargeKeep) : max_record_bytes_;
   }
+}
+
+void RecordSplitter::AppendSlow() {
+  // Append found the unit at its limit (or keeping nothing).
+  ++unit_.size;
+  if (unit_.kind == SplitUnit::Kind::kTooLarge || unit_secret_) return;
   if (unit_broken_) return;  // A broken unit keeps a prefix; it is reported as broken.
   // Over the limit: keep a prefix to show, give the rest of the memory back, and only follow
   // the structure from here on to find where the unit ends.
   unit_.kind = SplitUnit::Kind::kTooLarge;
   unit_.bytes.resize(std::min(unit_.bytes.size(), kTooLargeKeep));
   unit_.bytes.shrink_to_fit();
+  SetAppendLimit();
 }
 
 void RecordSplitter::Emit(std::vector<SplitUnit>& out) {
   if (!unit_open_) return;
-  if (unit_broken_) unit_.kind = SplitUnit::Kind::kBroken;
+  if (unit_broken_) {
+    unit_.kind = SplitUnit::Kind::kBroken;
+    unit_.bytes.resize(TrimJsonSpace(unit_.bytes).size());
+  } else {
+    after_fault_ = false;  // A clean record: what follows starts from a known place.
+  }
   out.push_back(std::move(unit_));
   unit_ = SplitUnit{};
   unit_open_ = false;
@@ -440,8 +483,9 @@ void RecordSplitter::SetMode(uint64_t start_line) {
   if (mode_ == Mode::kUnknown) mode_ = start_line == line_ ? Mode::kLines : Mode::kDocument;
 }
 
-void RecordSplitter::Fault(const char* why, bool at_line_end) {
+void RecordSplitter::Fault(const char* why, bool at_line_end, int c) {
   faulted_ = true;
+  after_fault_ = true;
   // Where to look for the next record: in a document, at the next element of the envelope
   // if the fault is inside one; otherwise (and always in JSON Lines) at the top level.
   resync_elements_ = mode_ != Mode::kLines && envelope_ != Envelope::kNone &&
@@ -450,9 +494,10 @@ void RecordSplitter::Fault(const char* why, bool at_line_end) {
     BeginUnit();  // Broken structure outside any record: reported once, where it is.
     unit_.top_level = false;
   }
-  if (!unit_broken_) unit_.problem = why;
+  if (!unit_broken_ || unit_.problem.empty()) unit_.problem = why;
   unit_broken_ = true;
   if (unit_.kind == SplitUnit::Kind::kTooLarge) unit_.kind = SplitUnit::Kind::kBroken;
+  SetAppendLimit();
   unit_held_ = false;
   in_string_ = escape_ = in_token_ = false;
   after_top_ = false;
@@ -464,6 +509,9 @@ void RecordSplitter::Fault(const char* why, bool at_line_end) {
   }
   skipping_ = !at_line_end;
   resyncing_ = at_line_end;
+  // The byte at fault belongs to the broken unit: a unit's bytes are one unbroken stretch of
+  // the input, so no letter of a secret's name can go missing between them (ingest.h).
+  if (skipping_ && c >= 0) Append(static_cast<char>(c));
 }
 
 bool RecordSplitter::CanResyncAt(char c) const {
@@ -547,6 +595,7 @@ void RecordSplitter::ValueEnded(std::vector<SplitUnit>& out) {
     SetMode(unit_.line);
     unit_held_ = true;
     after_top_ = true;
+    held_space_.clear();
     return;
   }
   Emit(out);
@@ -554,13 +603,13 @@ void RecordSplitter::ValueEnded(std::vector<SplitUnit>& out) {
 
 void RecordSplitter::Close(char c, std::vector<SplitUnit>& out) {
   const char open = c == '}' ? '{' : '[';
-  if (depth_ == 0) return Fault("a closing bracket without an opening one", false);
+  if (depth_ == 0) return Fault("a closing bracket without an opening one", false, c);
   if (!Loose()) {
     const bool allowed = expect_ == Expect::kCommaOrClose ||
                          (c == '}' && expect_ == Expect::kKeyOrClose) ||
                          (c == ']' && expect_ == Expect::kValueOrClose);
-    if (!allowed) return Fault("a value or key is missing before a closing bracket", false);
-    if (stack_.back() != open) return Fault("brackets do not match", false);
+    if (!allowed) return Fault("a value or key is missing before a closing bracket", false, c);
+    if (stack_.back() != open) return Fault("brackets do not match", false, c);
   }
   Append(c);
   if (depth_ <= stack_.size()) stack_.pop_back();
@@ -576,6 +625,7 @@ void RecordSplitter::Close(char c, std::vector<SplitUnit>& out) {
     SetMode(top_start_line_);
     expect_ = Expect::kTopAfter;
     after_top_ = true;
+    held_space_.clear();
     return;
   }
   ValueEnded(out);
@@ -585,17 +635,24 @@ void RecordSplitter::Step(char c, std::vector<SplitUnit>& out) {
   if (after_top_) {  // A top-level value ended on this line.
     if (c == '\n') {
       after_top_ = false;
+      held_space_.clear();
       if (unit_held_) Emit(out);
       NewLine();
       return;
     }
-    if (IsJsonSpace(c)) return;
-    after_top_ = false;
-    if (!unit_held_) {
-      Fault("trailing content after the document on its line", false);
-    } else {
-      Fault("trailing content after the value on its line", false);
+    if (IsJsonSpace(c)) {
+      if (held_space_.size() < 64) held_space_.push_back(c);
+      return;
     }
+    after_top_ = false;
+    if (unit_held_) {
+      for (char space : held_space_) Append(space);  // "not json" stays "not json".
+    }
+    held_space_.clear();
+    Fault(unit_held_ ? "trailing content after the value on its line"
+                     : "trailing content after the document on its line",
+          false, c);
+    return;
   }
   if (skipping_) {
     Append(c);
@@ -608,6 +665,7 @@ void RecordSplitter::Step(char c, std::vector<SplitUnit>& out) {
   }
   if (resyncing_) {
     if (IsJsonSpace(c)) {
+      Append(c);  // Kept for whoever reads the dead letter; trimmed at its end.
       if (c == '\n') NewLine();
       return;
     }
@@ -623,7 +681,10 @@ void RecordSplitter::Step(char c, std::vector<SplitUnit>& out) {
   if (in_string_) {
     Append(c);
     if (escape_) {
+      // Any byte after a backslash stays in the string, a line break too: "pass\<newline>word"
+      // must stay in one unit so the secret cut sees the whole name.
       escape_ = false;
+      if (c == '\n') NewLine();
     } else if (c == '\\') {
       escape_ = true;
       return;
@@ -640,7 +701,7 @@ void RecordSplitter::Step(char c, std::vector<SplitUnit>& out) {
       const bool newline = c == '\n';
       if (newline) NewLine();
       return Fault(newline ? "a line break inside a string" : "a control character inside a string",
-                   newline);
+                   newline, -1);
     }
     if (string_is_key_ && depth_ == 1 && key_.size() <= 8) key_.push_back(c);
     return;
@@ -669,7 +730,7 @@ void RecordSplitter::StepStructure(char c, std::vector<SplitUnit>& out) {
     case '\n':
       if (mode_ == Mode::kLines && depth_ > 0) {
         NewLine();
-        return Fault("the line ends inside a value", true);
+        return Fault("the line ends inside a value", true, -1);
       }
       Append(c);
       NewLine();
@@ -683,14 +744,14 @@ void RecordSplitter::StepStructure(char c, std::vector<SplitUnit>& out) {
     case '[':
       if (!Loose() && expect_ != Expect::kValue && expect_ != Expect::kValueOrClose &&
           expect_ != Expect::kTopAfter) {
-        return Fault("a value where a key, comma or colon belongs", false);
+        return Fault("a value where a key, comma or colon belongs", false, c);
       }
       if (!Loose() && expect_ == Expect::kValue && depth_ > 0 && stack_.back() == '{' &&
           at_line_start_ && colon_line_ != line_ && mode_ != Mode::kDocument) {
         // Pretty-printers put a member's value on its key's line; an object or array that
         // starts a line after a colon is more likely the next JSON Lines record after a line
         // that was cut short.
-        return Fault("a line ends after a key's colon", false);
+        return Fault("a line ends after a key's colon", false, c);
       }
       return StartValue(c);
     case '}':
@@ -698,14 +759,15 @@ void RecordSplitter::StepStructure(char c, std::vector<SplitUnit>& out) {
       return Close(c, out);
     case ',':
       if (Loose()) return Append(c);
-      if (expect_ != Expect::kCommaOrClose || depth_ == 0) return Fault("a misplaced comma", false);
+      if (expect_ != Expect::kCommaOrClose || depth_ == 0)
+        return Fault("a misplaced comma", false, c);
       Append(c);
       expect_ = stack_.back() == '{' ? Expect::kKey : Expect::kValue;
       if (depth_ == 1) key_.clear();
       return;
     case ':':
       if (Loose()) return Append(c);
-      if (expect_ != Expect::kColon) return Fault("a misplaced colon", false);
+      if (expect_ != Expect::kColon) return Fault("a misplaced colon", false, c);
       Append(c);
       expect_ = Expect::kValue;
       colon_line_ = line_;
@@ -720,13 +782,13 @@ void RecordSplitter::StepStructure(char c, std::vector<SplitUnit>& out) {
       }
       if (!Loose() && expect_ != Expect::kValue && expect_ != Expect::kValueOrClose &&
           expect_ != Expect::kTopAfter) {
-        return Fault("a string where a comma, colon or closing bracket belongs", false);
+        return Fault("a string where a comma, colon or closing bracket belongs", false, c);
       }
       return StartValue(c);
     default:
       if (!Loose() && expect_ != Expect::kValue && expect_ != Expect::kValueOrClose &&
           expect_ != Expect::kTopAfter) {
-        return Fault("a value where a comma, colon or closing bracket belongs", false);
+        return Fault("a value where a comma, colon or closing bracket belongs", false, c);
       }
       return StartValue(c);
   }
@@ -742,9 +804,107 @@ void RecordSplitter::Feed(std::string_view bytes, std::vector<SplitUnit>& out) {
       continue;
     }
     bom_done_ = true;
+    chunk_ = {};
     for (uint8_t k = 0; k < bom_seen_; ++k) Step(kBom[k], out);  // Not a BOM after all.
   }
-  for (; i < bytes.size(); ++i) Step(bytes[i], out);
+  chunk_ = bytes;
+  while (i < bytes.size()) {
+    if (line_blank_ && bytes[i] == '{' && mode_ == Mode::kLines) {
+      const size_t taken = FastLine(bytes, i, out);
+      if (taken > 0) {
+        i += taken;
+        continue;
+      }
+    }
+    // Fast paths for the long stretches (a token, a string's body, a line being skipped):
+    // the same as Step byte by byte, a run at a time.
+    size_t run = 0;
+    if (in_token_) {
+      while (i + run < bytes.size() && !IsDelimiter(bytes[i + run])) ++run;
+    } else if (in_string_ && !escape_ && !(string_is_key_ && depth_ == 1)) {
+      while (i + run < bytes.size()) {
+        const auto b = static_cast<unsigned char>(bytes[i + run]);
+        if (b == '"' || b == '\\' || b < 0x20) break;
+        ++run;
+      }
+    } else if (skipping_) {
+      while (i + run < bytes.size() && bytes[i + run] != '\n') ++run;
+    }
+    if (run > 0) {
+      AppendRun(bytes.substr(i, run));
+      i += run;
+      continue;
+    }
+    chunk_pos_ = i;
+    Step(bytes[i], out);
+    ++i;
+  }
+  // Keep the end of what was read for RecentBytes.
+  if (bytes.size() >= kRecentBytes) {
+    recent_.assign(bytes.substr(bytes.size() - kRecentBytes));
+  } else {
+    recent_.append(bytes);
+    if (recent_.size() > kRecentBytes) recent_.erase(0, recent_.size() - kRecentBytes);
+  }
+  chunk_ = {};
+  chunk_pos_ = 0;
+}
+
+size_t RecordSplitter::FastLine(std::string_view bytes, size_t i, std::vector<SplitUnit>& out) {
+  // JSON Lines' common case, a line that is one valid object, taken whole: what Step would
+  // find byte by byte (one top-level unit, the line without its trailing spaces), found at
+  // memchr and simdjson speed. Anything else, or any state but "between lines", is left to
+  // Step: a line the parser refuses, one that may be a response ("results"), one over the
+  // limit or not yet complete in this read.
+  if (depth_ != 0 || unit_open_ || in_string_ || in_token_ || skipping_ || resyncing_ ||
+      after_top_ || after_fault_ || envelope_ != Envelope::kNone ||
+      (expect_ != Expect::kValue && expect_ != Expect::kTopAfter)) {
+    return 0;
+  }
+  const void* newline = std::memchr(bytes.data() + i, '\n', bytes.size() - i);
+  if (newline == nullptr) return 0;
+  const size_t end = static_cast<size_t>(static_cast<const char*>(newline) - bytes.data());
+  const std::string_view line = TrimJsonSpace(bytes.substr(i, end - i));
+  constexpr std::string_view kResults = "\"results\"";
+  if (line.size() > max_record_bytes_ || line.back() != '}' ||
+      memmem(line.data(), line.size(), kResults.data(), kResults.size()) != nullptr) {
+    return 0;
+  }
+  simdjson::dom::element root;
+  if (validator_.parse(line.data(), line.size(), true).get(root) || !root.is_object()) return 0;
+  chunk_pos_ = i;
+  ++top_values_;
+  top_start_line_ = line_;
+  key_.clear();
+  key_is_results_ = false;
+  BeginUnit();
+  unit_.bytes.assign(line);
+  unit_.size = line.size();
+  expect_ = Expect::kTopAfter;
+  Emit(out);
+  NewLine();
+  return end + 1 - i;
+}
+
+std::string RecordSplitter::RecentBytes() const {
+  std::string window = recent_;
+  window.append(chunk_.substr(0, std::min(chunk_pos_, chunk_.size())));
+  if (window.size() > kRecentBytes) window.erase(0, window.size() - kRecentBytes);
+  return window;
+}
+
+void RecordSplitter::AppendRun(std::string_view stretch) {
+  if (!unit_open_) return;
+  if (unit_.kind == SplitUnit::Kind::kTooLarge || unit_secret_) {
+    unit_.size += stretch.size();
+    return;
+  }
+  if (unit_.bytes.size() + stretch.size() <= append_limit_) {
+    unit_.size += stretch.size();
+    unit_.bytes.append(stretch);
+    return;
+  }
+  for (char c : stretch) Append(c);  // Crosses the limit: byte by byte, once.
 }
 
 void RecordSplitter::Finish(std::vector<SplitUnit>& out) {
@@ -844,7 +1004,9 @@ bool Ingestor::AddUnit(SplitUnit& unit, uint64_t position, uint32_t item, Batch&
         SecretSafeText(fmt::format("the API answered with an error: {}", Excerpt(message)));
     if (api_error != nullptr) *api_error = reason;
     if (!dead_api_error) return false;
-    out.dead.push_back(MakeDeadLetter(reason, out.origin, position, item, unit.bytes));
+    // The message is text, not structure: its bytes get the text rule, as the reason does.
+    out.dead.push_back(
+        MakeDeadLetter(reason, out.origin, position, item, SecretSafeText(unit.bytes)));
     return true;
   }
   AddUser(unit.bytes, position, out, item);

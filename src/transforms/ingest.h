@@ -27,7 +27,13 @@
 //     (usually the user's name, location, email and login.uuid) is what a human needs to see
 //     which record failed and why. Bytes are never interpreted as anything but text, so the
 //     rule holds for keys without quotes, arrays or objects as values, and broken nesting.
-// Reasons go through the same cut (SecretSafeText), and an API error object's message too.
+// Two more rules close the gaps between units: a broken unit's bytes are one unbroken
+// stretch of the input (the byte at fault included), so no letter of a name can fall between
+// two units; and a unit that starts after broken structure right behind a secret's name
+// ("password":<line break>{...}, ["salt": ...]) keeps no bytes and never becomes a record.
+// A name inside a string value ("Salt Lake City") is data, not a key: bytes that parse keep
+// it. Reasons go through the same cut (SecretSafeText), and an API error object's message
+// and bytes too.
 //
 // Thread-safety: an Ingestor or RecordSplitter is used by one thread at a time. The free
 // functions are safe from any thread (each thread gets its own parser).
@@ -59,6 +65,10 @@ bool SecretKeyName(std::string_view key);
 // THE function for the raw bytes of every dead letter (see "Secrets" above): the bytes
 // stripped of secrets by parsing when they parse, else cut before the first secret name.
 std::string DeadLetterBytes(std::string_view raw);
+
+// The older name of DeadLetterBytes, for callers that take it as a function (the PostgreSQL
+// sink's scrub_raw): the same rule.
+std::string ScrubSecrets(std::string_view raw);
 
 // Text that is not JSON (a reason, an API error message): cut before the first secret name.
 std::string SecretSafeText(std::string_view text);
@@ -129,11 +139,28 @@ class RecordSplitter {
   void StartValue(char c);
   void Close(char c, std::vector<SplitUnit>& out);
   void ValueEnded(std::vector<SplitUnit>& out);
-  void Fault(const char* why, bool at_line_end);
+  // `c`: the byte at fault (kept in the broken unit), or -1.
+  void Fault(const char* why, bool at_line_end, int c);
   bool CanResyncAt(char c) const;
   void Resync(char c);
   void BeginUnit();
-  void Append(char c);
+  // Adds a byte to the open unit (if any), within its limit. Inline: it runs for most bytes.
+  void Append(char c) {
+    if (!unit_open_) return;
+    if (unit_.bytes.size() < append_limit_) {
+      ++unit_.size;
+      unit_.bytes.push_back(c);
+      return;
+    }
+    AppendSlow();
+  }
+  void AppendSlow();
+  void SetAppendLimit();
+  void AppendRun(std::string_view stretch);
+  // Takes the line at bytes[i] whole if it is one valid object; returns the bytes taken.
+  size_t FastLine(std::string_view bytes, size_t i, std::vector<SplitUnit>& out);
+  // Up to kRecentBytes of the input before the byte being looked at.
+  std::string RecentBytes() const;
   void Emit(std::vector<SplitUnit>& out);
   void SetMode(uint64_t start_line);
   bool AtUnitLevel() const;
@@ -163,6 +190,7 @@ class RecordSplitter {
   bool key_is_results_ = false;
   uint64_t top_start_line_ = 0;
   bool after_top_ = false;  // A top-level value ended on this line; only spaces may follow.
+  std::string held_space_;  // Those spaces (a few), for the unit if something else follows.
   uint64_t top_values_ = 0;
   uint64_t envelopes_closed_ = 0;
   bool faulted_ = false;  // Any fault at all: the document is not complete.
@@ -170,9 +198,19 @@ class RecordSplitter {
   // The unit being read.
   bool unit_open_ = false;
   bool unit_broken_ = false;
-  bool unit_held_ = false;   // A top-level unit waiting for its line to end.
-  uint64_t unit_depth_ = 0;  // depth_ where it started.
+  bool unit_held_ = false;    // A top-level unit waiting for its line to end.
+  bool unit_secret_ = false;  // Keeps no bytes: it may be a secret's value (see BeginUnit).
+  bool after_fault_ = false;  // A fault since the last clean record.
+  // To see whether a unit that starts after a fault follows a secret's name: the last
+  // kRecentBytes of the earlier reads, the read being split, and where in it Step is.
+  static constexpr size_t kRecentBytes = 1024;
+  std::string recent_;
+  std::string_view chunk_;
+  size_t chunk_pos_ = 0;
+  simdjson::dom::parser validator_;  // For FastLine.
+  uint64_t unit_depth_ = 0;          // depth_ where it started.
   SplitUnit unit_;
+  size_t append_limit_ = 0;  // Bytes the open unit may hold (0: it keeps none).
   // After a fault: skipping to the end of the line, then looking for where to start again.
   bool skipping_ = false;
   bool resyncing_ = false;

@@ -92,6 +92,15 @@ TEST(IngestSplit, PageApiErrorAddsNothing) {
   EXPECT_TRUE(batch.dead.empty());
 }
 
+TEST(IngestSplit, PageWithAByteOrderMarkIsComplete) {
+  Ingestor ingestor;
+  Batch batch;
+  auto page =
+      ingestor.SplitPage("\xEF\xBB\xBF" + Fixture("v1.4-2-users-de-nz-null-id.json"), 0, batch);
+  EXPECT_TRUE(page.complete);
+  EXPECT_EQ(batch.records.size(), 2u);
+}
+
 TEST(IngestSplit, PageWholeFixturesAreComplete) {
   for (const char* name :
        {"v1.4-111-users-all-nats.json", "v1.3-200-users-us.json", "v1.4-1-user-br.json",
