@@ -145,11 +145,50 @@ bool SleepUnlessStopped(std::chrono::milliseconds duration, const std::stop_toke
   return !stop.stop_requested();
 }
 
-// Replaces every occurrence of `userinfo` (the URL's "user:pass") in `text`.
+bool IsWordByte(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+         (static_cast<unsigned char>(c) & 0x80) != 0;
+}
+
+// Replaces `secret` in `text` where it stands as a whole token (no letter, digit or
+// non-ASCII byte either side), so that a short secret does not garble the words around it
+// ("o" turned "connect" into "c***nnect", which also showed what it was).
+void RedactToken(std::string& text, std::string_view secret) {
+  if (secret.empty()) return;
+  for (size_t at = text.find(secret); at != std::string::npos; at = text.find(secret, at)) {
+    const size_t end = at + secret.size();
+    const bool alone =
+        (at == 0 || !IsWordByte(text[at - 1])) && (end == text.size() || !IsWordByte(text[end]));
+    if (alone) {
+      text.replace(at, secret.size(), "***");
+      at += 3;
+    } else {
+      ++at;
+    }
+  }
+}
+
+// Removes credentials from a message by structure (issue 17, item 3): every URL's userinfo
+// ("scheme://user:pass@host" -> "scheme://***@host"), then the URL's own "user:pass" and
+// password wherever they stand alone (a server's error page may echo them).
 std::string ScrubUserInfo(std::string text, std::string_view userinfo) {
-  if (userinfo.empty()) return text;
-  for (size_t at = text.find(userinfo); at != std::string::npos; at = text.find(userinfo, at + 3)) {
-    text.replace(at, userinfo.size(), "***");
+  for (size_t at = text.find("://"); at != std::string::npos; at = text.find("://", at)) {
+    const size_t begin = at + 3;
+    size_t end = begin;
+    while (end < text.size() &&
+           std::string_view("/?#@ \t\r\n\"'<>").find(text[end]) == std::string_view::npos) {
+      ++end;
+    }
+    if (end < text.size() && text[end] == '@' && end > begin) {
+      text.replace(begin, end - begin, "***");
+      at = begin + 3;
+    } else {
+      at = begin;
+    }
+  }
+  RedactToken(text, userinfo);
+  if (const size_t colon = userinfo.find(':'); colon != std::string_view::npos) {
+    RedactToken(text, userinfo.substr(colon + 1));
   }
   return text;
 }

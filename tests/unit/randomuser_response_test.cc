@@ -115,5 +115,29 @@ TEST(RandomUserResponse, CredentialsAreScrubbedFromMessages) {
   EXPECT_EQ(outcome.status.message().find("s3cret"), std::string::npos) << outcome.status.message();
 }
 
+// Issue 17, item 3: credentials are removed by structure, never by a blind substring replace
+// that garbles the message around a short password and so shows it.
+TEST(RandomUserResponse, CredentialsAreRedactedByStructureNotBySubstring) {
+  auto message = [](std::string_view body, std::string_view userinfo) {
+    HttpResponse r = Read("HTTP/1.1 403 Forbidden\r\n", body, 1 << 20);
+    Ingestor ingestor;
+    Batch out;
+    return InterpretPageResponse(r, 0, 5, 1 << 20, ingestor, userinfo, out).status.message();
+  };
+  // A one-letter password leaves the words around it alone.
+  const std::string plain = message("connection to our host port 9 was not allowed", "o");
+  EXPECT_NE(plain.find("connection to our host port 9 was not allowed"), std::string::npos)
+      << plain;
+  // Any URL's userinfo goes, whatever it is; the URL's own credentials go where they stand
+  // alone, the password too.
+  const std::string echoed =
+      message("see http://bob:pw@h/ and https://u:o@h/api denied u:o (o)", "u:o");
+  EXPECT_EQ(echoed.find("bob:pw"), std::string::npos) << echoed;
+  EXPECT_EQ(echoed.find("u:o"), std::string::npos) << echoed;
+  EXPECT_EQ(echoed.find("(o)"), std::string::npos) << echoed;
+  EXPECT_NE(echoed.find("http://***@h/"), std::string::npos) << echoed;
+  EXPECT_NE(echoed.find("see "), std::string::npos) << echoed;
+}
+
 }  // namespace
 }  // namespace spate
