@@ -51,11 +51,14 @@ Result<std::unique_ptr<Source>> MakeSource(const Config& config) {
     options.max_retries = static_cast<uint32_t>(config.GetInt("retries"));
     options.backoff_initial = std::chrono::milliseconds(config.GetMillis("retry_backoff"));
     options.backoff_max = std::chrono::milliseconds(config.GetMillis("retry_backoff_max"));
+    // Bounds a page's body too: page size x this + 1 MiB (issue 17, item 8).
+    options.max_record_bytes = static_cast<uint64_t>(config.GetInt("max_record_bytes"));
     auto source = RandomUserSource::Create(std::move(options));
     if (!source.ok()) return source.status();
     return std::unique_ptr<Source>(std::move(source).value());
   }
-  auto source = std::make_unique<FileSource>(config.GetString("input"), count);
+  auto source = std::make_unique<FileSource>(
+      config.GetString("input"), count, static_cast<size_t>(config.GetInt("max_record_bytes")));
   if (Status s = source->Open(); !s.ok()) return s;
   return std::unique_ptr<Source>(std::move(source));
 }
@@ -65,7 +68,7 @@ PostgresSinkOptions PostgresOptions(const Config& config, bool raw) {
   options.dsn = config.GetString("pg_dsn");
   options.connect_timeout = std::chrono::milliseconds(config.GetMillis("pg_timeout"));
   options.raw = raw;
-  options.scrub_raw = ScrubSecrets;  // For rows from Kafka the sink must dead-letter.
+  options.scrub_raw = DeadLetterBytes;  // For rows from Kafka the sink must dead-letter.
   return options;
 }
 

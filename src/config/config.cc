@@ -98,7 +98,9 @@ const std::vector<PropertyDef>& Table() {
       {"max_record_bytes",
        PropType::kInt,
        "1048576",
-       "Larger records are dead-lettered unparsed",
+       "Larger records are dead-lettered (a 4 KiB prefix) and reading goes on; on every path "
+       "(file, HTTP, produce, process). Also caps an HTTP page's decoded body at page size x "
+       "this + 1 MiB",
        {},
        1024,
        1LL << 30},

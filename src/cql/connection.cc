@@ -92,25 +92,30 @@ void CompressBody(std::string& frame) {
   frame = std::move(out);
 }
 
-Result<std::string> Decompress(std::string_view body) {
+}  // namespace
+
+std::string Endpoint::ToString() const {
+  return host.find(':') != std::string::npos ? fmt::format("[{}]:{}", host, port)
+                                             : fmt::format("{}:{}", host, port);
+}
+
+Result<std::string> DecompressBody(std::string_view body) {
   Reader r(body);
   int32_t size = 0;
   if (!r.Int(size)) return r.status("compressed body");
-  if (size < 0 || static_cast<uint32_t>(size) > kMaxBodySize) {
-    return Status::Fatal(fmt::format("cql: compressed body claims {} bytes", size));
+  // An LZ4 block grows at most 255-fold (each extra length byte adds 255 bytes of output),
+  // so a claim beyond that is a lie; trusting it let a 13-byte frame allocate 256 MB.
+  const size_t compressed = body.size() - 4;
+  if (size < 0 || static_cast<uint32_t>(size) > kMaxBodySize ||
+      static_cast<size_t>(size) > 255 * compressed + 64) {
+    return Status::Fatal(fmt::format(
+        "cql: compressed body of {} bytes claims {} bytes uncompressed", compressed, size));
   }
   std::string out(static_cast<size_t>(size), '\0');
   const int n =
       LZ4_decompress_safe(body.data() + 4, out.data(), static_cast<int>(body.size() - 4), size);
   if (n != size) return Status::Fatal("cql: a compressed frame does not decompress (LZ4)");
   return out;
-}
-
-}  // namespace
-
-std::string Endpoint::ToString() const {
-  return host.find(':') != std::string::npos ? fmt::format("[{}]:{}", host, port)
-                                             : fmt::format("{}:{}", host, port);
 }
 
 Result<std::vector<Endpoint>> ParseEndpoints(std::string_view list, uint16_t default_port) {
@@ -345,7 +350,13 @@ Status Connection::ReadFrames(std::vector<Response>& out) {
     response.stream = header->stream;
     response.opcode = header->opcode;
     if ((header->flags & kFlagCompression) != 0) {
-      auto plain = Decompress(body);
+      // Only after STARTUP agreed on LZ4 may a frame be compressed.
+      if (!compress_) {
+        return Status::Fatal(
+            fmt::format("cassandra {}: a compressed frame, but compression was not agreed",
+                        endpoint_.ToString()));
+      }
+      auto plain = DecompressBody(body);
       if (!plain.ok()) return plain.status().WithContext(endpoint_.ToString());
       response.body = std::move(plain).value();
     } else {

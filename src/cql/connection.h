@@ -35,6 +35,11 @@ struct Endpoint {
 // "h1,h2:9043,[::1]:9042" -> endpoints; a host without a port gets `default_port`.
 Result<std::vector<Endpoint>> ParseEndpoints(std::string_view list, uint16_t default_port = 9042);
 
+// The body of a compressed frame (a 4-byte uncompressed length, then an LZ4 block), decoded.
+// A length the block cannot produce is refused before anything is allocated: the length
+// comes from the network.
+Result<std::string> DecompressBody(std::string_view body);
+
 struct ConnectionOptions {
   std::string user;         // Empty: no credentials (fails if the node asks for them).
   std::string password;     // Never logged.

@@ -62,7 +62,7 @@ bool ReadOption(Reader& r, Type& type, int depth = 0) {
   uint16_t id = 0;
   if (!r.Short(id)) return false;
   type.id = static_cast<TypeId>(id);
-  if (depth > 8) return false;  // A hostile frame nesting types without end.
+  if (depth > 8) return r.Fail("types nested more than 8 deep");  // Hostile: no end.
   switch (type.id) {
     case TypeId::kCustom:
       return r.String(type.custom);
@@ -81,7 +81,13 @@ bool ReadOption(Reader& r, Type& type, int depth = 0) {
 bool ReadColumns(Reader& r, int32_t flags, int32_t count, std::vector<ColumnSpec>& columns) {
   std::string global_ks, global_table;
   if ((flags & 0x0001) != 0 && (!r.String(global_ks) || !r.String(global_table))) return false;
-  if (count < 0 || static_cast<size_t>(count) > r.remaining()) return false;
+  // Each column takes at least its name's and its type's 2-byte lengths (and its keyspace's
+  // and table's without the global spec): a count beyond that is a lie, refused before
+  // anything is allocated for it.
+  const size_t least = (flags & 0x0001) != 0 ? 4 : 8;
+  if (count < 0 || static_cast<size_t>(count) > r.remaining() / least) {
+    return r.Fail(fmt::format("{} columns claimed, {} bytes left", count, r.remaining()));
+  }
   columns.resize(static_cast<size_t>(count));
   for (ColumnSpec& c : columns) {
     if ((flags & 0x0001) != 0) {
@@ -355,8 +361,9 @@ Result<ResultMessage> DecodeResult(std::string_view body) {
       if (!ReadRowsMetadata(r, m.rows.columns, &m.rows.paging_state, columns) || !r.Int(count)) {
         return r.status("Rows result");
       }
-      // Each value takes at least its 4-byte length: a count beyond that is a lie.
-      if (count < 0 || columns < 0 ||
+      // Each value takes at least its 4-byte length: a count beyond that is a lie. Rows of
+      // no columns would take no bytes at all, so any count would pass; no query has them.
+      if (count < 0 || columns < 0 || (columns == 0 && count > 0) ||
           static_cast<uint64_t>(count) * static_cast<uint64_t>(columns) * 4 > r.remaining()) {
         return Status::Fatal(
             fmt::format("cql: Rows result claims {} rows of {} columns in {} bytes", count, columns,

@@ -151,6 +151,11 @@ bool Reader::ShortBytes(std::string& s) {
 bool Reader::StringList(std::vector<std::string>& list) {
   uint16_t n = 0;
   if (!Short(n)) return false;
+  // Each [string] takes at least its 2-byte length: a count beyond that is a lie, refused
+  // before anything is allocated for it.
+  if (size_t{n} * 2 > rest_.size()) {
+    return Fail(fmt::format("[string list] of {} strings in {} bytes", n, rest_.size()));
+  }
   list.resize(n);
   for (std::string& s : list) {
     if (!String(s)) return false;
@@ -171,6 +176,11 @@ bool Reader::StringMultimap(std::map<std::string, std::vector<std::string>>& map
 bool Reader::Skip(size_t n) {
   std::string_view b;
   return Take(n, b, "skipped bytes");
+}
+
+bool Reader::Fail(std::string_view why) {
+  if (error_.empty()) error_ = std::string(why);
+  return false;
 }
 
 Status Reader::status(std::string_view what) const {

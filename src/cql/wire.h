@@ -65,6 +65,10 @@ class Reader {
   bool StringList(std::vector<std::string>& list);
   bool StringMultimap(std::map<std::string, std::vector<std::string>>& map);
   bool Skip(size_t n);
+  // Stops reading for a reason of the caller's (a count no body could hold, types nested
+  // too deep): returns false, and error() and status() say `why`, as for a short body. A
+  // caller that returns status() after a false must never find it Ok.
+  bool Fail(std::string_view why);
 
   bool ok() const { return error_.empty(); }
   // Why reading stopped, for the Status of the whole message.

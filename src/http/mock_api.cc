@@ -92,8 +92,22 @@ Status MockApiServer::Start(const MockApiOptions& options) {
   if (server_) {
     return Status::Fatal(fmt::format("mock-api: already running on {}:{}", options_.host, port()));
   }
+  if (options.workers < 1 || options.read_timeout.count() <= 0) {
+    return Status::Fatal("mock-api: workers and read timeout must be positive");
+  }
   options_ = options;
   server_ = std::make_unique<httplib::Server>();
+  // Enough workers, and a read timeout, so clients that hold half-sent requests neither
+  // starve the others nor keep their worker for long (issue 17, item 12).
+  const size_t workers = options.workers;
+  server_->new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
+  const auto timeout_s = static_cast<time_t>(options.read_timeout.count() / 1000);
+  const auto timeout_us = static_cast<time_t>(options.read_timeout.count() % 1000 * 1000);
+  server_->set_read_timeout(timeout_s, timeout_us);
+  server_->set_keep_alive_timeout(std::max<time_t>(1, timeout_s));
+  // Headers and body go out in separate writes; without this Nagle and the client's delayed
+  // ACK add 40 ms to each request.
+  server_->set_tcp_nodelay(true);
   // cpp-httplib's default also sets SO_REUSEPORT, which lets a second server bind the same
   // port and silently share the traffic. Keep only SO_REUSEADDR: a busy port is an error.
   server_->set_socket_options([](socket_t sock) {

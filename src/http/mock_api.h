@@ -12,6 +12,12 @@
 // mock is byte-for-byte what `spate run --source generator` ingests for the same seed/nats.
 // Fault injection for tests: the first `fail_first` requests are answered with `fail_status`.
 //
+// Slow or stalled clients: every connection is served by one of `workers` threads, and a
+// connection that sends nothing for `read_timeout` (half a request, or an idle keep-alive) is
+// closed, so up to `workers` clients holding half-sent requests cannot stop others from being
+// answered, and each is let go after `read_timeout`. (A client that trickles a byte faster
+// than that holds its worker; more such clients than workers queue the rest.)
+//
 // Lifecycle: Start() binds and returns once the server accepts connections; the listener runs
 // on a std::jthread owned by the server and cpp-httplib's worker pool. Stop() (or the
 // destructor) closes the socket and joins; it is idempotent.
@@ -20,6 +26,8 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -40,6 +48,10 @@ struct MockApiOptions {
   // {"error": ...} body instead of users.
   uint32_t fail_first = 0;
   int fail_status = 500;
+  // Threads answering requests, one connection each at a time (cpp-httplib's default is 8).
+  size_t workers = 64;
+  // A connection silent this long (mid-request or between keep-alive requests) is closed.
+  std::chrono::milliseconds read_timeout{2000};
 };
 
 class MockApiServer {

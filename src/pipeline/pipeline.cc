@@ -148,13 +148,13 @@ void Pipeline::ProcessLoop() {
         row.record_size = static_cast<uint32_t>(record_size);
         ++stored;
       } else {
-        // Records from Kafka may come from any producer: scrub secrets before keeping bytes.
-        batch->dead.push_back(
-            DeadLetter{status.message(),
-                       record.partition < 0 ? batch->origin
-                                            : fmt::format("{}/{}", batch->origin, record.partition),
-                       record.position,
-                       record.partition < 0 ? std::move(record.json) : ScrubSecrets(record.json)});
+        // Records from Kafka may come from any producer: the raw bytes and the reason go
+        // through ingest's one secret-safe rule (issue 17, item 1), like every dead letter.
+        batch->dead.push_back(MakeDeadLetter(
+            status.message(),
+            record.partition < 0 ? batch->origin
+                                 : fmt::format("{}/{}", batch->origin, record.partition),
+            record.position, record.item, record.json));
       }
     }
     batch->rows.resize(stored);
@@ -178,10 +178,12 @@ void Pipeline::ForwardLoop() {
     for (size_t i = 0; i < batch->records.size(); ++i) {
       RawRecord& record = batch->records[i];
       if (record.json.size() > options_.max_record_bytes) {
-        batch->dead.push_back(DeadLetter{fmt::format("record too large: {} bytes (limit {})",
-                                                     record.json.size(), options_.max_record_bytes),
-                                         batch->origin, record.position, std::move(record.json),
-                                         record.item});
+        // A bounded prefix through ingest's secret-safe rule, as every dead letter's bytes.
+        batch->dead.push_back(
+            MakeDeadLetter(fmt::format("record too large: {} bytes (limit {})", record.json.size(),
+                                       options_.max_record_bytes),
+                           batch->origin, record.position, record.item,
+                           std::string_view(record.json).substr(0, kTooLargeKeepBytes)));
         continue;
       }
       if (kept != i) batch->records[kept] = std::move(record);

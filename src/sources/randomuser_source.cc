@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <cctype>
 #include <condition_variable>
+#include <limits>
 #include <mutex>
+#include <new>
 #include <optional>
 #include <random>
 #include <string_view>
@@ -143,7 +145,203 @@ bool SleepUnlessStopped(std::chrono::milliseconds duration, const std::stop_toke
   return !stop.stop_requested();
 }
 
+bool IsWordByte(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+         (static_cast<unsigned char>(c) & 0x80) != 0;
+}
+
+// Replaces `secret` in `text` where it stands as a whole token (no letter, digit or
+// non-ASCII byte either side), so that a short secret does not garble the words around it
+// ("o" turned "connect" into "c***nnect", which also showed what it was).
+void RedactToken(std::string& text, std::string_view secret) {
+  if (secret.empty()) return;
+  for (size_t at = text.find(secret); at != std::string::npos; at = text.find(secret, at)) {
+    const size_t end = at + secret.size();
+    const bool alone =
+        (at == 0 || !IsWordByte(text[at - 1])) && (end == text.size() || !IsWordByte(text[end]));
+    if (alone) {
+      text.replace(at, secret.size(), "***");
+      at += 3;
+    } else {
+      ++at;
+    }
+  }
+}
+
+// Removes credentials from a message by structure (issue 17, item 3): every URL's userinfo
+// ("scheme://user:pass@host" -> "scheme://***@host"), then the URL's own "user:pass" and
+// password wherever they stand alone (a server's error page may echo them).
+std::string ScrubUserInfo(std::string text, std::string_view userinfo) {
+  for (size_t at = text.find("://"); at != std::string::npos; at = text.find("://", at)) {
+    const size_t begin = at + 3;
+    size_t end = begin;
+    while (end < text.size() &&
+           std::string_view("/?#@ \t\r\n\"'<>").find(text[end]) == std::string_view::npos) {
+      ++end;
+    }
+    if (end < text.size() && text[end] == '@' && end > begin) {
+      text.replace(begin, end - begin, "***");
+      at = begin + 3;
+    } else {
+      at = begin;
+    }
+  }
+  RedactToken(text, userinfo);
+  if (const size_t colon = userinfo.find(':'); colon != std::string_view::npos) {
+    RedactToken(text, userinfo.substr(colon + 1));
+  }
+  return text;
+}
+
+// The three-digit code of a status line ("HTTP/1.1 200 OK", "HTTP/2 404"), or 0.
+long ParseStatusCode(std::string_view line) {
+  const size_t space = line.find(' ');
+  if (space == std::string_view::npos) return 0;
+  const std::string_view code = line.substr(space + 1, 3);
+  if (code.size() != 3) return 0;
+  long status = 0;
+  for (char c : code) {
+    if (c < '0' || c > '9') return 0;
+    status = status * 10 + (c - '0');
+  }
+  return status;
+}
+
+// R of the first request: a count below the page size is asked for in one page.
+uint64_t FirstPageResults(const RandomUserOptions& options) {
+  return options.count == 0 ? options.page_size
+                            : std::min<uint64_t>(options.page_size, options.count);
+}
+
+bool IsSuccess(long status) { return status >= 200 && status <= 299; }
+
+constexpr std::string_view kUtf8Bom = "\xEF\xBB\xBF";
+
 }  // namespace
+
+uint64_t RandomUserMaxBodyBytes(uint64_t results, uint64_t max_record_bytes) {
+  constexpr uint64_t kMax = std::numeric_limits<uint64_t>::max();
+  if (max_record_bytes != 0 && results > (kMax - kRandomUserEnvelopeBytes) / max_record_bytes) {
+    return kMax;
+  }
+  return results * max_record_bytes + kRandomUserEnvelopeBytes;
+}
+
+void HttpResponseReader::OnHeaderLine(std::string_view line) {
+  if (line.starts_with("HTTP/")) {
+    // A new response (after a redirect or a 100 Continue): forget the previous one.
+    response_ = HttpResponse{};
+    response_.status = ParseStatusCode(line);
+    return;
+  }
+  const size_t colon = line.find(':');
+  if (colon == std::string_view::npos) return;
+  if (!EqualsIgnoreCase(Trim(line.substr(0, colon)), "Retry-After")) return;
+  const std::string_view value = Trim(line.substr(colon + 1));
+  // Only the delta-seconds form; an HTTP-date falls back to our own backoff.
+  uint64_t seconds = 0;
+  if (value.empty() || value.size() > 9) return;
+  for (char c : value) {
+    if (c < '0' || c > '9') return;
+    seconds = seconds * 10 + static_cast<uint64_t>(c - '0');
+  }
+  response_.retry_after = std::chrono::seconds(seconds);
+}
+
+bool HttpResponseReader::OnBody(std::string_view data) {
+  if (response_.too_large) return false;
+  response_.body_bytes += data.size();
+  if (response_.body_bytes > max_body_bytes_) {
+    // Free what was collected now: the caller aborts the transfer and only needs the flag.
+    response_.too_large = true;
+    std::string().swap(response_.body);
+    return false;
+  }
+  // Only a success body is worth keeping whole; an error body is shown as an excerpt.
+  const size_t keep =
+      IsSuccess(response_.status)
+          ? data.size()
+          : std::min(data.size(),
+                     kErrorBodyBytes - std::min(kErrorBodyBytes, response_.body.size()));
+  try {
+    response_.body.append(data.substr(0, keep));
+  } catch (const std::bad_alloc&) {
+    // Below the cap but the machine has no room: the same error, rather than an abort.
+    response_.too_large = true;
+    std::string().swap(response_.body);
+    return false;
+  }
+  return true;
+}
+
+PageOutcome InterpretPageResponse(const HttpResponse& response, uint64_t first_position,
+                                  uint64_t results, uint64_t max_body_bytes, Ingestor& ingestor,
+                                  std::string_view userinfo, Batch& out) {
+  PageOutcome outcome;
+  if (response.too_large) {
+    outcome.status = Status::Fatal(fmt::format(
+        "the response body passed {} bytes, more than a page of {} users can hold ({} x "
+        "--max-record-bytes + {} bytes), so the transfer was stopped",
+        max_body_bytes, results, results, kRandomUserEnvelopeBytes));
+    outcome.hint =
+        " (is --url a randomuser API? a smaller --page-size or a larger "
+        "--max-record-bytes changes the limit)";
+    return outcome;
+  }
+
+  if (response.status == 200) {
+    std::string_view body = response.body;
+    // Some servers (and files saved on Windows) start with a byte order mark; the file
+    // source accepts it too.
+    if (body.starts_with(kUtf8Bom)) body.remove_prefix(kUtf8Bom.size());
+    const size_t records_before = out.records.size();
+    const size_t dead_before = out.dead.size();
+    Result<uint64_t> split = ingestor.SplitResponse(body, first_position, out);
+    if (split.ok()) {
+      outcome.elements = *split;
+      return outcome;
+    }
+    out.records.resize(records_before);
+    out.dead.resize(dead_before);
+    if (split.status().kind() == ErrorKind::kInvalidInput) {
+      outcome.status = Status::Retriable(
+          fmt::format("HTTP 200 but the body ({} bytes) is not an API document, probably a "
+                      "transfer cut short: {}",
+                      response.body_bytes, ScrubUserInfo(split.status().message(), userinfo)));
+    } else {
+      outcome.status = Status::Fatal(ScrubUserInfo(split.status().message(), userinfo));
+    }
+    return outcome;
+  }
+
+  // Any other status: keep a short, single-line excerpt of the body for the message.
+  // Secret-safe: an error page may echo a user's login (issue 17, item 1).
+  std::string excerpt = ScrubUserInfo(
+      SecretSafeText(std::string_view(response.body).substr(0, kBodyExcerptBytes)), userinfo);
+  for (char& c : excerpt) {
+    if (static_cast<unsigned char>(c) < 0x20) c = ' ';
+  }
+  if (response.body_bytes > kBodyExcerptBytes) excerpt += "...";
+  const std::string_view phrase = ReasonPhrase(response.status);
+  std::string reason = fmt::format("HTTP {}{}{}: {}", response.status, phrase.empty() ? "" : " ",
+                                   phrase, excerpt.empty() ? "(empty body)" : excerpt);
+  if (response.status == 429 || (response.status >= 500 && response.status <= 599)) {
+    outcome.status = Status::Retriable(std::move(reason));
+    if (response.retry_after) {
+      outcome.retry_after =
+          std::min<std::chrono::milliseconds>(*response.retry_after, kMaxRetryAfter);
+    }
+  } else {
+    if (response.status == 401 || response.status == 403) {
+      outcome.hint = " (check the credentials and --url)";
+    } else if (response.status == 404) {
+      outcome.hint = fmt::format(" (check --url: it should be the API root, e.g. {})",
+                                 RandomUserOptions{}.base_url);
+    }
+    outcome.status = Status::Fatal(std::move(reason));
+  }
+  return outcome;
+}
 
 std::string RedactUrlCredentials(std::string_view url) {
   const std::string_view userinfo = UrlUserInfo(url);
@@ -159,43 +357,43 @@ std::string RedactUrlCredentials(std::string_view url) {
 // Lives on the source thread.
 class RandomUserSource::Http {
  public:
-  struct Response {
+  struct Result {
     CURLcode code = CURLE_OK;
-    long status = 0;
-    std::string body;
-    std::optional<std::chrono::seconds> retry_after;
     std::string error_detail;  // libcurl's error buffer; may be empty.
   };
 
-  static Result<std::unique_ptr<Http>> Create(const RandomUserOptions& options) {
+  static spate::Result<std::unique_ptr<Http>> Create(const RandomUserOptions& options,
+                                                     uint64_t max_body_bytes) {
     InitCurlOnce();
     CurlEasy handle(curl_easy_init());
     if (!handle) return Status::Fatal("randomuser: curl_easy_init failed (out of memory?)");
     CurlSlist headers(curl_slist_append(nullptr, "Accept: application/json"));
     if (!headers) return Status::Fatal("randomuser: curl_slist_append failed (out of memory?)");
-    auto http = std::unique_ptr<Http>(new Http(std::move(handle), std::move(headers)));
+    auto http =
+        std::unique_ptr<Http>(new Http(std::move(handle), std::move(headers), max_body_bytes));
     if (Status s = http->Configure(options); !s.ok()) return s;
     return http;
   }
 
-  // Performs one GET. Never throws; the outcome is in `out`.
-  void Get(const std::string& url, const std::stop_token& stop, Response& out) {
-    out = Response{};
-    response_ = &out;
+  // Performs one GET. Never throws; the response is in reader().
+  Result Get(const std::string& url, const std::stop_token& stop) {
+    Result out;
+    reader_.Reset();
     stop_ = &stop;
     error_buffer_[0] = '\0';
     CURL* h = handle_.get();
     out.code = curl_easy_setopt(h, CURLOPT_URL, url.c_str());
     if (out.code == CURLE_OK) out.code = curl_easy_perform(h);
-    if (out.code == CURLE_OK) curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out.status);
     out.error_detail = error_buffer_;
-    response_ = nullptr;
     stop_ = nullptr;
+    return out;
   }
 
+  const HttpResponse& response() const { return reader_.response(); }
+
  private:
-  Http(CurlEasy handle, CurlSlist headers)
-      : handle_(std::move(handle)), headers_(std::move(headers)) {}
+  Http(CurlEasy handle, CurlSlist headers, uint64_t max_body_bytes)
+      : handle_(std::move(handle)), headers_(std::move(headers)), reader_(max_body_bytes) {}
 
   Status Configure(const RandomUserOptions& options) {
     CURL* h = handle_.get();
@@ -228,38 +426,21 @@ class RandomUserSource::Http {
     return Status::Ok();
   }
 
+  // libcurl hands decoded bytes (after Content-Encoding), so the cap holds for a gzip bomb
+  // too. Returning less than it gave aborts the transfer (CURLE_WRITE_ERROR).
   static size_t OnBody(char* data, size_t size, size_t count, void* user) {
     auto* self = static_cast<Http*>(user);
-    self->response_->body.append(data, size * count);
-    return size * count;
+    return self->reader_.OnBody(std::string_view(data, size * count)) ? size * count : 0;
   }
 
   static size_t OnHeader(char* data, size_t size, size_t count, void* user) {
-    auto* self = static_cast<Http*>(user);
-    const std::string_view line(data, size * count);
-    if (line.starts_with("HTTP/")) {
-      // A new response (after a redirect): forget the previous one's headers and body.
-      self->response_->retry_after.reset();
-      self->response_->body.clear();
-      return line.size();
-    }
-    const size_t colon = line.find(':');
-    if (colon == std::string_view::npos) return line.size();
-    if (!EqualsIgnoreCase(Trim(line.substr(0, colon)), "Retry-After")) return line.size();
-    const std::string_view value = Trim(line.substr(colon + 1));
-    // Only the delta-seconds form; an HTTP-date falls back to our own backoff.
-    uint64_t seconds = 0;
-    if (value.empty() || value.size() > 9) return line.size();
-    for (char c : value) {
-      if (c < '0' || c > '9') return line.size();
-      seconds = seconds * 10 + static_cast<uint64_t>(c - '0');
-    }
-    self->response_->retry_after = std::chrono::seconds(seconds);
-    return line.size();
+    static_cast<Http*>(user)->reader_.OnHeaderLine(std::string_view(data, size * count));
+    return size * count;
   }
 
-  // Called by libcurl during the transfer (at least about once a second); a non-zero return
-  // aborts it with CURLE_ABORTED_BY_CALLBACK.
+  // Called by libcurl during the transfer (at least about once a second, also while it waits
+  // for a server that accepted the connection but does not answer); a non-zero return aborts
+  // it with CURLE_ABORTED_BY_CALLBACK.
   static int OnProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
     auto* self = static_cast<Http*>(user);
     return self->stop_ != nullptr && self->stop_->stop_requested() ? 1 : 0;
@@ -268,15 +449,9 @@ class RandomUserSource::Http {
   CurlEasy handle_;
   CurlSlist headers_;
   char error_buffer_[CURL_ERROR_SIZE] = {};
+  HttpResponseReader reader_;
   // Valid only during Get().
-  Response* response_ = nullptr;
   const std::stop_token* stop_ = nullptr;
-};
-
-struct RandomUserSource::Attempt {
-  Status status;     // Ok, Retriable, Fatal or Cancelled; the message is the reason.
-  std::string hint;  // What to check, appended to the final error message.
-  std::optional<std::chrono::milliseconds> retry_after;
 };
 
 Result<std::unique_ptr<RandomUserSource>> RandomUserSource::Create(RandomUserOptions options) {
@@ -301,6 +476,9 @@ Result<std::unique_ptr<RandomUserSource>> RandomUserSource::Create(RandomUserOpt
   if (options.timeout.count() <= 0 || options.connect_timeout.count() <= 0) {
     return Status::Fatal("randomuser: timeout and connect timeout must be positive");
   }
+  if (options.max_record_bytes < 1) {
+    return Status::Fatal("randomuser: max record bytes must be 1 or more");
+  }
   if (options.backoff_initial.count() < 0 || options.backoff_max < options.backoff_initial) {
     return Status::Fatal("randomuser: backoff must satisfy 0 <= backoff_initial <= backoff_max");
   }
@@ -313,7 +491,8 @@ Result<std::unique_ptr<RandomUserSource>> RandomUserSource::Create(RandomUserOpt
     }
     nat = std::string(*known);
   }
-  Result<std::unique_ptr<Http>> http = Http::Create(options);
+  Result<std::unique_ptr<Http>> http = Http::Create(
+      options, RandomUserMaxBodyBytes(FirstPageResults(options), options.max_record_bytes));
   if (!http.ok()) return http.status();
   return std::unique_ptr<RandomUserSource>(
       new RandomUserSource(std::move(options), std::move(http).value()));
@@ -323,12 +502,15 @@ RandomUserSource::RandomUserSource(RandomUserOptions options, std::unique_ptr<Ht
     : options_(std::move(options)),
       origin_(RedactUrlCredentials(options_.base_url)),
       userinfo_(UrlUserInfo(options_.base_url)),
-      page_results_(options_.count == 0 ? options_.page_size
-                                        : std::min<uint64_t>(options_.page_size, options_.count)),
-      end_position_(
-          options_.count == 0 ? 0 : (options_.first_page - 1) * page_results_ + options_.count),
+      max_body_bytes_(
+          RandomUserMaxBodyBytes(FirstPageResults(options_), options_.max_record_bytes)),
+      end_position_(options_.count == 0
+                        ? 0
+                        : (options_.first_page - 1) * FirstPageResults(options_) + options_.count),
       http_(std::move(http)),
-      page_(options_.first_page),
+      ingestor_(static_cast<size_t>(options_.max_record_bytes)),
+      results_(FirstPageResults(options_)),
+      next_position_((options_.first_page - 1) * results_),
       jitter_(std::random_device{}()) {
   pending_.origin = origin_;
 }
@@ -340,7 +522,7 @@ std::string RandomUserSource::Describe() const { return "randomuser " + origin_;
 std::string RandomUserSource::PageUrl(uint64_t page) const {
   std::string url = options_.base_url;
   url.push_back(url.find('?') == std::string::npos ? '?' : '&');
-  url += fmt::format("results={}&seed={}&page={}", page_results_, UrlEncode(options_.seed), page);
+  url += fmt::format("results={}&seed={}&page={}", results_, UrlEncode(options_.seed), page);
   if (!options_.nationalities.empty()) {
     url += "&nat=";
     for (size_t i = 0; i < options_.nationalities.size(); ++i) {
@@ -354,15 +536,6 @@ std::string RandomUserSource::PageUrl(uint64_t page) const {
   return url;
 }
 
-std::string RandomUserSource::Scrub(std::string text) const {
-  if (userinfo_.empty()) return text;
-  for (size_t at = text.find(userinfo_); at != std::string::npos;
-       at = text.find(userinfo_, at + 3)) {
-    text.replace(at, userinfo_.size(), "***");
-  }
-  return text;
-}
-
 std::chrono::milliseconds RandomUserSource::Backoff(uint64_t retry) {
   // initial * 2^(retry-1), capped, then "equal jitter": uniform in [d/2, d].
   std::chrono::milliseconds delay = options_.backoff_initial;
@@ -372,131 +545,139 @@ std::chrono::milliseconds RandomUserSource::Backoff(uint64_t retry) {
   return std::chrono::milliseconds(dist(jitter_));
 }
 
-RandomUserSource::Attempt RandomUserSource::TryOnce(const std::string& url, uint64_t first_position,
-                                                    const std::stop_token& stop) {
-  Http::Response response;
+PageOutcome RandomUserSource::TryOnce(const std::string& url, uint64_t first_position,
+                                      const std::stop_token& stop) {
   requests_made_.fetch_add(1, std::memory_order_relaxed);
-  http_->Get(url, stop, response);
+  const Http::Result result = http_->Get(url, stop);
+  const HttpResponse& response = http_->response();
 
-  Attempt attempt;
-  if (response.code != CURLE_OK) {
-    if (response.code == CURLE_ABORTED_BY_CALLBACK) {
-      attempt.status = Status::Cancelled("stopped during the request");
-      return attempt;
+  PageOutcome outcome;
+  // A transfer our own cap cut short reports a write error: InterpretPageResponse says why.
+  if (result.code != CURLE_OK && !response.too_large) {
+    if (result.code == CURLE_ABORTED_BY_CALLBACK) {
+      outcome.status = Status::Cancelled("stopped during the request");
+      return outcome;
     }
-    std::string reason = curl_easy_strerror(response.code);
-    if (!response.error_detail.empty() && response.error_detail != reason) {
-      reason += ": " + Scrub(response.error_detail);
+    std::string reason = curl_easy_strerror(result.code);
+    if (!result.error_detail.empty() && result.error_detail != reason) {
+      reason += ": " + ScrubUserInfo(result.error_detail, userinfo_);
     }
-    attempt.hint = std::string(kReachabilityHint);
-    attempt.status = IsRetriableCurlError(response.code) ? Status::Retriable(std::move(reason))
-                                                         : Status::Fatal(std::move(reason));
-    return attempt;
+    outcome.hint = std::string(kReachabilityHint);
+    outcome.status = IsRetriableCurlError(result.code) ? Status::Retriable(std::move(reason))
+                                                       : Status::Fatal(std::move(reason));
+    return outcome;
   }
-
-  if (response.status == 200) {
-    pending_.records.clear();
-    pending_.dead.clear();
-    Result<uint64_t> split = ingestor_.SplitResponse(response.body, first_position, pending_);
-    if (split.ok()) return attempt;
-    pending_.records.clear();
-    pending_.dead.clear();
-    if (split.status().kind() == ErrorKind::kInvalidInput) {
-      attempt.status = Status::Retriable(
-          fmt::format("HTTP 200 but the body ({} bytes) is not an API document, probably a "
-                      "transfer cut short: {}",
-                      response.body.size(), Scrub(split.status().message())));
-    } else {
-      attempt.status = Status::Fatal(Scrub(split.status().message()));
-    }
-    return attempt;
-  }
-
-  // Any other status: keep a short, single-line excerpt of the body for the message.
-  std::string excerpt = Scrub(response.body.substr(0, kBodyExcerptBytes));
-  for (char& c : excerpt) {
-    if (static_cast<unsigned char>(c) < 0x20) c = ' ';
-  }
-  if (response.body.size() > kBodyExcerptBytes) excerpt += "...";
-  const std::string_view phrase = ReasonPhrase(response.status);
-  std::string reason = fmt::format("HTTP {}{}{}: {}", response.status, phrase.empty() ? "" : " ",
-                                   phrase, excerpt.empty() ? "(empty body)" : excerpt);
-  if (response.status == 429 || (response.status >= 500 && response.status <= 599)) {
-    attempt.status = Status::Retriable(std::move(reason));
-    if (response.retry_after) {
-      attempt.retry_after =
-          std::min<std::chrono::milliseconds>(*response.retry_after, kMaxRetryAfter);
-    }
-  } else {
-    if (response.status == 401 || response.status == 403) {
-      attempt.hint = " (check the credentials and --url)";
-    } else if (response.status == 404) {
-      attempt.hint = fmt::format(" (check --url: it should be the API root, e.g. {})",
-                                 RandomUserOptions{}.base_url);
-    }
-    attempt.status = Status::Fatal(std::move(reason));
-  }
-  return attempt;
+  pending_.records.clear();
+  pending_.dead.clear();
+  return InterpretPageResponse(response, first_position, results_, max_body_bytes_, ingestor_,
+                               userinfo_, pending_);
 }
 
 Status RandomUserSource::FetchPage(const std::stop_token& stop) {
-  const std::string url = PageUrl(page_);
-  const std::string shown = RedactUrlCredentials(url);
-  const uint64_t first_position = (page_ - 1) * page_results_;
   const uint64_t max_attempts = uint64_t{options_.max_retries} + 1;
-  for (uint64_t n = 1;; ++n) {
-    if (stop.stop_requested()) {
-      return Status::Cancelled(fmt::format("randomuser: stopped before GET {}", shown));
+  // Each round either receives new users (and returns), ends the data, or asks again with a
+  // strictly smaller R (a short page that lay wholly before next_position_), so it ends.
+  for (;;) {
+    const uint64_t page = next_position_ / results_ + 1;
+    const uint64_t page_start = (page - 1) * results_;
+    const uint64_t asked = results_;
+    const std::string url = PageUrl(page);
+    const std::string shown = RedactUrlCredentials(url);
+    PageOutcome attempt;
+    for (uint64_t n = 1;; ++n) {
+      if (stop.stop_requested()) {
+        return Status::Cancelled(fmt::format("randomuser: stopped before GET {}", shown));
+      }
+      attempt = TryOnce(url, page_start, stop);
+      const Status& status = attempt.status;
+      if (status.ok()) break;
+      if (status.kind() == ErrorKind::kCancelled) {
+        return Status::Cancelled(fmt::format("randomuser: GET {}: {}", shown, status.message()));
+      }
+      if (!status.retriable()) {
+        return Status::Fatal(
+            fmt::format("randomuser: GET {}: {}{}", shown, status.message(), attempt.hint));
+      }
+      if (n >= max_attempts) {
+        return Status::Fatal(fmt::format("randomuser: GET {} failed after {} attempts: {}{}", shown,
+                                         n, status.message(), attempt.hint));
+      }
+      const std::chrono::milliseconds wait = attempt.retry_after.value_or(Backoff(n));
+      spdlog::warn("randomuser: GET {} attempt {}/{} failed: {}; retrying in {} ms{}", shown, n,
+                   max_attempts, status.message(), wait.count(),
+                   attempt.retry_after ? " (Retry-After)" : "");
+      if (!SleepUnlessStopped(wait, stop)) {
+        return Status::Cancelled(fmt::format(
+            "randomuser: stopped while waiting to retry GET {} (attempt {}/{} failed: {})", shown,
+            n, max_attempts, status.message()));
+      }
     }
-    Attempt attempt = TryOnce(url, first_position, stop);
-    const Status& status = attempt.status;
-    if (status.ok()) break;
-    if (status.kind() == ErrorKind::kCancelled) {
-      return Status::Cancelled(fmt::format("randomuser: GET {}: {}", shown, status.message()));
-    }
-    if (!status.retriable()) {
-      return Status::Fatal(
-          fmt::format("randomuser: GET {}: {}{}", shown, status.message(), attempt.hint));
-    }
-    if (n >= max_attempts) {
-      return Status::Fatal(fmt::format("randomuser: GET {} failed after {} attempts: {}{}", shown,
-                                       n, status.message(), attempt.hint));
-    }
-    const std::chrono::milliseconds wait = attempt.retry_after.value_or(Backoff(n));
-    spdlog::warn("randomuser: GET {} attempt {}/{} failed: {}; retrying in {} ms{}", shown, n,
-                 max_attempts, status.message(), wait.count(),
-                 attempt.retry_after ? " (Retry-After)" : "");
-    if (!SleepUnlessStopped(wait, stop)) {
-      return Status::Cancelled(fmt::format(
-          "randomuser: stopped while waiting to retry GET {} (attempt {}/{} failed: {})", shown, n,
-          max_attempts, status.message()));
-    }
-  }
 
-  const uint64_t seen = pending_.records.size() + pending_.dead.size();
-  if (end_position_ != 0) {
-    // The last page was requested whole (R is constant); drop the users beyond `count`.
-    auto beyond = [&](const auto& item) { return item.position >= end_position_; };
-    std::erase_if(pending_.records, beyond);
-    std::erase_if(pending_.dead, beyond);
+    const uint64_t elements = attempt.elements;
+    if (elements == 0) {
+      pending_.records.clear();
+      pending_.dead.clear();
+      if (users_received_ == 0) {
+        return Status::Fatal(fmt::format(
+            "randomuser: GET {} returned no users (expected {}); is --url a randomuser API?", shown,
+            asked));
+      }
+      // The server has nothing from here on: the end of its data.
+      if (end_position_ != 0) {
+        spdlog::warn(
+            "randomuser: GET {} returned no users: the API has no more after {} users, fewer "
+            "than --count {}",
+            shown, users_received_, options_.count);
+      } else {
+        spdlog::info("randomuser: GET {} returned no users: the API has no more after {} users",
+                     shown, users_received_);
+      }
+      finished_ = true;
+      return Status::Ok();
+    }
+    if (elements > asked && !warned_long_page_) {
+      warned_long_page_ = true;
+      spdlog::warn("randomuser: GET {} returned {} users, asked for {}: keeping the first {}",
+                   shown, elements, asked, asked);
+    }
+    // Keep only users this request asked for and not received yet: no user twice, none past
+    // --count.
+    uint64_t keep_end = page_start + asked;
+    if (end_position_ != 0) keep_end = std::min(keep_end, end_position_);
+    auto unwanted = [&](const auto& item) {
+      return item.position < next_position_ || item.position >= keep_end;
+    };
+    std::erase_if(pending_.records, unwanted);
+    std::erase_if(pending_.dead, unwanted);
+
+    const uint64_t received_end = std::min(page_start + std::min(elements, asked), keep_end);
+    if (elements < asked) {
+      // A short page: the server gives at most `elements` per request (a cap, or the end of
+      // its data). Asking for that many from here on keeps each request starting at or
+      // before the first missing user, so none is skipped.
+      spdlog::warn(
+          "randomuser: GET {} returned {} users, asked for {}; asking for {} per page from now "
+          "on",
+          shown, elements, asked, elements);
+      results_ = elements;
+    }
+    if (received_end > next_position_) {
+      users_received_ += received_end - next_position_;
+      next_position_ = received_end;
+      pending_offset_ = 0;
+      return Status::Ok();
+    }
+    // Nothing new (the short page lay before next_position_): ask again with the smaller R.
+    pending_.records.clear();
+    pending_.dead.clear();
   }
-  if (pending_.records.empty() && pending_.dead.empty()) {
-    return Status::Fatal(fmt::format(
-        "randomuser: GET {} returned no users (expected {}); is --url a randomuser API?", shown,
-        page_results_));
-  }
-  if (seen < page_results_) {
-    spdlog::warn("randomuser: GET {} returned {} users, expected {}", shown, seen, page_results_);
-  }
-  pending_offset_ = 0;
-  ++page_;
-  return Status::Ok();
 }
 
 Result<SourceState> RandomUserSource::Next(Batch& batch, size_t max_records, std::stop_token stop) {
   if (finished_) return SourceState::kFinished;
   if (pending_offset_ >= pending_.records.size() && pending_.dead.empty()) {
     if (Status s = FetchPage(stop); !s.ok()) return s;
+    if (finished_) return SourceState::kFinished;
   }
   batch.origin = origin_;
 
@@ -516,7 +697,7 @@ Result<SourceState> RandomUserSource::Next(Batch& batch, size_t max_records, std
   if (pending_offset_ >= pending_.records.size()) {
     pending_.records.clear();
     pending_offset_ = 0;
-    if (end_position_ != 0 && (page_ - 1) * page_results_ >= end_position_) finished_ = true;
+    if (end_position_ != 0 && next_position_ >= end_position_) finished_ = true;
   }
   return finished_ ? SourceState::kFinished : SourceState::kHaveMore;
 }

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "test_util.h"
@@ -79,10 +80,23 @@ std::vector<std::string> UserLines() {
 }
 
 TEST(FileSource, PrettyDocument) {
-  Drained d = ReadText(Fixture("v1.4-111-users-all-nats.json"));
+  const std::string text = Fixture("v1.4-111-users-all-nats.json");
+  Drained d = ReadText(text);
   EXPECT_EQ(d.records.size(), 111u);
-  EXPECT_EQ(d.records[5].position, 5u);
   EXPECT_EQ(d.source_records, 111u);
+  // Each user's position is the line where it starts (issue 17, item 4): the line that
+  // holds only its opening brace.
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  uint64_t previous = 0;
+  for (const RawRecord& r : d.records) {
+    ASSERT_GT(r.position, previous);
+    ASSERT_LE(r.position, lines.size());
+    EXPECT_EQ(lines[r.position - 1].find_first_not_of(' '), lines[r.position - 1].find('{'));
+    EXPECT_EQ(r.item, 0u);
+    previous = r.position;
+  }
 }
 
 TEST(FileSource, JsonLinesWithBomAndBadLines) {

@@ -70,7 +70,11 @@ TEST(Ingest, MalformedDocumentAddsNothing) {
   Batch batch;
   EXPECT_FALSE(ingestor.SplitResponse(R"({"info":{}})", 0, batch).ok());
   EXPECT_FALSE(ingestor.SplitResponse(R"({"results":{}})", 0, batch).ok());
-  EXPECT_FALSE(ingestor.SplitResponse(R"([1])", 0, batch).ok());
+  // A bare array is a document of users (a file may hold one): its element is a dead letter.
+  auto array = ingestor.SplitResponse(R"([1])", 0, batch);
+  ASSERT_TRUE(array.ok());
+  EXPECT_EQ(array.value(), 1u);
+  EXPECT_EQ(batch.dead.size(), 1u);
 }
 
 TEST(Ingest, NonObjectElementsBecomeDeadLetters) {
