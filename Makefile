@@ -34,8 +34,11 @@ test: build test-asan test-fuzz
 test-unit: build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) -L unit
 
+# -O1 -g1, as the sanitizers' docs advise: reports keep function names and lines, and the
+# build takes half the time of -O2 -g (it is most of `make test`).
 $(ASAN_BUILD)/CMakeCache.txt:
 	cmake -S . -B $(ASAN_BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" \
 	  -DSPATE_SANITIZE=ON -DSPATE_BUILD_BENCH=OFF
 
 test-asan: setup $(ASAN_BUILD)/CMakeCache.txt
