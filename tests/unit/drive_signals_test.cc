@@ -15,24 +15,14 @@
 #include "app/commands.h"
 #include "app/components.h"
 #include "app/signals.h"
+#include "child_process.h"
 #include "config/config.h"
 #include "pipeline/pipeline.h"
 
 namespace spate {
 namespace {
 
-// Runs `body` in a forked child (the guard may end the process) and returns its exit code.
-template <typename Body>
-int InChild(Body body) {
-  const pid_t pid = fork();
-  if (pid == 0) {
-    BlockStopSignals();
-    _exit(body());
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
+using spate::testing::InChild;
 
 class EmptySource final : public Source {
  public:
