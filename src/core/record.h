@@ -28,6 +28,11 @@ struct RawRecord {
   // file line) holds a response of several users; 0 where a position holds one record.
   // (position, item) identifies one record of an input.
   uint32_t item = 0;
+  // When the record entered spate, in microseconds since the Unix epoch (0: not known). Set
+  // by the ingest stage; on Kafka it travels as the record's timestamp (milliseconds), so a
+  // consumer reads back when the producer took the record in. End-to-end latency is measured
+  // from it when a sink commits the row.
+  int64_t ingest_us = 0;
 };
 
 // Bytes a record's buffer keeps free after the record, so that the transform can take the
@@ -103,6 +108,8 @@ struct Row {
   std::string_view timezone = kNoText;  // timezone.offset, e.g. "+5:45"
   std::string_view cell = kNoText;
   int64_t ingested_at_ms = 0;  // Unix epoch milliseconds when process made the row.
+  // RawRecord::ingest_us of the record the row was made from (not stored; for latency).
+  int64_t ingest_us = 0;
 
   // Where the row came from, for a sink that cannot store it and dead-letters it instead:
   // the record's position, item and partition (as RawRecord's), and how many of storage's
@@ -185,6 +192,7 @@ struct Batch {
     record.position = 0;
     record.partition = -1;
     record.item = 0;
+    record.ingest_us = 0;
     return record;
   }
 };
