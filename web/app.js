@@ -293,11 +293,12 @@
       parts.push(s('line', { x1: L, x2: W - R, y1: y(v), y2: y(v), class: 'grid' }));
       parts.push(s('text', { x: L - 6, y: y(v) + 4, class: 'ytick' }, yfmt(v)));
     }
-    const span = t1 - t0;
-    const step = [5, 10, 15, 30, 60, 120, 300].find((st) => span / st <= 6) || 600;
+    // As many time labels as fit (about 64 px each), on round seconds.
+    const fit = Math.max(2, Math.floor((W - L - R) / 64));
+    const step = [5, 10, 15, 30, 60, 120, 300].find((st) => (t1 - t0) / st <= fit) || 600;
     for (let t = Math.ceil(t0 / step) * step; t <= t1; t += step) {
       parts.push(s('line', { x1: x(t), x2: x(t), y1: T, y2: H - B, class: 'grid' }));
-      parts.push(s('text', { x: x(t), y: H - 5, class: 'xtick' }, clock(t * 1000)));
+      if (x(t) + 24 <= W) parts.push(s('text', { x: x(t), y: H - 5, class: 'xtick' }, clock(t * 1000)));
     }
     parts.push(s('line', { x1: L, x2: W - R, y1: H - B, y2: H - B, class: 'axis' }));
     if (opt.limit) {
@@ -318,17 +319,63 @@
       }
       parts.push(s('path', { d: d || 'M0,0', class: 'line ' + sr.cls }));
     }
+    const cursor = s('line', { y1: T, y2: H - B, class: 'cursor', visibility: 'hidden' });
+    parts.push(cursor);
     svg.replaceChildren(...parts);
-    const legend = q(fig, '.legend');
+    const values = [];
     const items = series.map((sr) => {
-      let latest = null;
-      for (let i = sr.pts.length - 1; i >= 0 && latest === null; i--) latest = sr.pts[i][1];
       const it = h('span', { class: 'item' });
-      it.append(h('i', { class: 'sw ' + sr.cls }), document.createTextNode(sr.name + ' '));
-      it.append(h('b', {}, latest === null ? '–' : opt.fmt(latest)));
+      const b = h('b');
+      it.append(h('i', { class: 'sw ' + sr.cls }), document.createTextNode(sr.name + ' '), b);
+      values.push(b);
       return it;
     });
-    legend.replaceChildren(...items);
+    q(fig, '.legend').replaceChildren(...items);
+    fig.chart = { x, t0, t1, L, R, W, series, fmt: opt.fmt, cursor, values };
+    if (!fig.hoverable) {
+      fig.hoverable = true;
+      svg.addEventListener('mousemove', (ev) => {
+        const c = fig.chart;
+        const r = svg.getBoundingClientRect();
+        const px = ((ev.clientX - r.left) * c.W) / r.width;
+        hoverT = c.t0 + ((px - c.L) / (c.W - c.L - c.R)) * (c.t1 - c.t0);
+        if (hoverT < c.t0 || hoverT > c.t1) hoverT = null;
+        showCursor();
+      });
+      svg.addEventListener('mouseleave', () => {
+        hoverT = null;
+        showCursor();
+      });
+    }
+    showCursor(fig);
+  }
+
+  // The cursor: one time under the mouse, marked on every chart, with the values at that
+  // second in the legends (the latest values when the mouse is elsewhere).
+  let hoverT = null;
+  function showCursor(only) {
+    const figs = only ? [only] : document.querySelectorAll('.chart');
+    const at = hoverT === null ? null : Math.round(hoverT);
+    setText($('cursor'), at === null ? '' : '· values at ' + clock(at * 1000));
+    for (const fig of figs) {
+      const c = fig.chart;
+      if (!c) continue;
+      c.series.forEach((sr, i) => {
+        let v = null;
+        if (at === null) {
+          for (let j = sr.pts.length - 1; j >= 0 && v === null; j--) v = sr.pts[j][1];
+        } else {
+          const p = sr.pts.find((pt) => Math.round(pt[0]) === at);
+          v = p ? p[1] : null;
+        }
+        setText(c.values[i], v === null || v === undefined ? '–' : c.fmt(v));
+      });
+      setAttr(c.cursor, 'visibility', at === null ? 'hidden' : 'visible');
+      if (at !== null) {
+        setAttr(c.cursor, 'x1', c.x(at));
+        setAttr(c.cursor, 'x2', c.x(at));
+      }
+    }
   }
 
   function renderCharts() {
