@@ -165,6 +165,7 @@
     marker.append(s('path', { d: 'M0,0 L10,5 L0,10 z', class: 'arrowhead' }));
     defs.append(marker);
     svg.append(defs);
+    const several = new Set(nodes.map((n) => n.pipeline).filter(Boolean)).size > 1;
     for (const e of edges) {
       const a = pos.get(e.from);
       const b = pos.get(e.to);
@@ -184,7 +185,9 @@
       const g = s('g', { class: 'node kind-' + n.kind, transform: `translate(${p.x},${p.y})`, 'data-node-id': n.id });
       g.append(s('rect', { width: NODE_W, height: NODE_H, rx: 6 }));
       const title = s('text', { x: 10, y: 19 });
-      title.append(s('tspan', { class: 'kind' }, n.kind + ' '), s('tspan', { class: 'name' }, n.name));
+      // `run --transport kafka` has two pipelines (produce, process): say which a node is in.
+      const kind = n.kind + (several && n.pipeline ? ' · ' + n.pipeline : '');
+      title.append(s('tspan', { class: 'kind' }, kind + ' '), s('tspan', { class: 'name' }, n.name));
       g.append(title);
       const l1 = s('text', { x: 10, y: 39, class: 'big' });
       const l2 = s('text', { x: 10, y: 56 });
@@ -216,7 +219,7 @@
       switch (n.kind) {
         case 'source':
           lines = [rate(n.rate) + ' records/s', num(n.records_total) + ' records · ' + bytes(n.bytes_total || 0),
-            'errors ' + num(n.errors_total || 0)];
+            'errors ' + num(n.errors_total || 0) + (n.retries_total !== undefined ? ' · retries ' + num(n.retries_total) : '')];
           errors = n.errors_total;
           break;
         case 'queue': {
@@ -226,7 +229,7 @@
           break;
         }
         case 'topic':
-          lines = [num(n.lag) + ' lag', 'messages behind', ''];
+          lines = [n.lag === null || n.lag === undefined ? 'lag –' : num(n.lag) + ' lag', 'messages behind', ''];
           break;
         case 'process':
           lines = [rate(n.rate) + ' records/s', num(n.rows_total) + ' rows', num(n.dead_letters_total || 0) + ' dead letters'];
