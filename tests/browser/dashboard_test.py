@@ -336,10 +336,11 @@ def run(args, tmp):
         feeder.start()
         spate.url_seen.wait(60)
         if not spate.url:
-            code = spate.proc.poll()
-            raise Failure(f"spate printed no 'dashboard: http://...' line "
-                          f"({'exit status ' + str(code) if code is not None else 'still running'})"
-                          f":\n{spate.tail()}")
+            try:
+                code = f"it exited with {spate.proc.wait(timeout=5)}"
+            except subprocess.TimeoutExpired:
+                code = "it still runs after 60 s"
+            raise Failure(f"spate printed no 'dashboard: http://...' line ({code})")
         base = spate.url
         log(f"dashboard at {base}")
 
