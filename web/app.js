@@ -79,6 +79,7 @@
     const t = pad(d.getHours()) + ':' + pad(d.getMinutes()) + ':' + pad(d.getSeconds());
     return withMs ? t + '.' + pad(d.getMilliseconds(), 3) : t;
   }
+  const plural = (n, word) => num(n) + ' ' + word + (n === 1 ? '' : 's');
   const pct = (part, whole) => (whole ? nf1.format((100 * part) / whole) + '%' : '0%');
 
   // ---- connection state ---------------------------------------------------------------------
@@ -151,10 +152,17 @@
   }
 
   function buildGraph(svg, nodes, edges) {
-    const { pos, width, height } = layout(nodes, edges);
-    const m = 2;
     svg.replaceChildren();
     nodeEls.clear();
+    if (!nodes.length) {
+      // A component appears once it has reported: before the first batch there is none.
+      svg.setAttribute('viewBox', '0 0 400 24');
+      svg.setAttribute('width', 400);
+      svg.append(s('text', { x: 200, y: 16, class: 'xtick' }, 'waiting for the pipeline to report'));
+      return;
+    }
+    const { pos, width, height } = layout(nodes, edges);
+    const m = 2;
     svg.setAttribute('viewBox', -m + ' ' + -m + ' ' + (width + 2 * m) + ' ' + (height + 2 * m));
     svg.setAttribute('width', width + 2 * m);
     const defs = s('defs');
@@ -218,7 +226,7 @@
       let errors = 0;
       switch (n.kind) {
         case 'source':
-          lines = [rate(n.rate) + ' records/s', num(n.records_total) + ' records · ' + bytes(n.bytes_total || 0),
+          lines = [rate(n.rate) + ' records/s', plural(n.records_total, 'record') + ' · ' + bytes(n.bytes_total || 0),
             'errors ' + num(n.errors_total || 0) + (n.retries_total !== undefined ? ' · retries ' + num(n.retries_total) : '')];
           errors = n.errors_total;
           break;
@@ -232,11 +240,11 @@
           lines = [n.lag === null || n.lag === undefined ? 'lag –' : num(n.lag) + ' lag', 'messages behind', ''];
           break;
         case 'process':
-          lines = [rate(n.rate) + ' records/s', num(n.rows_total) + ' rows', num(n.dead_letters_total || 0) + ' dead letters'];
+          lines = [rate(n.rate) + ' records/s', plural(n.rows_total, 'row'), plural(n.dead_letters_total || 0, 'dead letter')];
           errors = n.dead_letters_total;
           break;
         case 'sink':
-          lines = [rate(n.rate) + ' rows/s', num(n.rows_total) + ' rows · ' + num(n.rejected_total || 0) + ' rejected',
+          lines = [rate(n.rate) + ' rows/s', plural(n.rows_total, 'row') + ' · ' + num(n.rejected_total || 0) + ' rejected',
             'errors ' + num(n.errors_total || 0) + ' · retries ' + num(n.retries_total || 0)];
           errors = n.errors_total;
           break;
@@ -317,7 +325,9 @@
           continue;
         }
         // A missing sample (more than two seconds apart) is a gap, not a straight line.
-        d += (prevT === null || t - prevT > 2.5 ? 'M' : 'L') + x(t).toFixed(1) + ',' + y(v).toFixed(1);
+        // A segment starts with a zero-length step: with round caps a lone sample is a dot.
+        const xy = x(t).toFixed(1) + ',' + y(v).toFixed(1);
+        d += prevT === null || t - prevT > 2.5 ? 'M' + xy + 'h0' : 'L' + xy;
         prevT = t;
       }
       parts.push(s('path', { d: d || 'M0,0', class: 'line ' + sr.cls }));
@@ -448,7 +458,7 @@
   function renderLanded(l) {
     const total = l.rows || 0;
     const rowsEl = $('landed-rows');
-    setText(rowsEl, num(total) + ' rows');
+    setText(rowsEl, plural(total, 'row'));
     setAttr(rowsEl, 'data-value', total);
     let countries = (l.by_country || []).slice().sort((a, b) => b.rows - a.rows);
     if (countries.length > TOP_COUNTRIES + 1) {
@@ -477,7 +487,7 @@
       stack.append(seg);
       const it = h('span', { class: 'item' });
       it.append(h('i', { class: 'sw c' + (i % 8) }), document.createTextNode(g.key + ' '),
-        h('b', {}, num(g.rows) + ' rows · ' + pct(g.rows, gsum)));
+        h('b', {}, plural(g.rows, 'row') + ' · ' + pct(g.rows, gsum)));
       legend.append(it);
     });
     $('gender').replaceChildren(stack, legend);
