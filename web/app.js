@@ -402,7 +402,8 @@
     const col = (k) => pts.map(({ t, p }) => [t, p[k] === undefined ? null : p[k]]);
     const rfmt = (v) => rate(v) + ' records/s';
     drawChart($('chart-rate'), t0, t1, [
-      { name: 'input', cls: 'c0', pts: col('input_rate') },
+      // Input drawn wider: when processing keeps up the two lines coincide, both visible.
+      { name: 'input', cls: 'c0 wide', pts: col('input_rate') },
       { name: 'processing', cls: 'c1', pts: col('processing_rate') },
     ], { axis: () => countAxis, fmt: rfmt });
     drawChart($('chart-e2e'), t0, t1, [
@@ -432,6 +433,15 @@
   }
 
   // ---- dead letters -------------------------------------------------------------------------
+  // A file origin shows its file name, a long one its end; the whole is in the tooltip.
+  function origin(text) {
+    let short = text;
+    const slash = text.lastIndexOf('/');
+    if (text.startsWith('file:') && slash > 5) short = 'file:…' + text.slice(slash);
+    else if (text.length > 26) short = '…' + text.slice(-25);
+    return h('td', { class: 'origin', title: text }, short);
+  }
+
   function renderDead(d) {
     const list = d.dead_letters || [];
     setText($('dead-count'), num(d.total || 0) + ' total' + (list.length ? ' · latest ' + num(list.length) + ', newest first' : ''));
@@ -442,7 +452,7 @@
         h('td', { class: 'time' }, x.time ? clock(Date.parse(x.time), true) : ''),
         h('td', {}, x.stage || ''),
         h('td', { class: 'reason' }, x.reason || ''),
-        h('td', { class: 'origin' }, x.origin || ''),
+        origin(x.origin || ''),
         h('td', { class: 'pos' }, num(x.position) + (x.item ? ' #' + x.item : '')),
       );
       const raw = h('td', { class: 'raw' });
