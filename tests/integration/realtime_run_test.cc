@@ -62,7 +62,7 @@ TEST(RealtimeRun, DurationWithoutCountHasNoCountLimitAndCountStillWins) {
   EXPECT_NE(counted.err.find("spate run: 50 records"), std::string::npos) << counted.err;
 }
 
-TEST(RealtimeRun, CtrlCDuringAPacedWaitStopsPromptlyAndStoresWhatCame) {
+TEST(RealtimeRun, CtrlCDuringAPacedWaitStopsPromptly) {
   TempDir dir;
   const std::string data = dir.File("data");
   // Two records a second, each waiting up to a minute for a batch to fill.
