@@ -515,6 +515,8 @@ RandomUserSource::RandomUserSource(RandomUserOptions options, std::unique_ptr<Ht
       next_position_((options_.first_page - 1) * results_),
       jitter_(std::random_device{}()) {
   pending_.origin = origin_;
+  // /readyz: connected once a page came back.
+  Health().Set(kHealthName, false, "no page fetched yet");
 }
 
 RandomUserSource::~RandomUserSource() = default;

@@ -87,6 +87,10 @@ TEST(PipelineMetricsRandomUser, RetriesAreCountedAndTheSourceIsNotReadyWhileRetr
   options.backoff_max = milliseconds(10);
   auto source = RandomUserSource::Create(options);
   ASSERT_TRUE(source.ok()) << source.status().message();
+  // Not ready before it has fetched anything.
+  std::optional<HealthCheck> before = SourceCheck();
+  ASSERT_TRUE(before.has_value());
+  EXPECT_FALSE(before->ready);
 
   MetricsRegistry metrics;
   NullSink sink;
