@@ -73,6 +73,7 @@ class TestSink final : public Sink {
   std::string Describe() const override { return "test"; }
   std::string_view kind() const override { return kind_; }
   bool group_commit() const override { return merge; }
+  bool stores_rows() const override { return keeps_rows; }
   uint64_t TakeRefused() override {
     if (refused_writes == writes) return 0;  // Once per write.
     refused_writes = writes;
@@ -82,6 +83,7 @@ class TestSink final : public Sink {
 
   std::deque<Status> script;
   bool merge = false;
+  bool keeps_rows = true;
   uint64_t refuse_per_write = 0;
   uint64_t writes = 0;
   uint64_t rows = 0;
@@ -241,6 +243,29 @@ TEST(PipelineMetrics, DeadLettersByStageAndReason) {
             4);
   // Only rows stored have a latency.
   EXPECT_EQ(Histo(metrics, "spate_end_to_end_latency_seconds", {{"sink", "sqlite"}}).count, 5u);
+}
+
+// `process`'s dead-letter producer is a sink that keeps only the dead letters.
+TEST(PipelineMetrics, ADeadLetterOnlySinkCountsNoRowsAndNoLatency) {
+  MetricsRegistry metrics;
+  MixedSource source;
+  TestSink sqlite;
+  TestSink dlq("kafka");
+  dlq.keeps_rows = false;
+  Pipeline pipeline(source, {&sqlite, &dlq}, Options(&metrics, "process"));
+  pipeline.Start();
+  ASSERT_TRUE(pipeline.Wait().ok());
+  const MetricLabels kafka = {{"pipeline", "process"}, {"sink", "kafka"}};
+  EXPECT_EQ(Value(metrics, "spate_sink_rows_total", kafka), 0);
+  EXPECT_EQ(Value(metrics, "spate_sink_rejected_total", kafka), 6);
+  EXPECT_EQ(Histo(metrics, "spate_end_to_end_latency_seconds", kafka).count, 0u);
+  EXPECT_EQ(Histo(metrics, "spate_sink_commit_seconds", kafka).count, 1u);
+  EXPECT_EQ(Value(metrics, "spate_sink_rows_total", {{"pipeline", "process"}, {"sink", "sqlite"}}),
+            5);
+  // The summary speaks of the sink that stored rows, without naming it.
+  const std::string text = EndToEndLatencyText(metrics, "process");
+  EXPECT_NE(text.find("  latency: ingest->stored p50 "), std::string::npos) << text;
+  EXPECT_NE(text.find("(5 rows)\n"), std::string::npos) << text;
 }
 
 TEST(PipelineMetrics, SinkErrorsRetriesAndRefusedRows) {
