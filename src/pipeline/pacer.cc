@@ -18,6 +18,18 @@ Pacer::Clock::time_point Pacer::DueAt(uint64_t k) const {
 }
 
 size_t Pacer::Ready(Clock::time_point now, Clock::time_point* wake) {
+  const uint64_t credit = Due(now);
+  if (credit >= batch_) return batch_;
+  const Clock::time_point first_due = DueAt(taken_ + 1);
+  const Clock::time_point close_at = first_due + linger_;
+  if (credit > 0 && now >= close_at) return static_cast<size_t>(credit);
+  // Whichever comes first: a full batch, or the linger of the first record running out.
+  *wake = std::min(DueAt(taken_ + batch_), close_at);
+  if (*wake <= now) *wake = now + std::chrono::microseconds(1);  // Rounding: never spin.
+  return 0;
+}
+
+size_t Pacer::Due(Clock::time_point now) {
   // Records due by now, counted in double: elapsed nanoseconds times the rate would
   // overflow 64 bits after a day at a high rate.
   const double elapsed = std::chrono::duration<double>(now - start_).count();
@@ -28,15 +40,7 @@ size_t Pacer::Ready(Clock::time_point now, Clock::time_point* wake) {
     start_ = now - std::chrono::ceil<Clock::duration>(
                        std::chrono::duration<double>(static_cast<double>(due) / rate_));
   }
-  const uint64_t credit = due > taken_ ? due - taken_ : 0;
-  if (credit >= batch_) return batch_;
-  const Clock::time_point first_due = DueAt(taken_ + 1);
-  const Clock::time_point close_at = first_due + linger_;
-  if (credit > 0 && now >= close_at) return static_cast<size_t>(credit);
-  // Whichever comes first: a full batch, or the linger of the first record running out.
-  *wake = std::min(DueAt(taken_ + batch_), close_at);
-  if (*wake <= now) *wake = now + std::chrono::microseconds(1);  // Rounding: never spin.
-  return 0;
+  return static_cast<size_t>(due > taken_ ? due - taken_ : 0);
 }
 
 }  // namespace spate

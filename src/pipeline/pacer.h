@@ -30,6 +30,9 @@ class Pacer {
   // How many records the batch that closes at `now` may take (1..batch_size), or 0 when it
   // must wait: then *wake is when to ask again.
   size_t Ready(Clock::time_point now, Clock::time_point* wake);
+  // The records due by `now` and not taken yet (at most batch_size), whether or not their
+  // batch would close now: for the last batch, when the stream ends (--duration).
+  size_t Due(Clock::time_point now);
   // The source handed out `n` records.
   void Took(uint64_t n) { taken_ += n; }
 

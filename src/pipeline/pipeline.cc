@@ -264,10 +264,11 @@ void Pipeline::SourceLoop(std::stop_token stop) {
     pacer.emplace(options_.rate, options_.batch_size, options_.linger, started);
   }
   uint64_t sequence = 0;
+  bool last = false;  // The duration is over: this batch is the last.
   while (!stop.stop_requested()) {
     size_t max_records = options_.batch_size;
     if (pacer) {
-      max_records = Pace(*pacer, stop, end);
+      max_records = Pace(*pacer, stop, end, &last);
       if (max_records == 0) break;  // Stopped, or the duration is over.
     } else if (end != Clock::time_point::max() && Clock::now() >= end) {
       break;  // --duration: a normal end, like the input's.
@@ -306,19 +307,23 @@ void Pipeline::SourceLoop(std::stop_token stop) {
       }
       break;
     }
-    if (state.value() == SourceState::kFinished) break;
+    if (state.value() == SourceState::kFinished || last) break;
   }
   ingested_.Close();
 }
 
 size_t Pipeline::Pace(Pacer& pacer, const std::stop_token& stop,
-                      std::chrono::steady_clock::time_point end) {
+                      std::chrono::steady_clock::time_point end, bool* last) {
   // Sleeps that a stop request (Ctrl-C, Abort) ends at once.
   std::mutex mu;
   std::condition_variable_any wake_up;
   while (!stop.stop_requested()) {
     const auto now = std::chrono::steady_clock::now();
-    if (now >= end) return 0;
+    if (now >= end) {
+      // The end closes the open batch: rate x duration records in all, not less a linger.
+      *last = true;
+      return pacer.Due(end);
+    }
     std::chrono::steady_clock::time_point wake;
     if (const size_t ready = pacer.Ready(now, &wake); ready > 0) return ready;
     std::unique_lock lock(mu);

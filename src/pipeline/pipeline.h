@@ -134,8 +134,10 @@ class Pipeline {
 
  private:
   void SourceLoop(std::stop_token stop);
-  // Waits until the pacer lets records go: how many (0: stopped, or `end` came first).
-  size_t Pace(Pacer& pacer, const std::stop_token& stop, std::chrono::steady_clock::time_point end);
+  // Waits until the pacer lets records go: how many (0: stopped). At `end` it returns what
+  // is due, the last batch, and sets *last.
+  size_t Pace(Pacer& pacer, const std::stop_token& stop, std::chrono::steady_clock::time_point end,
+              bool* last);
   void ProcessLoop();
   void ForwardLoop();
   void SinkLoop();

@@ -118,6 +118,19 @@ TEST(Pacer, AfterAStallCatchesUpByOneBatchAtMost) {
   EXPECT_NEAR(static_cast<double>(before), 1000, 10);
 }
 
+TEST(Pacer, DueIsWhatTheEndOfTheStreamTakesWithoutWaitingForTheBatchToClose) {
+  const Clock::time_point start{};
+  Pacer pacer(1000, 100, milliseconds(50), start);
+  Clock::time_point wake;
+  const Clock::time_point now = start + milliseconds(20);
+  EXPECT_EQ(pacer.Ready(now, &wake), 0u);  // 20 due, the first waits until 51 ms.
+  EXPECT_EQ(wake, start + milliseconds(51));
+  EXPECT_EQ(pacer.Due(now), 20u);
+  pacer.Took(20);
+  EXPECT_EQ(pacer.Due(now), 0u);
+  EXPECT_EQ(pacer.Due(start + std::chrono::seconds(10)), 100u);  // Capped at one batch.
+}
+
 TEST(Pacer, ASourceThatGivesLessKeepsItsCreditWithinOneBatch) {
   const Clock::time_point start{};
   Pacer pacer(1000, 100, milliseconds(5), start);
