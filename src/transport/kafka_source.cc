@@ -348,6 +348,9 @@ Result<SourceState> KafkaSource::Next(Batch& batch, size_t max_records, std::sto
   // Messages are taken from the queue in chunks: one lock and one clock read per chunk
   // instead of per message.
   std::array<rd_kafka_message_t*, 256> chunk{};
+  // Linger is over: take what is queued already without waiting (so linger 0 still fills
+  // batches from a busy topic), and stop at the first read that finds less than it asked.
+  bool lingered = false;
   while (batch.records.size() < max_records && !stop.stop_requested()) {
     const auto now = std::chrono::steady_clock::now();
     auto wait = milliseconds(20);
@@ -360,14 +363,14 @@ Result<SourceState> KafkaSource::Next(Batch& batch, size_t max_records, std::sto
       want = 1;
     } else {
       const auto left = options_.linger - (now - first_message);
-      if (left <= milliseconds(0)) break;
-      wait = std::min(wait, std::chrono::ceil<milliseconds>(left));
+      lingered = left <= milliseconds(0);
+      wait = lingered ? milliseconds(0) : std::min(wait, std::chrono::ceil<milliseconds>(left));
     }
     WakeStalledFetchers();
     const ssize_t got = rd_kafka_consume_batch_queue(queue_.get(), static_cast<int>(wait.count()),
                                                      chunk.data(), want);
     if (got <= 0) {
-      if (ReachedEnd()) break;
+      if (lingered || ReachedEnd()) break;
       continue;
     }
     if (batch.records.empty()) first_message = std::chrono::steady_clock::now();
@@ -382,7 +385,7 @@ Result<SourceState> KafkaSource::Next(Batch& batch, size_t max_records, std::sto
       if (failed.ok()) failed = Take(*message, batch);
     }
     if (!failed.ok()) return failed;
-    if (ReachedEnd()) break;
+    if (ReachedEnd() || (lingered && static_cast<size_t>(got) < want)) break;
   }
   std::map<int32_t, int64_t> next_offsets;
   for (const int32_t partition : batch_partitions_) {

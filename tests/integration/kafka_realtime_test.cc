@@ -206,5 +206,51 @@ TEST(KafkaRealtime, ATrickleIsHandedOnWithinLingerNotHeldForAFullBatch) {
   EXPECT_LT(latencies_us.back(), 3'000'000);
 }
 
+// linger 0 means "never wait for more", not "one record per batch": what is already queued
+// still fills the batch.
+TEST(KafkaRealtime, LingerZeroStillFillsBatchesFromWhatIsQueued) {
+  KafkaRig rig({.brokers = 3, .topics = {"busy:3"}});
+  ASSERT_TRUE(rig.ok()) << rig.error();
+  MetricsRegistry metrics;
+  auto producer = OpenProducer(rig, "busy", metrics);
+  ASSERT_NE(producer, nullptr);
+  constexpr int kRecords = 3000;
+  Batch batch;
+  batch.sequence = 1;
+  for (int i = 0; i < kRecords; ++i) {
+    RawRecord& record = batch.AddRecord();
+    record.key = "k" + std::to_string(i);
+    record.json = R"({"n":)" + std::to_string(i) + "}";
+  }
+  ASSERT_TRUE(producer->Write(batch).ok());
+
+  KafkaSourceOptions options;
+  options.settings = Settings(rig);
+  options.topic = "busy";
+  options.group.clear();
+  options.from = "earliest";
+  options.linger = 0ms;
+  options.metrics = &metrics;
+  auto created = KafkaSource::Create(std::move(options));
+  ASSERT_TRUE(created.ok()) << created.status().message();
+  std::unique_ptr<KafkaSource> source = std::move(created).value();
+  // Let the fetchers queue the topic first, so that batches are limited by what is queued.
+  std::this_thread::sleep_for(500ms);
+  size_t records = 0;
+  size_t batches = 0;
+  std::stop_source stop;
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (records < kRecords && std::chrono::steady_clock::now() < deadline) {
+    Batch got;
+    auto state = source->Next(got, 1000, stop.get_token());
+    ASSERT_TRUE(state.ok()) << state.status().message();
+    if (got.records.empty()) continue;
+    records += got.records.size();
+    ++batches;
+  }
+  ASSERT_EQ(records, static_cast<size_t>(kRecords));
+  EXPECT_LE(batches, 30u) << "batches of " << records / batches << " records on average";
+}
+
 }  // namespace
 }  // namespace spate
