@@ -476,7 +476,13 @@ std::vector<Sink::Completion> KafkaProducerSink::Poll(std::chrono::milliseconds 
 Status KafkaProducerSink::Write(const Batch& batch) {
   const bool nothing =
       (topic_ == nullptr || batch.records.empty()) && (dlq_topic_ == nullptr || batch.dead.empty());
-  if (nothing) return Status::Ok();  // The usual case for the dead-letter producer.
+  if (nothing) {
+    // The usual case for the dead-letter producer. Serve librdkafka's callbacks anyway (no
+    // wait), so that its health check hears when every broker goes down.
+    rd_kafka_poll(rk_.get(), 0);
+    PublishMetrics(/*now=*/false);
+    return Status::Ok();
+  }
   uint32_t ticket = 0;
   if (Status s = SubmitBatch(batch, /*copy=*/true, &ticket); !s.ok()) return s;
   // Returning before the ticket completes leaves `batch` to its caller: a refused message of

@@ -234,12 +234,24 @@ TEST(KafkaMetrics, LagIsWhatTheGroupHasNotReadAndCommittedOffsetsAreTheGroups) {
 }
 
 TEST(KafkaMetrics, HealthAndTheProducerQueueFollowTheBrokers) {
-  KafkaRig rig({.brokers = 3, .topics = {"flaky:3"}});
+  KafkaRig rig({.brokers = 3, .topics = {"flaky:3", "flaky.dlq:1"}});
   ASSERT_TRUE(rig.ok()) << rig.error();
   MetricsRegistry metrics;
   auto producer = OpenProducer(rig, "flaky", metrics);
   ASSERT_NE(producer, nullptr);
   EXPECT_EQ(Ready(producer->HealthName()), 1);
+  // process' dead-letter producer: written to (synchronously) with batches that mostly hold
+  // no dead letters, and it must notice the brokers all the same.
+  KafkaProducerOptions dlq_options;
+  dlq_options.settings = Settings(rig);
+  dlq_options.dlq_topic = "flaky.dlq";
+  dlq_options.metrics = &metrics;
+  KafkaProducerSink dead_letters(std::move(dlq_options));
+  ASSERT_TRUE(dead_letters.Open().ok());
+  EXPECT_EQ(dead_letters.HealthName(), "sink kafka flaky.dlq");
+  EXPECT_EQ(Ready(dead_letters.HealthName()), 1);
+  uint64_t ignored_bytes = 0;
+  const Batch no_dead_letters = MakeBatch(3, 9, &ignored_bytes);  // Records only: not its.
   auto reader = OpenSource(rig, "flaky", "", metrics);
   ASSERT_NE(reader, nullptr);
   EXPECT_EQ(Ready(reader->HealthName()), 1) << "a reader without a group has its partitions";
@@ -258,17 +270,19 @@ TEST(KafkaMetrics, HealthAndTheProducerQueueFollowTheBrokers) {
   std::vector<Sink::Completion> done;
   auto poll = [&] {
     for (Sink::Completion& c : producer->Poll(20ms)) done.push_back(std::move(c));
+    EXPECT_TRUE(dead_letters.Write(no_dead_letters).ok());
   };
   EXPECT_TRUE(WaitFor(
       [&] {
         poll();
         read_some();
         return Ready(producer->HealthName()) == 0 && Ready(reader->HealthName()) == 0 &&
-               QueueGauge(metrics) == 50;
+               Ready(dead_letters.HealthName()) == 0 && QueueGauge(metrics) == 50;
       },
       30s))
       << "sink ready " << Ready(producer->HealthName()) << ", source ready "
-      << Ready(reader->HealthName()) << ", queue " << QueueGauge(metrics);
+      << Ready(reader->HealthName()) << ", dead letters ready " << Ready(dead_letters.HealthName())
+      << ", queue " << QueueGauge(metrics);
   const auto checks = Health().Checks();
   ASSERT_NE(Check(checks, producer->HealthName()), nullptr);
   EXPECT_NE(Check(checks, producer->HealthName())->detail.find("down"), std::string::npos)
@@ -282,12 +296,13 @@ TEST(KafkaMetrics, HealthAndTheProducerQueueFollowTheBrokers) {
         poll();
         read += read_some();
         return Ready(producer->HealthName()) == 1 && Ready(reader->HealthName()) == 1 &&
-               done.size() == 1 && QueueGauge(metrics) == 0;
+               Ready(dead_letters.HealthName()) == 1 && done.size() == 1 &&
+               QueueGauge(metrics) == 0;
       },
       60s))
       << "sink ready " << Ready(producer->HealthName()) << ", source ready "
-      << Ready(reader->HealthName()) << ", completions " << done.size() << ", queue "
-      << QueueGauge(metrics);
+      << Ready(reader->HealthName()) << ", dead letters ready " << Ready(dead_letters.HealthName())
+      << ", completions " << done.size() << ", queue " << QueueGauge(metrics);
   ASSERT_EQ(done.size(), 1u);
   EXPECT_TRUE(done[0].status.ok()) << done[0].status.message();
   EXPECT_EQ(Bytes(metrics, "flaky", "produced"), static_cast<double>(bytes));
