@@ -26,11 +26,11 @@
 // Time: a record's ingest_us is its message timestamp (ms * 1000) when that is a CreateTime
 // (the producer's; spate's producer sends the record's ingest time), else 0 (the pipeline
 // stamps it when Next returns). Batches are bounded in time: once a batch has its first
-// record it waits at most `linger` for more.
+// record it waits at most `linger` for more, then takes only what is queued already.
 //
 // Metrics (src/observe/README.md): per assigned partition, spate_kafka_consumer_lag_messages
 // (librdkafka's cached high watermark, no request, minus the next offset this source hands
-// on) at most every kMetricsInterval from Next; on revocation a partition's lag is set to 0
+// on) at most every kKafkaMetricsInterval from Next; on revocation a partition's lag is set to 0
 // (it is the new owner's to report). spate_kafka_committed_offset from librdkafka's commit
 // reports (auto-commit, on revocation, on close). spate_kafka_bytes_total{direction=
 // "consumed"} (message values) once per batch. Health: "source kafka <topic>" is ready once
