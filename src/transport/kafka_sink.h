@@ -89,6 +89,9 @@ class KafkaProducerSink : public Sink {
   Status Close() override;
   void Interrupt() override { interrupted_ = true; }
   std::string Describe() const override;
+  std::string_view kind() const override { return "kafka"; }
+  // The dead-letter producer of `spate process` (no records topic) keeps none of the rows.
+  bool stores_rows() const override { return !options_.topic.empty(); }
   uint64_t TakeRefused() override { return std::exchange(refused_, 0); }
 
   bool pipelined() const override { return true; }

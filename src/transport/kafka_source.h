@@ -88,6 +88,7 @@ class KafkaSource : public Source {
   Result<SourceState> Next(Batch& batch, size_t max_records, std::stop_token stop) override;
   void Acknowledge(uint64_t sequence) override;
   std::string Describe() const override;
+  std::string_view kind() const override { return "kafka"; }
 
   // Finish once every partition this member is assigned has been read up to `end`
   // (exclusive): how `process --exit-at-end` and `run --transport kafka` stop. Partitions
