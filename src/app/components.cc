@@ -163,6 +163,7 @@ std::unique_ptr<KafkaProducerSink> MakeKafkaProducer(const Config& config,
   options.dlq_topic = DlqTopic(config);
   options.compression = config.GetString("compression");
   options.delivery_timeout = std::chrono::milliseconds(config.GetMillis("delivery_timeout"));
+  options.linger = std::chrono::milliseconds(config.GetMillis("linger"));
   return std::make_unique<KafkaProducerSink>(std::move(options));
 }
 
@@ -173,6 +174,7 @@ Result<std::unique_ptr<KafkaSource>> MakeKafkaConsumer(const Config& config,
   options.settings = settings;
   options.topic = config.GetString("topic");
   options.from = config.GetString("from");
+  options.linger = std::chrono::milliseconds(config.GetMillis("linger"));
   if (!run_id.empty()) {
     // run --transport kafka: its own records, whoever else reads or writes the topic.
     options.group.clear();
