@@ -161,7 +161,7 @@ Result<std::unique_ptr<DashboardServer>> StartDashboard(
 // ago, and would never see the final ones once the process is gone (what Prometheus'
 // Pushgateway exists for with batch jobs). So when a scraper has been seen (two /metrics
 // requests, hence an interval) and was still scraping lately, wait for its next scrape, at
-// most twice its interval plus a second (a minute at most); Ctrl-C ends the wait at once and
+// most twice its interval plus two seconds (a minute at most); Ctrl-C ends the wait at once and
 // changes nothing else. Without a scraper (a laptop run, the page only) there is no wait, nor
 // after an abort (exit code 130: a second Ctrl-C means now).
 void AwaitFinalScrape(DashboardServer* dashboard, int exit_code) {
@@ -170,7 +170,7 @@ void AwaitFinalScrape(DashboardServer* dashboard, int exit_code) {
   const auto since = dashboard->since_last_scrape();
   if (!interval || !since || *since > 3 * *interval) return;
   const auto limit =
-      std::min(std::chrono::duration<double>(60), 2 * *interval + std::chrono::seconds(1));
+      std::min(std::chrono::duration<double>(60), 2 * *interval + std::chrono::seconds(2));
   spdlog::info(
       "dashboard: waiting up to {:.0f} s for the next scrape of /metrics, so that it holds the "
       "final totals (Ctrl-C skips)",

@@ -77,7 +77,9 @@ inline int FreePort() {
 // closing it ends the input (the run then finishes normally).
 class Fifo {
  public:
-  explicit Fifo(std::string path) : path_(std::move(path)) { ok_ = ::mkfifo(path_.c_str(), 0600) == 0; }
+  explicit Fifo(std::string path) : path_(std::move(path)) {
+    ok_ = ::mkfifo(path_.c_str(), 0600) == 0;
+  }
   ~Fifo() { Close(); }
   Fifo(const Fifo&) = delete;
   Fifo& operator=(const Fifo&) = delete;

@@ -214,8 +214,8 @@ TEST(HttpEndpoints, ABusyPortStopsTheRunBeforeAnythingIsStored) {
   const std::string port = std::to_string(ntohs(addr.sin_port));
 
   const std::string data = dir.File("data");
-  const Outcome outcome = RunSpate(
-      dir, {"run", "--count", "100", "--data-dir", data, "--http", "127.0.0.1:" + port});
+  const Outcome outcome =
+      RunSpate(dir, {"run", "--count", "100", "--data-dir", data, "--http", "127.0.0.1:" + port});
   ::close(fd);
   EXPECT_EQ(outcome.exit_code, 2) << outcome.err;
   EXPECT_NE(outcome.err.find("in use"), std::string::npos) << outcome.err;

@@ -140,9 +140,9 @@ TEST(DashboardApi, OverviewHasEveryKeyAndTheRunsNumbers) {
              {"id", "kind", "name", "records_total", "rows_total", "dead_letters_total", "rate"});
   EXPECT_EQ(int64_t(NodeById(doc, "process:run")["rows_total"]), 990);
   EXPECT_EQ(int64_t(NodeById(doc, "process:run")["dead_letters_total"]), 10);
-  ExpectKeys(NodeById(doc, "sink:run/sqlite"), {"id", "kind", "name", "rows_total",
-                                                "rejected_total", "errors_total",
-                                                "retries_total", "rate"});
+  ExpectKeys(NodeById(doc, "sink:run/sqlite"),
+             {"id", "kind", "name", "rows_total", "rejected_total", "errors_total", "retries_total",
+              "rate"});
   EXPECT_EQ(std::string_view(NodeById(doc, "sink:run/sqlite")["name"]), "sqlite");
   EXPECT_EQ(int64_t(NodeById(doc, "sink:run/sqlite")["errors_total"]), 2);
   EXPECT_EQ(int64_t(NodeById(doc, "sink:run/sqlite")["retries_total"]), 2);
@@ -270,8 +270,7 @@ TEST(DashboardApi, KafkaRunIsTwoPipelinesJoinedByTheTopic) {
   MetricsRegistry& m = w.metrics;
   const MetricLabels produce_src = {{"pipeline", "produce"}, {"source", "generator"}};
   m.GetCounter("spate_source_records_total", "h", produce_src).Add(500);
-  m.GetCounter("spate_sink_rows_total", "h", {{"pipeline", "produce"}, {"sink", "kafka"}})
-      .Add(500);
+  m.GetCounter("spate_sink_rows_total", "h", {{"pipeline", "produce"}, {"sink", "kafka"}}).Add(500);
   m.GetCounter("spate_source_records_total", "h", {{"pipeline", "process"}, {"source", "kafka"}})
       .Add(400);
   m.GetCounter("spate_sink_rows_total", "h", {{"pipeline", "process"}, {"sink", "sqlite"}})
@@ -342,8 +341,9 @@ TEST(DashboardApi, HostileDeadLetterIsValidEscapedJson) {
   World w;
   // Markup, quotes, backslashes, control characters and bytes that are not UTF-8 (a lone
   // continuation byte, a truncated sequence, an overlong '/', a surrogate).
-  const std::string raw = std::string("<script>alert(1)</script><img src=x onerror=\"alert('x')\">") +
-                          "\\\"\x01\x1f\x7f\n\t" + "\x80 \xc3 \xc0\xaf \xed\xa0\x80 ok \xc3\xa9";
+  const std::string raw =
+      std::string("<script>alert(1)</script><img src=x onerror=\"alert('x')\">") +
+      "\\\"\x01\x1f\x7f\n\t" + "\x80 \xc3 \xc0\xaf \xed\xa0\x80 ok \xc3\xa9";
   std::vector<DeadLetter> dead = {
       DeadLetter{"malformed JSON: <b>bad</b>", "file:<x>.json", 7, raw, 2},
       DeadLetter{"second", "generator", 8, "{}", 0}};
@@ -372,15 +372,15 @@ TEST(DashboardApi, HostileDeadLetterIsValidEscapedJson) {
   const std::string fffd = "\xEF\xBF\xBD";
   EXPECT_EQ(std::string_view(first["raw"]),
             std::string("<script>alert(1)</script><img src=x onerror=\"alert('x')\">") +
-                "\\\"\x01\x1f\x7f\n\t" + fffd + " " + fffd + " " + fffd + fffd + " " + fffd +
-                fffd + fffd + " ok \xc3\xa9");
+                "\\\"\x01\x1f\x7f\n\t" + fffd + " " + fffd + " " + fffd + fffd + " " + fffd + fffd +
+                fffd + " ok \xc3\xa9");
 
   // ?limit= bounds the list.
-  EXPECT_EQ(Parse(parser, api.Handle("GET", "/api/dead_letters", {{"limit", "1"}}).body)
-                ["dead_letters"]
-                    .get_array()
-                    .size(),
-            1u);
+  EXPECT_EQ(
+      Parse(parser, api.Handle("GET", "/api/dead_letters", {{"limit", "1"}}).body)["dead_letters"]
+          .get_array()
+          .size(),
+      1u);
 }
 
 TEST(DashboardApi, ValidUtf8KeepsValidTextAndReplacesTheRest) {
