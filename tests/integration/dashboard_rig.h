@@ -113,7 +113,9 @@ class Fifo {
 // `count` generator users from index `first` as JSON Lines (what randomuser.me returns, one
 // user a line).
 inline std::string UserLines(uint64_t first, uint64_t count, const std::string& seed = "http") {
-  auto generator = UserGenerator::Create(GeneratorOptions{.seed = seed});
+  GeneratorOptions options;
+  options.seed = seed;
+  auto generator = UserGenerator::Create(options);
   std::string out;
   if (!generator.ok()) return out;
   for (uint64_t i = first; i < first + count; ++i) {

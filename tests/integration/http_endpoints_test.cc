@@ -105,7 +105,7 @@ TEST(HttpEndpoints, RunServesHealthMetricsAndApiWhileRecordsFlow) {
 
   // The totals move as records come.
   ASSERT_TRUE(fifo.Write(UserLines(0, 100)));
-  EXPECT_TRUE(Eventually([&] { return OverviewTotal(port, "stored") == 100; }))
+  ASSERT_TRUE(Eventually([&] { return OverviewTotal(port, "stored") == 100; }))
       << HttpGet(port, "/api/overview")->body;
   EXPECT_EQ(OverviewTotal(port, "ingested"), 100);
   ASSERT_TRUE(fifo.Write(UserLines(100, 150)));
