@@ -9,6 +9,7 @@
 #include <csignal>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include <gtest/gtest.h>
 #include <simdjson.h>
@@ -163,6 +164,83 @@ TEST(HttpEndpoints, RunServesHealthMetricsAndApiWhileRecordsFlow) {
   EXPECT_EQ(QueryInt(data, "SELECT count(*) FROM created_users"), 250);
   EXPECT_NE(outcome.err.find("250 rows stored, 1 rejected"), std::string::npos) << outcome.err;
   EXPECT_FALSE(HttpGet(port, "/healthz")) << "the server stopped with the process";
+}
+
+// The run's end with a scraper: it waits for one scrape of the final totals, and that
+// scrape has them. The test is the scraper, so it decides when that scrape comes.
+TEST(HttpEndpoints, AScrapedRunWaitsForTheScrapeOfItsFinalTotals) {
+  TempDir dir;
+  const std::string data = dir.File("data");
+  Fifo fifo(dir.File("users.jsonl"));
+  ASSERT_TRUE(fifo.ok());
+  SpateProcess run(dir, {"run", "--input", fifo.path(), "--sink", "sqlite", "--data-dir", data,
+                         "--http", "127.0.0.1:0", "--progress", "never"});
+  ASSERT_TRUE(fifo.OpenWriter());
+  const int port = DashboardPort(run);
+  ASSERT_GT(port, 0) << run.Stderr();
+  ASSERT_TRUE(fifo.Write(UserLines(0, 300)));
+  ASSERT_TRUE(Eventually([&] { return OverviewTotal(port, "stored") == 300; }));
+  // Two scrapes half a second apart: a scraper with that interval.
+  ASSERT_TRUE(HttpGet(port, "/metrics"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ASSERT_TRUE(HttpGet(port, "/metrics"));
+
+  ASSERT_TRUE(fifo.Write(UserLines(300, 200)));
+  fifo.Close();
+  ASSERT_TRUE(Eventually([&] { return run.Stderr().find("waiting up to") != std::string::npos; }))
+      << run.Stderr();
+  // The summary came first; the server still answers, and says the run is over.
+  EXPECT_NE(run.Stderr().find("500 rows stored"), std::string::npos) << run.Stderr();
+  auto overview = HttpGet(port, "/api/overview");
+  ASSERT_TRUE(overview);
+  EXPECT_NE(overview->body.find("\"state\":\"finished\""), std::string::npos) << overview->body;
+  auto last = HttpGet(port, "/metrics");
+  ASSERT_TRUE(last);
+  EXPECT_EQ(SeriesValue(last->body, R"(spate_sink_rows_total{pipeline="run",sink="sqlite"})"), 500)
+      << "the scrape it waited for holds the final totals";
+
+  const Outcome outcome = run.Wait(std::chrono::seconds(30));
+  EXPECT_EQ(outcome.exit_code, 0) << outcome.err;
+  EXPECT_EQ(QueryInt(data, "SELECT count(*) FROM created_users"), 500);
+}
+
+// No scrape comes: the wait ends by itself (twice the interval plus 2 s), or at once on
+// Ctrl-C, and neither changes the exit code.
+TEST(HttpEndpoints, TheWaitForAScrapeIsBoundedAndCtrlCSkipsIt) {
+  for (const bool interrupt : {false, true}) {
+    TempDir dir;
+    Fifo fifo(dir.File("users.jsonl"));
+    ASSERT_TRUE(fifo.ok());
+    SpateProcess run(dir, {"run", "--input", fifo.path(), "--sink", "discard", "--http",
+                           "127.0.0.1:0", "--progress", "never"});
+    ASSERT_TRUE(fifo.OpenWriter());
+    const int port = DashboardPort(run);
+    ASSERT_GT(port, 0) << run.Stderr();
+    ASSERT_TRUE(fifo.Write(UserLines(0, 10)));
+    // A scraper every half second that stops scraping just before the end.
+    ASSERT_TRUE(HttpGet(port, "/metrics"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    ASSERT_TRUE(HttpGet(port, "/metrics"));
+    fifo.Close();
+    ASSERT_TRUE(Eventually([&] { return run.Stderr().find("waiting up to") != std::string::npos; }))
+        << run.Stderr();
+    if (interrupt) run.Signal(SIGINT);
+    const Outcome outcome = run.Wait(std::chrono::seconds(30));
+    EXPECT_EQ(outcome.exit_code, 0) << (interrupt ? "Ctrl-C during the wait: " : "") << outcome.err;
+    EXPECT_EQ(outcome.err.find("aborted"), std::string::npos) << outcome.err;
+    EXPECT_NE(outcome.err.find("10 rows and 0 dead letters discarded"), std::string::npos)
+        << outcome.err;
+  }
+}
+
+// Without a scraper (the page only, or nothing) the run ends as soon as it is done.
+TEST(HttpEndpoints, AnUnscrapedRunDoesNotWait) {
+  TempDir dir;
+  const Outcome outcome = RunSpate(dir, {"run", "--count", "1000", "--sink", "discard", "--http",
+                                         "127.0.0.1:0", "--progress", "never"});
+  EXPECT_EQ(outcome.exit_code, 0) << outcome.err;
+  EXPECT_NE(outcome.err.find("dashboard: http://127.0.0.1:"), std::string::npos) << outcome.err;
+  EXPECT_EQ(outcome.err.find("waiting up to"), std::string::npos) << outcome.err;
 }
 
 TEST(HttpEndpoints, OffUnlessAsked) {
