@@ -84,6 +84,8 @@ simdjson::dom::element Parse(simdjson::dom::parser& parser, const std::string& b
   simdjson::dom::element doc;
   const auto error = parser.parse(body).get(doc);
   EXPECT_EQ(error, simdjson::SUCCESS) << body;
+  // Not JSON: an empty object, so the checks that follow fail instead of crashing.
+  if (error != simdjson::SUCCESS) return parser.parse(std::string_view("{}")).value();
   return doc;
 }
 
