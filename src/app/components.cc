@@ -26,8 +26,8 @@ Result<std::unique_ptr<Source>> MakeSource(const Config& config) {
   const std::string kind = config.GetString("source");
   uint64_t count = static_cast<uint64_t>(config.GetInt("count"));
   // The default count bounds the endless sources; a file is read to its end unless the user
-  // asked for a number.
-  if (kind == "file" && !config.IsSet("count")) count = 0;
+  // asked for a number. --duration bounds the stream by time instead.
+  if ((kind == "file" || config.GetMillis("duration") > 0) && !config.IsSet("count")) count = 0;
   if (kind == "generator") {
     GeneratorOptions options;
     options.seed = config.GetString("seed");
@@ -62,6 +62,7 @@ Result<std::unique_ptr<Source>> MakeSource(const Config& config) {
   }
   auto source = std::make_unique<FileSource>(
       config.GetString("input"), count, static_cast<size_t>(config.GetInt("max_record_bytes")));
+  source->set_linger(std::chrono::milliseconds(config.GetMillis("linger")));
   if (Status s = source->Open(); !s.ok()) {
     Health().Set("source file", false, s.message());
     return s;
@@ -207,7 +208,7 @@ Status OpenSinks(const std::vector<std::unique_ptr<Sink>>& sinks, std::string_vi
     // Not ready while it connects (a slow server keeps /readyz at 503), then what its health
     // check (Open) said. The detail is Open's message, which never holds a credential.
     const std::string description = sink->Describe();
-    const std::string_view kind = std::string_view(description).substr(0, description.find(' '));
+    const std::string_view kind = sink->kind();
     // Kafka's producer reports its own check ("sink kafka <topic>"), also when every broker
     // goes down later; a second one here would only repeat it.
     if (kind == "kafka") {
@@ -245,6 +246,11 @@ PipelineOptions MakePipelineOptions(const Config& config, bool transform) {
   options.batch_size = static_cast<size_t>(config.GetInt("batch_size"));
   options.queue_capacity = static_cast<size_t>(config.GetInt("queue_capacity"));
   options.max_record_bytes = static_cast<size_t>(config.GetInt("max_record_bytes"));
+  options.linger = std::chrono::milliseconds(config.GetMillis("linger"));
+  // The pipeline applies these only to a source other than Kafka's consumer (pipeline.h):
+  // in `run --transport kafka` they pace the producing half.
+  options.rate = static_cast<double>(config.GetInt("rate"));
+  options.duration = std::chrono::milliseconds(config.GetMillis("duration"));
   // Drive polls every 50 ms; without this the end of every run waited out part of that.
   options.on_finished = WakeMainThread;
   return options;
