@@ -158,6 +158,14 @@ Result<std::unique_ptr<DashboardServer>> StartDashboard(
   if (!port.ok()) return port.status();
   spdlog::info("dashboard: http://{}:{}/ (Prometheus metrics at /metrics)", address->UrlHost(),
                port.value());
+  const bool loopback = address->ipv6 ? address->host == "::1" : address->host.starts_with("127.");
+  if (!loopback) {
+    // Dead letters carry the records' text: personal data, served without authentication.
+    spdlog::warn(
+        "dashboard: {} is reachable from other machines; it serves the pipeline's data (dead "
+        "letters included) to anyone who can connect, without authentication",
+        text);
+  }
   return server;
 }
 
