@@ -329,6 +329,29 @@ TEST(DashboardApi, KafkaRunIsTwoPipelinesJoinedByTheTopic) {
   EXPECT_EQ(int64_t(series["points"].at(0)["lag"]["users_created/2"]), 30);
 }
 
+TEST(DashboardApi, ProduceAloneEndsAtTheTopicWithUnknownLag) {
+  World w;
+  MetricsRegistry& m = w.metrics;
+  m.GetCounter("spate_source_records_total", "h",
+               {{"pipeline", "produce"}, {"source", "generator"}})
+      .Add(300);
+  m.GetCounter("spate_process_records_total", "h",
+               {{"pipeline", "produce"}, {"outcome", "forwarded"}})
+      .Add(300);
+  m.GetCounter("spate_sink_rows_total", "h", {{"pipeline", "produce"}, {"sink", "kafka"}}).Add(300);
+  DashboardApi api(w.info("produce", "users_created"), w.sources(), w.history);
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc = Parse(parser, api.Overview());
+  EXPECT_TRUE(NodeById(doc, "topic:users_created")["lag"].is_null())
+      << "no consumer here: the lag is not known, not 0";
+  EXPECT_EQ(std::string_view(NodeById(doc, "process:produce")["name"]), "ingest");
+  EXPECT_EQ(int64_t(NodeById(doc, "process:produce")["rows_total"]), 300);
+  EXPECT_EQ(int64_t(doc["totals"]["stored"]), 300) << "delivered to the topic";
+  const std::string last_edge =
+      simdjson::to_string(doc["edges"].at(doc["edges"].get_array().size() - 1));
+  EXPECT_EQ(last_edge, R"({"from":"sink:produce/kafka","to":"topic:users_created"})");
+}
+
 TEST(DashboardApi, KafkaIsEmptyWhenNotOnKafka) {
   World w;
   FillRun(w.metrics, 10);
