@@ -44,7 +44,9 @@ namespace spate {
 struct DashboardServerOptions {
   std::string host = "127.0.0.1";
   int port = 0;  // 0 = pick a free one; read it back from Start() or port().
-  size_t workers = 8;
+  // An idle keep-alive connection holds its worker for up to a second, and a browser keeps
+  // six per page: enough for a few pages, a scraper and curl at once.
+  size_t workers = 32;
   size_t queue = 64;
   std::chrono::milliseconds read_timeout{2000};
   std::chrono::milliseconds write_timeout{2000};
