@@ -118,37 +118,65 @@
     renderGraph(o.nodes || [], o.edges || []);
   }
 
-  const NODE_W = 200;
+  const NODE_W = 170;
   const NODE_H = 82;
-  const GAP_X = 56;
+  const GAP_X = 40;
   const GAP_Y = 14;
+  const BAND_GAP = 44; // Between two pipelines' rows: room for a label and the edge across.
   let graphKey = '';
   const nodeEls = new Map();
 
-  // Columns by longest path from a node without inputs: source -> queue -> process -> sinks.
+  // One band (a row of columns) per pipeline, so `run --transport kafka` reads as two lines,
+  // produce above process, instead of one line too long to read. A node outside every
+  // pipeline (a topic) joins the band of the node that feeds it. Within a band, columns are
+  // by longest path from a node without inputs: source -> queue -> process -> sinks.
   function layout(nodes, edges) {
+    const names = [];
+    for (const n of nodes) if (n.pipeline && !names.includes(n.pipeline)) names.push(n.pipeline);
+    const band = new Map();
+    for (const n of nodes) if (n.pipeline) band.set(n.id, names.indexOf(n.pipeline));
+    for (const n of nodes) {
+      if (band.has(n.id)) continue;
+      const feeds = edges.find((e) => e.to === n.id && band.has(e.from));
+      const fed = edges.find((e) => e.from === n.id && band.has(e.to));
+      band.set(n.id, feeds ? band.get(feeds.from) : fed ? band.get(fed.to) : 0);
+    }
     const col = new Map(nodes.map((n) => [n.id, 0]));
     for (let round = 0; round < nodes.length; round++) {
       let changed = false;
       for (const e of edges) {
-        if (col.has(e.from) && col.has(e.to) && col.get(e.to) < col.get(e.from) + 1) {
+        if (!col.has(e.from) || !col.has(e.to) || band.get(e.from) !== band.get(e.to)) continue;
+        if (col.get(e.to) < col.get(e.from) + 1) {
           col.set(e.to, col.get(e.from) + 1);
           changed = true;
         }
       }
       if (!changed) break;
     }
-    const cols = [];
-    for (const n of nodes) (cols[col.get(n.id)] = cols[col.get(n.id)] || []).push(n);
-    const rows = Math.max(1, ...cols.map((c) => (c ? c.length : 0)));
-    const height = rows * NODE_H + (rows - 1) * GAP_Y;
     const pos = new Map();
-    cols.forEach((c, i) => {
-      if (!c) return;
-      const top = (height - (c.length * NODE_H + (c.length - 1) * GAP_Y)) / 2;
-      c.forEach((n, j) => pos.set(n.id, { x: i * (NODE_W + GAP_X), y: top + j * (NODE_H + GAP_Y) }));
-    });
-    return { pos, width: cols.length * NODE_W + (cols.length - 1) * GAP_X, height };
+    const labels = [];
+    let top = 0;
+    let width = 0;
+    const bands = Math.max(1, names.length);
+    for (let b = 0; b < bands; b++) {
+      const cols = [];
+      for (const n of nodes) {
+        if (band.get(n.id) === b) (cols[col.get(n.id)] = cols[col.get(n.id)] || []).push(n);
+      }
+      if (!cols.length) continue;
+      if (top > 0) top += BAND_GAP;
+      if (names.length > 1) labels.push({ text: names[b] + ' pipeline', y: top - 8, top });
+      const rows = Math.max(1, ...cols.map((c) => (c ? c.length : 0)));
+      const height = rows * NODE_H + (rows - 1) * GAP_Y;
+      cols.forEach((c, i) => {
+        if (!c) return;
+        const y0 = top + (height - (c.length * NODE_H + (c.length - 1) * GAP_Y)) / 2;
+        c.forEach((n, j) => pos.set(n.id, { x: i * (NODE_W + GAP_X), y: y0 + j * (NODE_H + GAP_Y), top }));
+      });
+      width = Math.max(width, cols.length * NODE_W + (cols.length - 1) * GAP_X);
+      top += height;
+    }
+    return { pos, width, height: top, labels };
   }
 
   function buildGraph(svg, nodes, edges) {
@@ -161,9 +189,10 @@
       svg.append(s('text', { x: 200, y: 16, class: 'xtick' }, 'waiting for the pipeline to report'));
       return;
     }
-    const { pos, width, height } = layout(nodes, edges);
+    const { pos, width, height, labels } = layout(nodes, edges);
     const m = 2;
-    svg.setAttribute('viewBox', -m + ' ' + -m + ' ' + (width + 2 * m) + ' ' + (height + 2 * m));
+    const lh = labels.length ? 16 : 0; // the first band's label sits above the top
+    svg.setAttribute('viewBox', -m + ' ' + (-m - lh) + ' ' + (width + 2 * m) + ' ' + (height + 2 * m + lh));
     svg.setAttribute('width', width + 2 * m);
     const defs = s('defs');
     const marker = s('marker', {
@@ -173,11 +202,20 @@
     marker.append(s('path', { d: 'M0,0 L10,5 L0,10 z', class: 'arrowhead' }));
     defs.append(marker);
     svg.append(defs);
-    const several = new Set(nodes.map((n) => n.pipeline).filter(Boolean)).size > 1;
+    for (const l of labels) svg.append(s('text', { x: 0, y: l.y, class: 'band' }, l.text));
     for (const e of edges) {
       const a = pos.get(e.from);
       const b = pos.get(e.to);
       if (!a || !b) continue;
+      if (a.top !== b.top) {
+        // Into another band: down from the node, across above the band's label, down again.
+        const ym = b.top - BAND_GAP + 12;
+        svg.append(s('path', {
+          class: 'edge', 'marker-end': 'url(#arrow)',
+          d: `M${a.x + NODE_W / 2},${a.y + NODE_H} V${ym} H${b.x + NODE_W / 2} V${b.y - 1}`,
+        }));
+        continue;
+      }
       const x1 = a.x + NODE_W;
       const y1 = a.y + NODE_H / 2;
       const x2 = b.x - 1;
@@ -193,9 +231,7 @@
       const g = s('g', { class: 'node kind-' + n.kind, transform: `translate(${p.x},${p.y})`, 'data-node-id': n.id });
       g.append(s('rect', { width: NODE_W, height: NODE_H, rx: 6 }));
       const title = s('text', { x: 10, y: 19 });
-      // `run --transport kafka` has two pipelines (produce, process): say which a node is in.
-      const kind = n.kind + (several && n.pipeline ? ' · ' + n.pipeline : '');
-      title.append(s('tspan', { class: 'kind' }, kind + ' '), s('tspan', { class: 'name' }, n.name));
+      title.append(s('tspan', { class: 'kind' }, n.kind + ' '), s('tspan', { class: 'name' }, n.name));
       g.append(title);
       const l1 = s('text', { x: 10, y: 39, class: 'big' });
       const l2 = s('text', { x: 10, y: 56 });
@@ -203,8 +239,8 @@
       g.append(l1, l2, l3);
       let bar = null;
       if (n.kind === 'queue') {
-        g.append(s('rect', { x: 110, y: 31, width: 80, height: 10, class: 'track' }));
-        bar = s('rect', { x: 110, y: 31, width: 0, height: 10, class: 'fill' });
+        g.append(s('rect', { x: 96, y: 31, width: 64, height: 10, class: 'track' }));
+        bar = s('rect', { x: 96, y: 31, width: 0, height: 10, class: 'fill' });
         g.append(bar);
       }
       svg.append(g);
@@ -232,8 +268,8 @@
           break;
         case 'queue': {
           const cap = n.capacity || 0;
-          lines = [num(n.fill) + ' / ' + num(cap), 'batches waiting', cap && n.fill >= cap ? 'full: the next stage is slower' : ''];
-          if (e.bar) setAttr(e.bar, 'width', cap ? Math.round((80 * Math.min(n.fill, cap)) / cap) : 0);
+          lines = [num(n.fill) + ' / ' + num(cap), 'batches waiting', cap && n.fill >= cap ? 'full: backpressure' : ''];
+          if (e.bar) setAttr(e.bar, 'width', cap ? Math.round((64 * Math.min(n.fill, cap)) / cap) : 0);
           break;
         }
         case 'topic':
@@ -292,7 +328,7 @@
     const B = 20;
     svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
     svg.setAttribute('height', H);
-    let max = opt.floor || 0;
+    let max = opt.floor || 0; // counts: an idle chart still has whole-number ticks
     for (const sr of series) for (const [t, v] of sr.pts) if (v !== null && t >= t0 && v > max) max = v;
     const yt = ticksFor(max);
     const ymax = yt[yt.length - 1];
@@ -405,7 +441,7 @@
       // Input drawn wider: when processing keeps up the two lines coincide, both visible.
       { name: 'input', cls: 'c0 wide', pts: col('input_rate') },
       { name: 'processing', cls: 'c1', pts: col('processing_rate') },
-    ], { axis: () => countAxis, fmt: rfmt });
+    ], { axis: () => countAxis, fmt: rfmt, floor: 4 });
     drawChart($('chart-e2e'), t0, t1, [
       { name: 'p50', cls: 'c0', pts: col('end_to_end_p50_seconds') },
       { name: 'p99', cls: 'c3', pts: col('end_to_end_p99_seconds') },
@@ -428,7 +464,7 @@
       const lines = [...keys].sort().map((k, i) => ({
         name: k, cls: 'c' + (i % 8), pts: pts.map(({ t, p }) => [t, p.lag && k in p.lag ? p.lag[k] : null]),
       }));
-      drawChart(lagFig, t0, t1, lines, { axis: () => countAxis, fmt: (v) => num(v) + ' messages' });
+      drawChart(lagFig, t0, t1, lines, { axis: () => countAxis, fmt: (v) => num(v) + ' messages', floor: 4 });
     }
   }
 
