@@ -47,8 +47,10 @@ std::string SqlitePragmaSql() {
   // batch, and readers (spate query) never block the writer. A 16 MiB page cache holds the
   // hot part of the id index; larger caches cost RSS for little speed (docs/benchmarks.md).
   // A larger autocheckpoint writes each hot page back once per 64 MiB of WAL, not per 4 MiB.
-  return "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-16384; "
-         "PRAGMA wal_autocheckpoint=16384;";
+  return fmt::format(
+      "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-16384; "
+      "PRAGMA wal_autocheckpoint={};",
+      kWalCheckpointPages);
 }
 
 std::string SqliteSchemaSql() {
@@ -263,6 +265,13 @@ Status SqliteSink::Open() {
 }
 
 Status SqliteSink::Write(const Batch& batch) {
+  const int pages = batch.rows.size() + batch.dead.size() < kStreamingBatchRecords
+                        ? kWalCheckpointPagesStreaming
+                        : kWalCheckpointPages;
+  if (pages != checkpoint_pages_) {
+    sqlite3_wal_autocheckpoint(db_->get(), pages);
+    checkpoint_pages_ = pages;
+  }
   if (Status s = Step(db_->get(), begin_.get(), "begin"); !s.ok()) return s;
   Status s = WriteLocked(batch);
   if (s.ok()) s = Step(db_->get(), commit_.get(), "commit");

@@ -6,6 +6,17 @@
 // synchronous=NORMAL: a committed batch survives a process crash; `spate query` can read
 // while a run writes.
 //
+// Checkpoints (the WAL copied back into the database file, with an fsync) run inside the
+// commit that crosses the WAL threshold and stall it, with every record behind it. In bulk
+// (full batches) a large threshold (kWalCheckpointPages, 64 MiB) writes each hot page back
+// rarely, which is worth a third of the throughput; a stream that the sink keeps up with
+// (small batches, closed by --linger rather than by size) checkpoints every
+// kWalCheckpointPagesStreaming (16 MiB) instead, so each stall is a quarter as long: that
+// halved p99 ingest->stored latency at 10,000 records/s (docs/benchmarks.md). (A
+// checkpointer thread with its own connection was tried and was worse: the writer's WAL
+// restart then waits on the checkpointer's locks through SQLite's busy handler, whose sleeps
+// are up to 100 ms.)
+//
 // Thread-safety: one thread at a time (the pipeline's sink thread).
 #pragma once
 
@@ -58,7 +69,14 @@ class SqliteSink final : public Sink {
   SqliteStmt rollback_;
   int64_t formatted_ms_ = -1;  // Cache: consecutive rows share one ingested_at.
   std::string formatted_;
+  int checkpoint_pages_ = 0;  // The WAL autocheckpoint threshold now set (see above).
 };
+
+// WAL autocheckpoint thresholds in pages of 4 KiB (see SqliteSink), and the batch size
+// (rows and dead letters) below which a Write counts as streaming.
+inline constexpr int kWalCheckpointPages = 16384;
+inline constexpr int kWalCheckpointPagesStreaming = 4096;
+inline constexpr size_t kStreamingBatchRecords = 256;
 
 // Discards everything and reports success: measures the pipeline without a store.
 class DiscardSink final : public Sink {
