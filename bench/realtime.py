@@ -1,0 +1,458 @@
+#!/usr/bin/python3
+"""Real-time figures of issue 18, side by side in one run (the machine is shared and noisy).
+
+    bench/realtime.sh BUILD_DIR     (bench/run.sh calls it; this file does the work)
+
+1. metrics cost   `spate run` with `--http 127.0.0.1:0` (metrics, dashboard and its history
+                  sampler on, and a scraper here polling /metrics and /api/overview once a
+                  second, as Prometheus plus an open dashboard would) against the same run
+                  without --http; generator -> discard and generator -> SQLite; ROUNDS
+                  rounds, the order swapped every round; the rate is spate's own summary
+                  figure (records / time from the first record to the last stored).
+                  Target: median(on / off) >= 97% for each sink (cost < 3%).
+2. latency        ingest -> stored at --rate 10000 for LATENCY_SECONDS into SQLite, read from
+                  spate's summary line (`latency: ingest->stored p50 .. p99 .. max ..`), or
+                  from the spate_end_to_end_latency_seconds histogram of the last scrape when
+                  the line is absent: (a) the memory transport, target p99 < 50 ms; (b) `run
+                  --transport kafka` through the librdkafka mock cluster (3 brokers, the rig
+                  of tests/rigs), target p99 < 100 ms.
+3. --rate         achieved vs asked at 1,000, 10,000 and 100,000 records/s into the discard
+                  sink for RATE_SECONDS each: records ingested / --duration (target: within
+                  2%), the largest source batch (spate_batch_records{stage="source"}) and the
+                  busiest one-second window seen by the scraper (no bursts above one batch).
+
+Prints a table; exits 1 if a target was missed, 2 if a part could not run. About 3 minutes
+on the 2-vCPU development VM. Environment: ROUNDS (5), DISCARD_COUNT (3000000),
+SQLITE_COUNT (200000), LATENCY_SECONDS (20), RATE_SECONDS (10).
+"""
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+ROUNDS = int(os.environ.get("ROUNDS", "5"))
+DISCARD_COUNT = int(os.environ.get("DISCARD_COUNT", "3000000"))
+SQLITE_COUNT = int(os.environ.get("SQLITE_COUNT", "200000"))
+LATENCY_SECONDS = int(os.environ.get("LATENCY_SECONDS", "20"))
+RATE_SECONDS = int(os.environ.get("RATE_SECONDS", "10"))
+RATES = (1000, 10000, 100000)
+LATENCY_RATE = 10000
+
+
+class CannotRun(Exception):
+    """A part could not run (missing flag, spate failed): reported as FAILED, exit 2."""
+
+
+def section(title):
+    print(f"\n== {title}", flush=True)
+
+
+# --- Prometheus text format -------------------------------------------------------------------
+
+SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)")
+LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def parse_metrics(text):
+    """[(name, {label: value}, float)] of a /metrics body."""
+    out = []
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = SAMPLE.match(line)
+        if m:
+            out.append((m.group(1), dict(LABEL.findall(m.group(2) or "")), float(m.group(3))))
+    return out
+
+
+def metric_sum(samples, name, **labels):
+    return sum(v for n, l, v in samples
+               if n == name and all(l.get(k) == w for k, w in labels.items()))
+
+
+def buckets(samples, name, **labels):
+    """Cumulative (le, count) of a histogram, summed over the series matching labels."""
+    acc = {}
+    for n, l, v in samples:
+        if n == name + "_bucket" and all(l.get(k) == w for k, w in labels.items()):
+            le = float(l["le"])  # float("+Inf") is inf
+            acc[le] = acc.get(le, 0) + v
+    return sorted(acc.items())
+
+
+def quantile(cumulative, q):
+    """The q-quantile of cumulative buckets, linear inside its bucket (as src/observe does)."""
+    if not cumulative or cumulative[-1][1] == 0:
+        return None
+    rank = q * cumulative[-1][1]
+    lower, below = 0.0, 0
+    for le, count in cumulative:
+        if count >= rank and count > below:
+            if le == float("inf"):
+                return lower  # only a lower bound is known
+            return lower + (le - lower) * (rank - below) / (count - below)
+        lower, below = le, count
+    return lower
+
+
+def largest_bucket(cumulative):
+    """Upper bound (le) of the highest non-empty bucket: the largest value is <= it."""
+    prev = 0
+    top = None
+    for le, count in cumulative:
+        if count > prev:
+            top = le
+        prev = count
+    return top
+
+
+# --- Running spate -----------------------------------------------------------------------------
+
+class Scraper(threading.Thread):
+    """Polls PATHS of the dashboard once a second from the moment spate logs its URL until
+    stopped; keeps the /metrics bodies (parsed) with their times."""
+
+    PATHS = ("/metrics", "/api/overview")
+
+    def __init__(self, log_path):
+        super().__init__(daemon=True)
+        self.log_path = log_path
+        self.done = threading.Event()
+        self.port = None
+        self.metrics = []  # (monotonic time, parsed samples)
+        self.requests = 0
+        self.failures = []
+
+    def find_port(self):
+        while not self.done.is_set():
+            try:
+                with open(self.log_path, errors="replace") as f:
+                    m = re.search(r"http://127\.0\.0\.1:(\d+)/", f.read())
+            except OSError:
+                m = None
+            if m:
+                return int(m.group(1))
+            time.sleep(0.02)
+        return None
+
+    def run(self):
+        self.port = self.find_port()
+        if self.port is None:
+            return
+        next_at = time.monotonic()
+        while not self.done.is_set():
+            for path in self.PATHS:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}",
+                                                timeout=2) as r:
+                        body = r.read().decode()
+                    self.requests += 1
+                    if path == "/metrics":
+                        self.metrics.append((time.monotonic(), parse_metrics(body)))
+                except OSError as e:
+                    if not self.done.is_set():
+                        self.failures.append(f"{path}: {e}")
+            next_at += 1.0
+            self.done.wait(max(0.0, next_at - time.monotonic()))
+
+
+class Result:
+    pass
+
+
+def run_spate(argv, log_path, scrape=False, timeout=300):
+    """Runs spate to its end; returns a Result with the exit code, wall and CPU seconds, the
+    summary's figures, the latency line and the scraper (or None)."""
+    with open(log_path, "wb") as log:
+        started = time.monotonic()
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=log)
+    scraper = Scraper(log_path) if scrape else None
+    if scraper:
+        scraper.start()
+    killer = threading.Timer(timeout, lambda: os.kill(proc.pid, signal.SIGKILL))
+    killer.start()
+    _, status, usage = os.wait4(proc.pid, 0)
+    killer.cancel()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if scraper:
+        scraper.done.set()
+        scraper.join()
+    res = Result()
+    res.code = proc.returncode
+    res.wall = time.monotonic() - started
+    res.cpu = usage.ru_utime + usage.ru_stime
+    res.scraper = scraper
+    with open(log_path, errors="replace") as f:
+        res.log = f.read()
+    m = re.search(r"^spate run: ([\d,]+) records in ([\d.]+) s \(([\d,]+)/s\)", res.log, re.M)
+    res.records = int(m.group(1).replace(",", "")) if m else None
+    res.seconds = float(m.group(2)) if m else None
+    res.rate = int(m.group(3).replace(",", "")) if m else None
+    res.latency = parse_latency_line(res.log)
+    return res
+
+
+UNIT = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0}
+VALUE = r"([\d.,]+)\s*(ns|us|µs|ms|s)\b"
+
+
+def parse_latency_line(log):
+    """(p50, p99, max) in seconds from `latency: ingest->stored p50 X p99 Y max Z`, or None."""
+    m = re.search(r"latency: ingest->stored\D*?p50\s*" + VALUE + r".*?p99\s*" + VALUE +
+                  r".*?max\s*" + VALUE, log)
+    if not m:
+        return None
+    g = m.groups()
+    return tuple(float(g[i].replace(",", "")) * UNIT[g[i + 1]] for i in (0, 2, 4))
+
+
+def check(res, what):
+    if res.code != 0 or res.records is None:
+        tail = "\n".join(res.log.splitlines()[-5:])
+        raise CannotRun(f"{what} exited {res.code}:\n{tail}")
+    return res
+
+
+def ms(seconds):
+    return "-" if seconds is None else f"{seconds * 1e3:.1f} ms"
+
+
+def pct(x):
+    return f"{x * 100:.1f}%"
+
+
+# --- The parts ---------------------------------------------------------------------------------
+
+class Bench:
+    def __init__(self, build):
+        self.spate = os.path.join(build, "spate")
+        self.rig = os.path.join(build, "tests", "rigs", "spate_kafka_rig")
+        self.work = tempfile.mkdtemp(prefix="spate-realtime-bench.",
+                                     dir=os.environ.get("TMPDIR", "/tmp"))
+        self.rows = []  # (target, measured, goal, verdict)
+        self.failed = []
+        shown = subprocess.run([self.spate, "run", "--help"], capture_output=True, text=True)
+        help_text = shown.stdout + shown.stderr
+        self.flags = {f for f in ("--rate", "--duration", "--http", "--linger")
+                      if f in help_text}
+
+    def need(self, *flags):
+        missing = [f for f in flags if f not in self.flags]
+        if missing:
+            raise CannotRun(f"spate run has no {', '.join(missing)} yet")
+
+    def data_dir(self, name):
+        path = os.path.join(self.work, name)
+        shutil.rmtree(path, ignore_errors=True)
+        return path
+
+    def row(self, target, measured, goal, verdict=""):
+        self.rows.append((target, measured, goal, verdict))
+
+    # 1 -------------------------------------------------------------------------------------
+    def metrics_cost(self):
+        self.need("--http")
+        section(f"1. metrics cost: --http 127.0.0.1:0 + a scraper at 1/s vs no --http, "
+                f"{ROUNDS} rounds, order swapped each round")
+        sinks = (("discard", DISCARD_COUNT), ("sqlite", SQLITE_COUNT))
+        rates = {(s, on): [] for s, _ in sinks for on in (False, True)}
+        cpus = {(s, on): [] for s, _ in sinks for on in (False, True)}
+        ratios = {s: [] for s, _ in sinks}
+        scrapes = 0
+        scrape_failures = []
+        for r in range(ROUNDS):
+            for sink, count in sinks:
+                order = (False, True) if r % 2 == 0 else (True, False)
+                for on in order:
+                    argv = [self.spate, "run", "--count", str(count), "--sink", sink,
+                            "--data-dir", self.data_dir(f"cost-{sink}"), "--progress", "never",
+                            "--log-level", "info"]
+                    if on:
+                        argv += ["--http", "127.0.0.1:0"]
+                    res = check(run_spate(argv, os.path.join(self.work, "cost.log"), scrape=on),
+                                f"spate run --sink {sink}{' --http' if on else ''}")
+                    if on:
+                        if res.scraper.port is None:
+                            raise CannotRun("spate run --http logged no dashboard URL")
+                        scrapes += res.scraper.requests
+                        scrape_failures += res.scraper.failures
+                    rates[(sink, on)].append(res.rate)
+                    cpus[(sink, on)].append(res.cpu / res.records * 1e6)
+                ratios[sink].append(rates[(sink, True)][-1] / rates[(sink, False)][-1])
+                print(f"round {r + 1} {sink:7}: off {rates[(sink, False)][-1]:>9,} rec/s "
+                      f"(CPU {cpus[(sink, False)][-1]:.2f} s/M)   on {rates[(sink, True)][-1]:>9,}"
+                      f" rec/s (CPU {cpus[(sink, True)][-1]:.2f} s/M)   on/off "
+                      f"{pct(ratios[sink][-1])}", flush=True)
+        print(f"scraper: {scrapes} requests answered, {len(scrape_failures)} failed"
+              + (f" (first: {scrape_failures[0]})" if scrape_failures else ""))
+        for sink, count in sinks:
+            ratio = statistics.median(ratios[sink])
+            off = statistics.median(rates[(sink, False)])
+            on = statistics.median(rates[(sink, True)])
+            cpu_ratio = statistics.median(cpus[(sink, True)]) / statistics.median(
+                cpus[(sink, False)])
+            self.row(f"metrics on/off, {sink}, {count:,} rec (median)", pct(ratio), ">= 97%",
+                     "MET" if ratio >= 0.97 else "MISSED")
+            self.row(f"  rec/s off / on; CPU per record on/off", f"{off:,.0f} / {on:,.0f}",
+                     pct(cpu_ratio), "")
+        if scrape_failures:
+            self.row("scraper requests failed during the runs", str(len(scrape_failures)), "0",
+                     "MISSED")
+
+    # 2 -------------------------------------------------------------------------------------
+    def latency_run(self, name, extra, goal):
+        argv = [self.spate, "run", "--rate", str(LATENCY_RATE), "--duration",
+                f"{LATENCY_SECONDS}s", "--sink", "sqlite", "--data-dir", self.data_dir(name),
+                "--progress", "never", "--log-level", "info"] + extra
+        scrape = "--http" in self.flags
+        if scrape:
+            argv += ["--http", "127.0.0.1:0"]
+        res = check(run_spate(argv, os.path.join(self.work, f"{name}.log"), scrape=scrape,
+                              timeout=LATENCY_SECONDS + 120), f"spate run ({name})")
+        source = "summary line"
+        lat = res.latency
+        if lat is None and scrape and res.scraper.metrics:
+            samples = res.scraper.metrics[-1][1]
+            cum = buckets(samples, "spate_end_to_end_latency_seconds", sink="sqlite")
+            if cum and cum[-1][1] > 0:
+                source = f"/metrics, last scrape ({int(cum[-1][1]):,} records)"
+                lat = (quantile(cum, 0.5), quantile(cum, 0.99), None)
+        line = re.search(r"^\s*latency:.*$", res.log, re.M)
+        print(f"{name}: {res.records:,} records in {res.seconds} s; "
+              + (line.group(0).strip() if line else "no latency line in the summary"))
+        if lat is None:
+            raise CannotRun(f"{name}: no latency figures (no summary line, no histogram)")
+        print(f"  p50 {ms(lat[0])}, p99 {ms(lat[1])}, max {ms(lat[2])} (from the {source})")
+        return lat
+
+    def latency(self):
+        self.need("--rate", "--duration")
+        section(f"2a. latency ingest->stored, memory transport, --rate {LATENCY_RATE} for "
+                f"{LATENCY_SECONDS} s into SQLite")
+        lat = self.latency_run("latency-memory", [], 0.050)
+        self.row(f"e2e latency p99, memory -> sqlite, {LATENCY_RATE}/s", ms(lat[1]), "< 50 ms",
+                 "MET" if lat[1] < 0.050 else "MISSED")
+        self.row("  p50 / max", f"{ms(lat[0])} / {ms(lat[2])}", "(reported)", "")
+
+    def latency_kafka(self):
+        self.need("--rate", "--duration")
+        if not os.access(self.rig, os.X_OK):
+            raise CannotRun(f"{self.rig} is missing: build it (target spate_kafka_rig)")
+        section(f"2b. latency ingest->stored, run --transport kafka (mock cluster, 3 brokers, "
+                f"6 partitions), --rate {LATENCY_RATE} for {LATENCY_SECONDS} s into SQLite")
+        rig = subprocess.Popen([self.rig, "--brokers", "3", "--topic", "latency:6"],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            line = rig.stdout.readline().strip()
+            if not line.startswith("bootstrap="):
+                raise CannotRun(f"the rig said {line!r}")
+            bootstrap = line.split("=", 1)[1]
+            # Leaders spread evenly (bench/kafka.sh says why).
+            for p in range(6):
+                rig.stdin.write(f"leader latency {p} {p % 3 + 1}\n")
+                rig.stdin.flush()
+                reply = rig.stdout.readline().strip()
+                if reply != "ok":
+                    raise CannotRun(f"rig: leader latency {p}: {reply}")
+            lat = self.latency_run("latency-kafka", ["--transport", "kafka", "--brokers",
+                                                     bootstrap, "--topic", "latency"], 0.100)
+        finally:
+            try:
+                rig.stdin.write("quit\n")
+                rig.stdin.close()
+                rig.wait(timeout=5)
+            except (OSError, subprocess.TimeoutExpired):
+                rig.kill()
+                rig.wait()
+        self.row(f"e2e latency p99, kafka mock -> sqlite, {LATENCY_RATE}/s", ms(lat[1]),
+                 "< 100 ms", "MET" if lat[1] < 0.100 else "MISSED")
+        self.row("  p50 / max", f"{ms(lat[0])} / {ms(lat[2])}", "(reported)", "")
+
+    # 3 -------------------------------------------------------------------------------------
+    def rate_accuracy(self):
+        self.need("--rate", "--duration", "--http")
+        section(f"3. --rate accuracy: --duration {RATE_SECONDS}s into discard, scraped once a "
+                f"second")
+        for asked in RATES:
+            argv = [self.spate, "run", "--rate", str(asked), "--duration", f"{RATE_SECONDS}s",
+                    "--sink", "discard", "--data-dir", self.data_dir("rate"), "--progress",
+                    "never", "--log-level", "info", "--http", "127.0.0.1:0"]
+            res = check(run_spate(argv, os.path.join(self.work, f"rate-{asked}.log"),
+                                  scrape=True, timeout=RATE_SECONDS + 60),
+                        f"spate run --rate {asked}")
+            achieved = res.records / RATE_SECONDS
+            error = achieved / asked - 1
+            # Per-second windows between scrapes, leaving out the first (start-up) and the
+            # last (the end of the run).
+            points = [(t, metric_sum(s, "spate_source_records_total", pipeline="run"))
+                      for t, s in res.scraper.metrics]
+            windows = [(n2 - n1) / (t2 - t1) for (t1, n1), (t2, n2) in zip(points, points[1:])
+                       if t2 > t1][1:-1]
+            batch = None
+            for _, s in res.scraper.metrics:
+                top = largest_bucket(buckets(s, "spate_batch_records", pipeline="run",
+                                             stage="source"))
+                if top is not None and (batch is None or top > batch):
+                    batch = top
+            peak = max(windows) if windows else None
+            print(f"--rate {asked:>6}: {res.records:,} records in {RATE_SECONDS} s = "
+                  f"{achieved:,.0f}/s ({error * 100:+.2f}%); one-second windows "
+                  + (f"{min(windows):,.0f}..{peak:,.0f}/s" if windows else "-")
+                  + f"; largest source batch <= {batch if batch is None else int(batch):}")
+            ok = abs(error) <= 0.02
+            self.row(f"--rate {asked:,}: achieved / asked, {RATE_SECONDS} s", pct(1 + error),
+                     "100 +- 2%", "MET" if ok else "MISSED")
+            self.row(f"  peak 1 s window; largest source batch",
+                     f"{peak:,.0f}/s; <= {int(batch)}" if peak and batch else "-", "(reported)",
+                     "")
+
+
+def load_average():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def main():
+    if len(sys.argv) != 2:
+        print(f"usage: {sys.argv[0]} BUILD_DIR", file=sys.stderr)
+        return 2
+    build = sys.argv[1]
+    if not os.access(os.path.join(build, "spate"), os.X_OK):
+        print(f"{sys.argv[0]}: {build}/spate is missing: build first", file=sys.stderr)
+        return 2
+    started = time.monotonic()
+    bench = Bench(build)
+    section("machine")
+    print(f"nproc: {os.cpu_count()}; load average: {load_average()}")
+    try:
+        for part in (bench.metrics_cost, bench.latency, bench.latency_kafka,
+                     bench.rate_accuracy):
+            try:
+                part()
+            except CannotRun as e:
+                print(f"FAILED: {e}", flush=True)
+                bench.failed.append(part.__name__)
+                bench.row(f"{part.__name__}: could not run", "", "", "FAILED")
+    finally:
+        shutil.rmtree(bench.work, ignore_errors=True)
+    section(f"real-time summary ({time.monotonic() - started:.0f} s, load average now "
+            f"{load_average()})")
+    fmt = "{:<52} {:>22} {:>10} {}"
+    print(fmt.format("target", "measured", "goal", ""))
+    for r in bench.rows:
+        print(fmt.format(*r))
+    if bench.failed:
+        return 2
+    return 1 if any(r[3] == "MISSED" for r in bench.rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
