@@ -7,7 +7,7 @@
                   sampler on, and a scraper here polling /metrics and /api/overview once a
                   second, as Prometheus plus an open dashboard would) against the same run
                   without --http; generator -> discard and generator -> SQLite; ROUNDS
-                  rounds, the order swapped every round; the rate is spate's own summary
+                  rounds, the order rotated every round; the rate is spate's own summary
                   figure (records / time from the first record to the last stored).
                   Target: median(on / off) >= 97% for each sink (cost < 3%).
 2. latency        ingest -> stored at --rate 10000 for LATENCY_SECONDS into SQLite, read from
@@ -23,7 +23,9 @@
 
 Prints a table; exits 1 if a target was missed, 2 if a part could not run. About 3 minutes
 on the 2-vCPU development VM. Environment: ROUNDS (5), DISCARD_COUNT (3000000),
-SQLITE_COUNT (200000), LATENCY_SECONDS (20), RATE_SECONDS (10).
+SQLITE_COUNT (200000), LATENCY_SECONDS (20), RATE_SECONDS (10); BASELINE (unset: the path of
+another spate binary, e.g. one built before issue 18, to run without --http in part 1's
+rounds too: the cost of the instrumentation itself).
 """
 import os
 import re
@@ -260,55 +262,65 @@ class Bench:
     # 1 -------------------------------------------------------------------------------------
     def metrics_cost(self):
         self.need("--http")
+        # BASELINE: another spate binary (e.g. one built before issue 18) run without --http
+        # in the same rounds: what the instrumentation itself costs, served or not.
+        baseline = os.environ.get("BASELINE", "")
+        variants = ["off", "on"] + (["base"] if baseline else [])
         section(f"1. metrics cost: --http 127.0.0.1:0 + a scraper at 1/s vs no --http, "
-                f"{ROUNDS} rounds, order swapped each round")
+                f"{ROUNDS} rounds, order rotated each round"
+                + (f"; base = {baseline} without --http" if baseline else ""))
         sinks = (("discard", DISCARD_COUNT), ("sqlite", SQLITE_COUNT))
-        rates = {(s, on): [] for s, _ in sinks for on in (False, True)}
-        cpus = {(s, on): [] for s, _ in sinks for on in (False, True)}
-        ratios = {s: [] for s, _ in sinks}
+        rates = {(s, v): [] for s, _ in sinks for v in variants}
+        cpus = {(s, v): [] for s, _ in sinks for v in variants}
+        ratios = {(s, v): [] for s, _ in sinks for v in variants}
         scrapes = 0
         scrape_failures = []
         for r in range(ROUNDS):
             for sink, count in sinks:
-                order = (False, True) if r % 2 == 0 else (True, False)
-                for on in order:
-                    argv = [self.spate, "run", "--count", str(count), "--sink", sink,
-                            "--data-dir", self.data_dir(f"cost-{sink}"), "--progress", "never",
+                order = variants[r % len(variants):] + variants[:r % len(variants)]
+                for v in order:
+                    argv = [baseline if v == "base" else self.spate, "run", "--count",
+                            str(count), "--sink", sink, "--data-dir",
+                            self.data_dir(f"cost-{sink}"), "--progress", "never",
                             "--log-level", "info"]
-                    if on:
+                    if v == "on":
                         argv += ["--http", "127.0.0.1:0"]
-                    res = check(run_spate(argv, os.path.join(self.work, "cost.log"), scrape=on),
-                                f"spate run --sink {sink}{' --http' if on else ''}")
-                    if on:
+                    res = check(run_spate(argv, os.path.join(self.work, "cost.log"),
+                                          scrape=v == "on"), f"spate run --sink {sink} ({v})")
+                    if v == "on":
                         if res.scraper.port is None:
                             raise CannotRun("spate run --http logged no dashboard URL")
                         scrapes += res.scraper.requests
                         scrape_failures += res.scraper.failures
-                    rates[(sink, on)].append(res.rate)
-                    cpus[(sink, on)].append(res.cpu / res.records * 1e6)
-                ratios[sink].append(rates[(sink, True)][-1] / rates[(sink, False)][-1])
-                print(f"round {r + 1} {sink:7}: off {rates[(sink, False)][-1]:>9,} rec/s "
-                      f"(CPU {cpus[(sink, False)][-1]:.2f} s/M)   on {rates[(sink, True)][-1]:>9,}"
-                      f" rec/s (CPU {cpus[(sink, True)][-1]:.2f} s/M)   on/off "
-                      f"{pct(ratios[sink][-1])}", flush=True)
+                    rates[(sink, v)].append(res.rate)
+                    cpus[(sink, v)].append(res.cpu / res.records * 1e6)
+                for v in variants:
+                    ratios[(sink, v)].append(rates[(sink, v)][-1] / rates[(sink, "off")][-1])
+                print(f"round {r + 1} {sink:7}: "
+                      + "   ".join(f"{v} {rates[(sink, v)][-1]:>9,} rec/s (CPU "
+                                   f"{cpus[(sink, v)][-1]:.2f} s/M)" for v in variants)
+                      + "   " + ", ".join(f"{v}/off {pct(ratios[(sink, v)][-1])}"
+                                          for v in variants[1:]), flush=True)
         print(f"scraper: {scrapes} requests answered, {len(scrape_failures)} failed"
               + (f" (first: {scrape_failures[0]})" if scrape_failures else ""))
         for sink, count in sinks:
-            ratio = statistics.median(ratios[sink])
-            off = statistics.median(rates[(sink, False)])
-            on = statistics.median(rates[(sink, True)])
-            cpu_ratio = statistics.median(cpus[(sink, True)]) / statistics.median(
-                cpus[(sink, False)])
+            ratio = statistics.median(ratios[(sink, "on")])
+            cpu_off = statistics.median(cpus[(sink, "off")])
             self.row(f"metrics on/off, {sink}, {count:,} rec (median)", pct(ratio), ">= 97%",
                      "MET" if ratio >= 0.97 else "MISSED")
-            self.row(f"  rec/s off / on; CPU per record on/off", f"{off:,.0f} / {on:,.0f}",
-                     pct(cpu_ratio), "")
+            self.row("  rec/s off / on (medians)", f"{statistics.median(rates[(sink, 'off')]):,.0f}"
+                     f" / {statistics.median(rates[(sink, 'on')]):,.0f}", "(reported)", "")
+            self.row("  CPU per record, on / off (medians)",
+                     pct(statistics.median(cpus[(sink, "on")]) / cpu_off), "(reported)", "")
+            if baseline:
+                self.row("  baseline binary / off (median)",
+                         pct(statistics.median(ratios[(sink, "base")])), "(reported)", "")
         if scrape_failures:
             self.row("scraper requests failed during the runs", str(len(scrape_failures)), "0",
                      "MISSED")
 
     # 2 -------------------------------------------------------------------------------------
-    def latency_run(self, name, extra, goal):
+    def latency_run(self, name, extra):
         argv = [self.spate, "run", "--rate", str(LATENCY_RATE), "--duration",
                 f"{LATENCY_SECONDS}s", "--sink", "sqlite", "--data-dir", self.data_dir(name),
                 "--progress", "never", "--log-level", "info"] + extra
@@ -337,7 +349,7 @@ class Bench:
         self.need("--rate", "--duration")
         section(f"2a. latency ingest->stored, memory transport, --rate {LATENCY_RATE} for "
                 f"{LATENCY_SECONDS} s into SQLite")
-        lat = self.latency_run("latency-memory", [], 0.050)
+        lat = self.latency_run("latency-memory", [])
         self.row(f"e2e latency p99, memory -> sqlite, {LATENCY_RATE}/s", ms(lat[1]), "< 50 ms",
                  "MET" if lat[1] < 0.050 else "MISSED")
         self.row("  p50 / max", f"{ms(lat[0])} / {ms(lat[2])}", "(reported)", "")
@@ -410,7 +422,7 @@ class Bench:
             ok = abs(error) <= 0.02
             self.row(f"--rate {asked:,}: achieved / asked, {RATE_SECONDS} s", pct(1 + error),
                      "100 +- 2%", "MET" if ok else "MISSED")
-            self.row(f"  peak 1 s window; largest source batch",
+            self.row("  peak 1 s window; largest source batch",
                      f"{peak:,.0f}/s; <= {int(batch)}" if peak and batch else "-", "(reported)",
                      "")
 
