@@ -12,6 +12,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   python3-kafka python3-cassandra python3-lz4
   clang-14 libclang-rt-14-dev
+  prometheus chromium python3-websocket
 )
 
 missing=()

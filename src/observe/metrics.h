@@ -51,13 +51,12 @@ class Gauge {
 
 // Bucket upper bounds (le) for latencies, in seconds: 100 µs to 30 s, fine enough below
 // 100 ms that p50/p99 of a healthy pipeline are read to within a bucket of a few ms.
-inline constexpr double kLatencyBuckets[] = {0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.003,
-                                             0.005,  0.0075,  0.01,   0.015, 0.02,  0.03,
-                                             0.05,   0.075,   0.1,    0.15,  0.25,  0.5,
-                                             1,      2.5,     5,      10,    30};
+inline constexpr double kLatencyBuckets[] = {
+    0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03,
+    0.05,   0.075,   0.1,    0.15,  0.25,  0.5,   1,     2.5,    5,    10,    30};
 // Bucket upper bounds for batch sizes, in records.
-inline constexpr double kBatchSizeBuckets[] = {1,    5,    10,   25,    50,    100,   250,
-                                               500,  1000, 2500, 5000,  10000, 25000, 100000};
+inline constexpr double kBatchSizeBuckets[] = {1,   5,    10,   25,   50,    100,   250,
+                                               500, 1000, 2500, 5000, 10000, 25000, 100000};
 
 // A histogram's state at one moment. counts[i] is the number of observations in bucket i
 // (not cumulative); counts.back() is the +Inf bucket.
@@ -92,7 +91,6 @@ class Histogram {
   // Constant after construction.
   const std::vector<double> bounds_;
   std::unique_ptr<std::atomic<uint64_t>[]> buckets_;  // bounds_.size() + 1.
-  std::atomic<uint64_t> count_{0};
   std::atomic<double> sum_{0};
   std::atomic<double> max_{0};
 };
@@ -124,15 +122,17 @@ struct MetricSample {
   std::string name;
   MetricType type;
   MetricLabels labels;
-  double value = 0;                // Counter or gauge.
-  HistogramSnapshot histogram;     // Histogram.
+  double value = 0;             // Counter or gauge.
+  HistogramSnapshot histogram;  // Histogram.
   // The label's value, or "" when the series has no such label.
   std::string_view Label(std::string_view key) const;
 };
 
 class MetricsRegistry {
  public:
-  MetricsRegistry() = default;
+  // Out of line: Family is defined in metrics.cc.
+  MetricsRegistry();
+  ~MetricsRegistry();
   MetricsRegistry(const MetricsRegistry&) = delete;
   MetricsRegistry& operator=(const MetricsRegistry&) = delete;
 
