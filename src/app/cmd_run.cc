@@ -104,6 +104,10 @@ void PrintSummary(const char* command, const PipelineStats& s, const DriveResult
       fmt::print(stderr, "  sink: {}\n", sinks[i]->Describe());
     }
   }
+  // Ingest -> stored, from the metrics of the pipeline that stored the rows.
+  const bool kafka =
+      std::string_view(command) == "spate process" || config.GetString("transport") == "kafka";
+  fmt::print(stderr, "{}", EndToEndLatencyText(Metrics(), kafka ? "process" : "run"));
   if (std::find(names.begin(), names.end(), "sqlite") != names.end()) {
     fmt::print(stderr, "  look: spate query --data-dir {}\n", config.GetString("data_dir"));
   }

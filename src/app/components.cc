@@ -25,8 +25,8 @@ Result<std::unique_ptr<Source>> MakeSource(const Config& config) {
   const std::string kind = config.GetString("source");
   uint64_t count = static_cast<uint64_t>(config.GetInt("count"));
   // The default count bounds the endless sources; a file is read to its end unless the user
-  // asked for a number.
-  if (kind == "file" && !config.IsSet("count")) count = 0;
+  // asked for a number. --duration bounds the stream by time instead.
+  if ((kind == "file" || config.GetMillis("duration") > 0) && !config.IsSet("count")) count = 0;
   if (kind == "generator") {
     GeneratorOptions options;
     options.seed = config.GetString("seed");
@@ -59,6 +59,7 @@ Result<std::unique_ptr<Source>> MakeSource(const Config& config) {
   }
   auto source = std::make_unique<FileSource>(
       config.GetString("input"), count, static_cast<size_t>(config.GetInt("max_record_bytes")));
+  source->set_linger(std::chrono::milliseconds(config.GetMillis("linger")));
   if (Status s = source->Open(); !s.ok()) return s;
   return std::unique_ptr<Source>(std::move(source));
 }
@@ -222,6 +223,11 @@ PipelineOptions MakePipelineOptions(const Config& config, bool transform) {
   options.batch_size = static_cast<size_t>(config.GetInt("batch_size"));
   options.queue_capacity = static_cast<size_t>(config.GetInt("queue_capacity"));
   options.max_record_bytes = static_cast<size_t>(config.GetInt("max_record_bytes"));
+  options.linger = std::chrono::milliseconds(config.GetMillis("linger"));
+  // The pipeline applies these only to a source other than Kafka's consumer (pipeline.h):
+  // in `run --transport kafka` they pace the producing half.
+  options.rate = static_cast<double>(config.GetInt("rate"));
+  options.duration = std::chrono::milliseconds(config.GetMillis("duration"));
   // Drive polls every 50 ms; without this the end of every run waited out part of that.
   options.on_finished = WakeMainThread;
   return options;

@@ -27,7 +27,9 @@ const std::vector<std::string_view> kSourceOptions = {"source",
                                                       "retries",
                                                       "retry_backoff",
                                                       "retry_backoff_max",
-                                                      "input"};
+                                                      "input",
+                                                      "rate",
+                                                      "duration"};
 
 std::vector<std::string_view> Concat(std::vector<std::string_view> a,
                                      const std::vector<std::string_view>& b) {
@@ -169,8 +171,8 @@ int Main(int argc, char** argv) {
   const std::vector<std::string_view> process_options =
       Concat({"group", "from", "sink", "data_dir", "max_record_bytes", "pg_dsn", "pg_timeout"},
              cassandra_options);
-  const std::vector<std::string_view> common_options = {"batch_size", "queue_capacity", "progress",
-                                                        "log_level"};
+  const std::vector<std::string_view> common_options = {"batch_size", "queue_capacity", "linger",
+                                                        "progress", "log_level"};
 
   CLI::App* run = app.add_subcommand(
       "run",

@@ -104,6 +104,32 @@ const std::vector<PropertyDef>& Table() {
        {},
        1024,
        1LL << 30},
+      // Real time.
+      {"rate",
+       PropType::kInt,
+       "0",
+       "Records per second the source hands out, as a steady stream (a batch moves on when "
+       "full or after --linger, and a stalled sink is caught up by at most one batch); 0 = as "
+       "fast as possible",
+       {},
+       0,
+       100'000'000},
+      {"duration",
+       PropType::kDuration,
+       "0",
+       "Stop the source after this long, with a unit (e.g. 60s, 10m): a normal end, like "
+       "reaching --count; what was ingested is still stored. Given without --count, there is "
+       "no count limit; 0 = no time limit",
+       {},
+       0},
+      {"linger",
+       PropType::kDuration,
+       "5ms",
+       "The longest a partial batch waits for more records before it moves on (with --rate, "
+       "on a quiet pipe or stdin, in Kafka consume and produce), so a slow stream is not held "
+       "back; 0 = never wait",
+       {},
+       0},
       // Sinks.
       {"sink",
        PropType::kList,

@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <optional>
 
@@ -23,6 +24,12 @@ class BoundedQueue {
   BoundedQueue(const BoundedQueue&) = delete;
   BoundedQueue& operator=(const BoundedQueue&) = delete;
 
+  // Called with the number of items after every push and pop, under the queue's lock, so
+  // that successive calls report sizes in the order they happened (a gauge set from two
+  // threads outside the lock could end on a stale value). Set before the queue is shared;
+  // it must be cheap and must not use the queue.
+  void set_on_size(std::function<void(size_t)> on_size) { on_size_ = std::move(on_size); }
+
   // Blocks while full. Returns false (and drops nothing the caller still owns: item is
   // left untouched) if the queue was closed.
   bool Push(T& item) {
@@ -30,6 +37,7 @@ class BoundedQueue {
     not_full_.wait(lock, [&] { return closed_ || items_.size() < capacity_; });
     if (closed_) return false;
     items_.push_back(std::move(item));
+    if (on_size_) on_size_(items_.size());
     not_empty_.notify_one();
     return true;
   }
@@ -42,6 +50,7 @@ class BoundedQueue {
     if (items_.empty()) return std::nullopt;
     T item = std::move(items_.front());
     items_.pop_front();
+    if (on_size_) on_size_(items_.size());
     not_full_.notify_one();
     return item;
   }
@@ -54,6 +63,7 @@ class BoundedQueue {
     if (items_.empty()) return std::nullopt;
     T item = std::move(items_.front());
     items_.pop_front();
+    if (on_size_) on_size_(items_.size());
     not_full_.notify_one();
     return item;
   }
@@ -72,7 +82,8 @@ class BoundedQueue {
   size_t capacity() const { return capacity_; }
 
  private:
-  const size_t capacity_;  // Constant after construction.
+  const size_t capacity_;                // Constant after construction.
+  std::function<void(size_t)> on_size_;  // Set before use, then constant.
 
   mutable std::mutex mu_;
   std::condition_variable not_full_;

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/prefetch.h"
@@ -175,6 +176,11 @@ struct Batch {
   std::vector<DeadLetter> dead;  // Filled by ingest (bad documents) and process.
   uint64_t sequence = 0;         // Monotonic per source; acknowledgements use it.
   uint64_t source_records = 0;   // How many source records this batch accounts for.
+  // The ingest times (RawRecord::ingest_us) of what the sinks store, the rows (or the
+  // forwarded records), run-length encoded in order: {ingest_us, how many in a row}. Filled
+  // by the pipeline's process stage, which has each record in hand anyway, so that measuring
+  // end-to-end latency at commit does not read every row again on another core.
+  std::vector<std::pair<int64_t, uint32_t>> ingest_runs;
 
   // Appends an empty record. A spare one keeps its strings' buffers, so a source that fills
   // it with assign() allocates nothing once the pipeline is warm.

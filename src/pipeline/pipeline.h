@@ -18,6 +18,19 @@
 // process and sinks (nothing acknowledged is lost, nothing ingested is dropped). Abort() also
 // gives up on retries and closes the queues: used on a second Ctrl-C.
 //
+// Real time: with a rate (--rate) the source loop paces the stream with a token bucket
+// (pacer.h): it asks the source for only the records that are due, a batch closes when it is
+// full or `linger` after its first record was due, and after a stall it catches up by at
+// most one batch. With a duration (--duration) the source ends after that long, as if its
+// input ended. Each record is stamped with its ingest time after the source returned it (one
+// clock read per batch) unless the source set one (Kafka: the message's timestamp).
+//
+// Metrics (src/observe/README.md, the catalogue), under the label pipeline=`name`: records
+// and bytes in, batch sizes, queue fill, what process made of the records, each sink's rows,
+// rejects, errors, retries, commit time and ingest->stored latency, dead letters by reason
+// (also to the DeadLetters() feed), and rows landed (Landed()) once every sink has a batch.
+// Series are looked up once, here, and updated once per batch.
+//
 // Thread-safety: Start/RequestStop/Abort/Wait from one controlling thread; stats() from any.
 #pragma once
 
@@ -28,6 +41,8 @@
 #include <memory>
 #include <mutex>
 #include <stop_token>
+#include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -35,12 +50,15 @@
 #include "core/checkpoint.h"
 #include "core/record.h"
 #include "core/status.h"
+#include "observe/metrics.h"
 #include "sinks/sink.h"
 #include "sources/source.h"
 
 namespace spate {
 
 class KeyReader;
+class Pacer;
+struct PipelineMeters;
 
 struct PipelineOptions {
   // Called once, by the pipeline thread that finishes last (Done() is then true): lets a
@@ -54,6 +72,19 @@ struct PipelineOptions {
   size_t max_record_bytes = 1 << 20;
   std::chrono::milliseconds sink_backoff_initial{100};
   std::chrono::milliseconds sink_backoff_max{5000};
+  // Records per second the source may hand out (--rate); 0 = as fast as it can.
+  // Not applied to a Kafka consumer (kind() "kafka"): there they belong to the producer.
+  double rate = 0;
+  // The source ends after this long (--duration), a normal end; 0 = no limit. Not applied
+  // to a Kafka consumer either.
+  std::chrono::milliseconds duration{0};
+  // The longest a partial batch waits for more records when paced (--linger).
+  std::chrono::milliseconds linger{5};
+  // The `pipeline` label of the metrics: run, produce or process. Empty: produce when
+  // forwarding, process when the source's kind() is kafka, else run.
+  std::string name;
+  // Where the metrics go; nullptr reports none (for measuring what they cost).
+  MetricsRegistry* metrics = &Metrics();
 };
 
 // What one sink made of the batches it committed.
@@ -96,11 +127,17 @@ class Pipeline {
   Status Wait();
 
   const PipelineStats& stats() const { return stats_; }
+  // The `pipeline` label of its metrics (PipelineOptions::name, or the one chosen for it).
+  const std::string& name() const { return name_; }
   // Every batch with a sequence below this is stored by all sinks.
   uint64_t acknowledged_batches() const { return checkpoint_.mark(); }
 
  private:
   void SourceLoop(std::stop_token stop);
+  // Waits until the pacer lets records go: how many (0: stopped). At `end` it returns what
+  // is due, the last batch, and sets *last.
+  size_t Pace(Pacer& pacer, const std::stop_token& stop, std::chrono::steady_clock::time_point end,
+              bool* last);
   void ProcessLoop();
   void ForwardLoop();
   void SinkLoop();
@@ -127,7 +164,8 @@ class Pipeline {
     std::mutex mu_;
     std::vector<std::vector<T>> spare_;  // Protected by mu_; at most a few.
   };
-  Status WriteWithRetry(Sink& sink, const Batch& batch);
+  // `index`: the sink's place in sinks_, for its metrics; -1 for a raw sink.
+  Status WriteWithRetry(Sink& sink, const Batch& batch, int index = -1);
   // Stores the batch in every raw sink (keys set first); false when the run must stop.
   bool LandRaw(Batch& batch, KeyReader& keys);
   void Fail(Status status);
@@ -137,6 +175,9 @@ class Pipeline {
   const std::vector<Sink*> sinks_;
   const std::vector<Sink*> raw_sinks_;
   const PipelineOptions options_;
+  const std::string name_;
+  // Every series this pipeline reports to, looked up once; null when options_.metrics is.
+  std::unique_ptr<PipelineMeters> meters_;
 
   BoundedQueue<Batch> ingested_;
   BoundedQueue<Batch> processed_;
@@ -159,5 +200,10 @@ class Pipeline {
   std::jthread process_thread_;
   std::jthread sink_thread_;
 };
+
+// The summary's latency lines for `pipeline`, from its spate_end_to_end_latency_seconds:
+// "  latency: ingest->stored p50 1.20 ms, p99 4.80 ms, max 9.10 ms (100,000 rows)\n", one
+// per sink that stored rows (each named when there are several); empty when none did.
+std::string EndToEndLatencyText(const MetricsRegistry& metrics, std::string_view pipeline);
 
 }  // namespace spate

@@ -71,6 +71,7 @@ class CassandraSink final : public Sink {
   Status Write(const Batch& batch) override;
   Status Close() override;
   std::string Describe() const override;
+  std::string_view kind() const override { return "cassandra"; }
   void Interrupt() override { interrupted_ = true; }
   uint64_t TakeRefused() override { return std::exchange(refused_, 0); }
 

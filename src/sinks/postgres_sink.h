@@ -66,6 +66,7 @@ class PostgresSink final : public Sink {
   Status Write(const Batch& batch) override;
   Status Close() override;
   std::string Describe() const override { return description_; }
+  std::string_view kind() const override { return "postgres"; }
   bool group_commit() const override { return !options_.raw; }
   uint64_t TakeRefused() override { return std::exchange(refused_, 0); }
 

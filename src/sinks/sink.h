@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <fmt/format.h>
@@ -36,6 +37,12 @@ class Sink {
   // Flushes anything buffered and releases the connection. Called once at the end.
   virtual Status Close() = 0;
   virtual std::string Describe() const = 0;
+  // The kind of store, as the `sink` label of its metrics: sqlite, postgres, cassandra,
+  // discard, kafka.
+  virtual std::string_view kind() const { return "unknown"; }
+  // False for a sink that keeps only a batch's dead letters (the dead-letter producer of
+  // `spate process`): its rows count neither as stored nor for end-to-end latency.
+  virtual bool stores_rows() const { return true; }
   // Pipelined sinks (Kafka's producer) confirm writes later, so the pipeline keeps several
   // batches in flight instead of waiting for each: Submit hands a batch over (blocking only
   // for backpressure), Poll waits up to `timeout` and returns the outcome of every batch

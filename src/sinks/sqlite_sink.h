@@ -42,6 +42,7 @@ class SqliteSink final : public Sink {
   Status Write(const Batch& batch) override;
   Status Close() override;
   std::string Describe() const override { return "sqlite " + path(); }
+  std::string_view kind() const override { return "sqlite"; }
 
   std::string path() const { return data_dir_ + "/spate.db"; }
 
@@ -66,6 +67,7 @@ class DiscardSink final : public Sink {
   Status Write(const Batch&) override { return Status::Ok(); }
   Status Close() override { return Status::Ok(); }
   std::string Describe() const override { return "discard"; }
+  std::string_view kind() const override { return "discard"; }
 };
 
 }  // namespace spate

@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -39,6 +40,8 @@ Status FileSource::Open() {
 Result<SourceState> FileSource::Next(Batch& batch, size_t max_records, std::stop_token stop) {
   batch.origin = origin_;
   if (reader_ == nullptr) return Status::Fatal("file source used before Open()");
+  // When the batch's first record was in hand: it waits at most linger_ from then.
+  std::optional<std::chrono::steady_clock::time_point> first_at;
   while (batch.records.size() + batch.dead.size() < max_records) {
     if (Room() == 0) return SourceState::kFinished;
     if (!units_.empty()) {
@@ -51,7 +54,16 @@ Result<SourceState> FileSource::Next(Batch& batch, size_t max_records, std::stop
       continue;
     }
     if (input_done_) return SourceState::kFinished;
-    auto got = reader_->Read(chunk_, stop, kIdleFlushMs);
+    int wait_ms = kEmptyWaitMs;
+    if (!batch.records.empty() || !batch.dead.empty()) {
+      // Only here, before a read that may wait: a file that is all there never pays for it.
+      const auto now = std::chrono::steady_clock::now();
+      if (!first_at) first_at = now;
+      const auto left = std::chrono::ceil<std::chrono::milliseconds>(*first_at + linger_ - now);
+      if (left.count() <= 0) return SourceState::kHaveMore;
+      wait_ms = static_cast<int>(left.count());
+    }
+    auto got = reader_->Read(chunk_, stop, wait_ms);
     if (!got.ok()) return got.status().WithContext(origin_);
     found_.clear();
     switch (got.value()) {

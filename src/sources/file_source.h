@@ -14,12 +14,13 @@
 // holds a whole response.
 //
 // Reading never blocks past a stop request (see LineReader), and on a quiet input (a pipe
-// trickling lines) what has arrived is handed on after a short wait rather than held back
-// until a batch is full.
+// trickling lines) what has arrived is handed on after `linger` (--linger) rather than held
+// back until a batch is full.
 //
 // Thread-safety: one thread (the pipeline's source thread).
 #pragma once
 
+#include <chrono>
 #include <deque>
 #include <memory>
 #include <string>
@@ -38,11 +39,16 @@ class FileSource final : public Source {
   // Opens the file; an error names the path and the cause.
   Status Open();
   Result<SourceState> Next(Batch& batch, size_t max_records, std::stop_token stop) override;
+  // The longest a partial batch waits for more input, from when its first record was read
+  // (default kDefaultLinger). Only waiting counts: a file that is all there fills batches.
+  void set_linger(std::chrono::milliseconds linger) { linger_ = linger; }
   std::string Describe() const override { return origin_; }
+  std::string_view kind() const override { return "file"; }
 
  private:
-  // A partial batch is handed on after this long without new input.
-  static constexpr int kIdleFlushMs = 200;
+  static constexpr std::chrono::milliseconds kDefaultLinger{5};
+  // How long one wait for input lasts while the batch is empty (then it waits again).
+  static constexpr int kEmptyWaitMs = 200;
 
   uint64_t Room() const { return count_ == 0 ? UINT64_MAX : count_ - emitted_; }
 
@@ -55,6 +61,7 @@ class FileSource final : public Source {
   std::string chunk_;
   std::vector<SplitUnit> found_;  // Scratch for the splitter's output.
   std::deque<SplitUnit> units_;   // Found, not yet handed out: at most one chunk's worth.
+  std::chrono::milliseconds linger_ = kDefaultLinger;
   bool input_done_ = false;
   uint64_t emitted_ = 0;  // Records + dead letters handed out.
 };

@@ -66,6 +66,7 @@ class GeneratorSource final : public Source {
 
   Result<SourceState> Next(Batch& batch, size_t max_records, std::stop_token stop) override;
   std::string Describe() const override;
+  std::string_view kind() const override { return "generator"; }
 
  private:
   UserGenerator generator_;

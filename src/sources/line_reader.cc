@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -28,7 +29,11 @@ Result<LineReader::Got> LineReader::Read(std::string& chunk, std::stop_token sto
   while (true) {
     if (stop.stop_requested()) return Got::kStopped;
     pollfd pfd{fd_, POLLIN, 0};
-    const int ready = poll(&pfd, 1, kPollSliceMs);
+    // No longer than the idle deadline: a partial batch waits only its linger.
+    const auto left =
+        std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const int slice = static_cast<int>(std::clamp<int64_t>(left.count(), 0, kPollSliceMs));
+    const int ready = poll(&pfd, 1, slice);
     if (ready < 0 && errno != EINTR) {
       return Status::Fatal(fmt::format("poll: {}", std::strerror(errno)));
     }

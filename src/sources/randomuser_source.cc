@@ -16,6 +16,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "observe/feeds.h"
+#include "observe/metrics.h"
 #include "sources/generator.h"
 
 namespace spate {
@@ -513,6 +515,8 @@ RandomUserSource::RandomUserSource(RandomUserOptions options, std::unique_ptr<Ht
       next_position_((options_.first_page - 1) * results_),
       jitter_(std::random_device{}()) {
   pending_.origin = origin_;
+  // /readyz: connected once a page came back.
+  Health().Set(kHealthName, false, "no page fetched yet");
 }
 
 RandomUserSource::~RandomUserSource() = default;
@@ -590,7 +594,11 @@ Status RandomUserSource::FetchPage(const std::stop_token& stop) {
       }
       attempt = TryOnce(url, page_start, stop);
       const Status& status = attempt.status;
-      if (status.ok()) break;
+      if (status.ok()) {
+        // /readyz: the API answers again (or still).
+        Health().Set(kHealthName, true);
+        break;
+      }
       if (status.kind() == ErrorKind::kCancelled) {
         return Status::Cancelled(fmt::format("randomuser: GET {}: {}", shown, status.message()));
       }
@@ -603,6 +611,10 @@ Status RandomUserSource::FetchPage(const std::stop_token& stop) {
                                          n, status.message(), attempt.hint));
       }
       const std::chrono::milliseconds wait = attempt.retry_after.value_or(Backoff(n));
+      if (retries_ != nullptr) retries_->Add();
+      // The same words as the log line below (credentials already scrubbed from them).
+      Health().Set(kHealthName, false,
+                   fmt::format("GET attempt {}/{} failed: {}", n, max_attempts, status.message()));
       spdlog::warn("randomuser: GET {} attempt {}/{} failed: {}; retrying in {} ms{}", shown, n,
                    max_attempts, status.message(), wait.count(),
                    attempt.retry_after ? " (Retry-After)" : "");
@@ -671,6 +683,12 @@ Status RandomUserSource::FetchPage(const std::stop_token& stop) {
     pending_.records.clear();
     pending_.dead.clear();
   }
+}
+
+void RandomUserSource::ReportTo(MetricsRegistry& metrics, std::string_view pipeline) {
+  retries_ = &metrics.GetCounter("spate_source_retries_total",
+                                 "Source requests retried (HTTP 429/5xx, network errors)",
+                                 {{"pipeline", std::string(pipeline)}, {"source", "randomuser"}});
 }
 
 Result<SourceState> RandomUserSource::Next(Batch& batch, size_t max_records, std::stop_token stop) {

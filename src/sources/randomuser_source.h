@@ -61,6 +61,8 @@
 
 namespace spate {
 
+class Counter;
+
 struct RandomUserOptions {
   std::string base_url = "https://randomuser.me/api/";
   std::string seed = "spate";                        // Required: paging is only stable with a seed.
@@ -151,6 +153,9 @@ class RandomUserSource final : public Source {
 
   // "randomuser https://randomuser.me/api/" (credentials redacted).
   std::string Describe() const override;
+  std::string_view kind() const override { return "randomuser"; }
+  // Counts retried requests into spate_source_retries_total.
+  void ReportTo(MetricsRegistry& metrics, std::string_view pipeline) override;
 
   // HTTP requests sent so far, retries included.
   uint64_t requests_made() const { return requests_made_.load(std::memory_order_relaxed); }
@@ -189,6 +194,11 @@ class RandomUserSource final : public Source {
   std::mt19937_64 jitter_;
 
   std::atomic<uint64_t> requests_made_{0};
+  // spate_source_retries_total of the pipeline that runs the source (ReportTo); set before
+  // the source thread starts.
+  Counter* retries_ = nullptr;
+  // The source's check behind /readyz: not ready while a request is being retried.
+  static constexpr std::string_view kHealthName = "source randomuser";
 };
 
 // "https://user:pass@host/api/" -> "https://***@host/api/"; other URLs are returned as is.

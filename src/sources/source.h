@@ -13,11 +13,14 @@
 #include <memory>
 #include <stop_token>
 #include <string>
+#include <string_view>
 
 #include "core/record.h"
 #include "core/status.h"
 
 namespace spate {
+
+class MetricsRegistry;
 
 enum class SourceState {
   kHaveMore,  // The batch holds data (possibly only dead letters); call again.
@@ -37,6 +40,14 @@ class Source {
 
   // Human-readable name for logs and summaries: "generator", "randomuser https://...".
   virtual std::string Describe() const = 0;
+
+  // The kind of source, as the `source` label of its metrics: generator, randomuser, file,
+  // kafka. A bounded set of names, never anything from the input.
+  virtual std::string_view kind() const { return "unknown"; }
+
+  // Called once by the pipeline that runs the source, before the first Next: where to report
+  // what only the source sees (a request retried), under that pipeline's label.
+  virtual void ReportTo(MetricsRegistry& /*metrics*/, std::string_view /*pipeline*/) {}
 };
 
 }  // namespace spate
