@@ -14,6 +14,7 @@
 #include "app/commands.h"
 #include "app/components.h"
 #include "app/signals.h"
+#include "http/dashboard_server.h"
 #include "transport/kafka_source.h"
 
 namespace spate {
@@ -136,6 +137,66 @@ std::string CountText(const Config& config) {
              : std::string(" (until the input ends or Ctrl-C)");
 }
 
+// --http: the dashboard and /metrics of one command (nullptr without --http). Started
+// before the sinks open, so /healthz answers and /readyz says what is still connecting during
+// a slow start-up; stopped by its destructor after the summary. An address that cannot be
+// used (port in use, not an address of this machine) is a configuration error: exit 2.
+Result<std::unique_ptr<DashboardServer>> StartDashboard(
+    const Config& config, const char* command, std::string topic,
+    std::chrono::system_clock::time_point started_at) {
+  const std::string text = config.GetString("http");
+  if (text.empty()) return std::unique_ptr<DashboardServer>();
+  auto address = ParseListenAddress(text);  // Checked with the flags already.
+  if (!address.ok()) return address.status().WithContext(FlagName("http"));
+  const DashboardInfo info{command, std::string(SpateVersion()), std::move(topic), started_at};
+  RegisterProcessInfo(Metrics(), info);
+  auto server = std::make_unique<DashboardServer>(info);
+  DashboardServerOptions options;
+  options.host = address->host;
+  options.port = address->port;
+  auto port = server->Start(options);
+  if (!port.ok()) return port.status();
+  spdlog::info("dashboard: http://{}:{}/ (Prometheus metrics at /metrics)", address->UrlHost(),
+               port.value());
+  const bool loopback = address->ipv6 ? address->host == "::1" : address->host.starts_with("127.");
+  if (!loopback) {
+    // Dead letters carry the records' text: personal data, served without authentication.
+    spdlog::warn(
+        "dashboard: {} is reachable from other machines; it serves the pipeline's data (dead "
+        "letters included) to anyone who can connect, without authentication",
+        text);
+  }
+  return server;
+}
+
+// After the summary: a Prometheus scraping this process has totals from up to one interval
+// ago, and would never see the final ones once the process is gone (what Prometheus'
+// Pushgateway exists for with batch jobs). So when a scraper has been seen (two /metrics
+// requests, hence an interval) and was still scraping lately, wait for its next scrape, at
+// most twice its interval plus two seconds (a minute at most); Ctrl-C ends the wait at once and
+// changes nothing else. Without a scraper (a laptop run, the page only) there is no wait, nor
+// after an abort (exit code 130: a second Ctrl-C means now).
+void AwaitFinalScrape(DashboardServer* dashboard, int exit_code) {
+  if (dashboard == nullptr || exit_code == kExitAborted || dashboard->final_scrapes() > 0) return;
+  const auto interval = dashboard->scrape_interval();
+  const auto since = dashboard->since_last_scrape();
+  if (!interval || !since || *since > 3 * *interval) return;
+  const auto limit =
+      std::min(std::chrono::duration<double>(60), 2 * *interval + std::chrono::seconds(2));
+  spdlog::info(
+      "dashboard: waiting up to {:.0f} s for the next scrape of /metrics, so that it holds the "
+      "final totals (Ctrl-C skips)",
+      limit.count());
+  // The shutdown guard would take a Ctrl-C now for an abort (exit 130): here it only ends the
+  // wait, so take the signals back.
+  EndStartup();
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::duration_cast<std::chrono::steady_clock::duration>(limit);
+  while (dashboard->final_scrapes() == 0 && std::chrono::steady_clock::now() < deadline) {
+    if (WaitForSignal(50) != 0) break;
+  }
+}
+
 // The consuming half of process and run --transport kafka: the consumer, and the sinks
 // (--sink ones plus, unless they all discard, the dead-letter producer), opened. exit_code
 // says what failed. A run_id makes it the consumer of that run (MakeKafkaConsumer).
@@ -175,7 +236,7 @@ ProcessSide MakeProcessSide(const Config& config, const KafkaSettings& settings,
   return side;
 }
 
-int RunMemory(const Config& config, Source& source) {
+int RunMemory(const Config& config, Source& source, DashboardServer* dashboard) {
   auto sinks = MakeSinks(config);
   if (!sinks.ok()) {
     spdlog::error("{}", sinks.status().message());
@@ -206,9 +267,12 @@ int RunMemory(const Config& config, Source& source) {
   Status status = pipeline.Wait();
   if (Status c = CloseSinks(sinks.value()); status.ok()) status = c;
   if (Status c = CloseSinks(raw.value()); status.ok()) status = c;
-  return Conclude(drive, status, [&](Ending ending) {
+  if (dashboard) dashboard->SetFinished();
+  const int code = Conclude(drive, status, [&](Ending ending) {
     PrintSummary("spate run", s, drive, sinks.value(), config, ending, /*busy_rate=*/false);
   });
+  AwaitFinalScrape(dashboard, code);
+  return code;
 }
 
 // Produce and process in one process: two pipelines joined by the Kafka topic. The consumer
@@ -217,7 +281,7 @@ int RunMemory(const Config& config, Source& source) {
 // they were before the first record was sent, takes only records tagged with this run's id
 // (another producer writing meanwhile adds nothing), and stops at the ends once the producer
 // is done.
-int RunKafka(const Config& config, Source& source) {
+int RunKafka(const Config& config, Source& source, DashboardServer* dashboard) {
   auto settings = MakeKafkaSettings(config);
   if (!settings.ok()) {
     spdlog::error("{}", settings.status().message());
@@ -289,28 +353,40 @@ int RunKafka(const Config& config, Source& source) {
   if (Status c = CloseSinks(producer_sinks); status.ok()) status = c;
   if (Status c = CloseSinks(raw.value()); status.ok()) status = c;
   if (Status c = CloseSinks(sinks); status.ok()) status = c;
-  return Conclude(drive, status, [&](Ending ending) {
+  if (dashboard) dashboard->SetFinished();
+  const int code = Conclude(drive, status, [&](Ending ending) {
     PrintSummary("spate run", s, drive, sinks, config, ending, /*busy_rate=*/false);
     const SinkCounts& produced = ps.sinks.front();
     fmt::print(stderr, "  produced: {} records to kafka {}, {} dead letters to {}\n",
                Thousands(produced.stored.load()), config.GetString("topic"),
                Thousands(produced.rejected.load()), DlqTopic(config));
   });
+  AwaitFinalScrape(dashboard, code);
+  return code;
 }
 
 }  // namespace
 
 int RunCommand(const Config& config) {
+  const auto started_at = std::chrono::system_clock::now();
   auto source = MakeSource(config);
   if (!source.ok()) {
     spdlog::error("{}", source.status().message());
     return kExitUsage;
   }
-  if (config.GetString("transport") == "kafka") return RunKafka(config, *source.value());
-  return RunMemory(config, *source.value());
+  const bool kafka = config.GetString("transport") == "kafka";
+  auto dashboard =
+      StartDashboard(config, "run", kafka ? config.GetString("topic") : "", started_at);
+  if (!dashboard.ok()) {
+    spdlog::error("{}", dashboard.status().message());
+    return kExitUsage;
+  }
+  if (kafka) return RunKafka(config, *source.value(), dashboard.value().get());
+  return RunMemory(config, *source.value(), dashboard.value().get());
 }
 
 int ProduceCommand(const Config& config) {
+  const auto started_at = std::chrono::system_clock::now();
   auto source = MakeSource(config);
   if (!source.ok()) {
     spdlog::error("{}", source.status().message());
@@ -321,6 +397,12 @@ int ProduceCommand(const Config& config) {
     spdlog::error("{}", settings.status().message());
     return kExitUsage;
   }
+  auto started = StartDashboard(config, "produce", config.GetString("topic"), started_at);
+  if (!started.ok()) {
+    spdlog::error("{}", started.status().message());
+    return kExitUsage;
+  }
+  DashboardServer* dashboard = started.value().get();
   std::vector<std::unique_ptr<Sink>> sinks;
   sinks.push_back(MakeKafkaProducer(config, settings.value(), /*records=*/true));
   if (Status s = OpenSinks(sinks); !s.ok()) {
@@ -352,20 +434,30 @@ int ProduceCommand(const Config& config) {
   Status status = pipeline.Wait();
   if (Status c = CloseSinks(sinks); status.ok()) status = c;
   if (Status c = CloseSinks(raw.value()); status.ok()) status = c;
-  return Conclude(drive, status, [&](Ending ending) {
+  if (dashboard) dashboard->SetFinished();
+  const int code = Conclude(drive, status, [&](Ending ending) {
     fmt::print(stderr, "spate produce: {}: {} delivered to {}, {} dead letters to {}{}\n",
                RateText(s.ingested.load(), s.stored.load() + s.rejected.load(), drive, false),
                Thousands(delivered.stored.load()), config.GetString("topic"),
                Thousands(delivered.rejected.load()), DlqTopic(config), EndingText(ending));
   });
+  AwaitFinalScrape(dashboard, code);
+  return code;
 }
 
 int ProcessCommand(const Config& config) {
+  const auto started_at = std::chrono::system_clock::now();
   auto settings = MakeKafkaSettings(config);
   if (!settings.ok()) {
     spdlog::error("{}", settings.status().message());
     return kExitUsage;
   }
+  auto started = StartDashboard(config, "process", config.GetString("topic"), started_at);
+  if (!started.ok()) {
+    spdlog::error("{}", started.status().message());
+    return kExitUsage;
+  }
+  DashboardServer* dashboard = started.value().get();
   ProcessSide side = MakeProcessSide(config, settings.value());
   if (side.exit_code != kExitOk) return side.exit_code;
   auto& source = side.consumer;
@@ -396,14 +488,17 @@ int ProcessCommand(const Config& config) {
   // Commits the offsets of everything stored, then leaves the group.
   source->Close();
   if (Status c = CloseSinks(sinks); status.ok()) status = c;
+  if (dashboard) dashboard->SetFinished();
   // A copy without --exit-at-end waits for records: its rate is over the time it had work,
   // and Ctrl-C is how it is meant to end.
-  return Conclude(
+  const int code = Conclude(
       drive, status,
       [&](Ending ending) {
         PrintSummary("spate process", s, drive, sinks, config, ending, /*busy_rate=*/!exit_at_end);
       },
       /*runs_until_stopped=*/!exit_at_end);
+  AwaitFinalScrape(dashboard, code);
+  return code;
 }
 
 }  // namespace spate

@@ -13,6 +13,7 @@
 
 #include "app/commands.h"
 #include "app/signals.h"
+#include "observe/feeds.h"
 #include "sinks/sqlite_sink.h"
 #include "sources/file_source.h"
 #include "sources/generator.h"
@@ -36,6 +37,8 @@ Result<std::unique_ptr<Source>> MakeSource(const Config& config) {
     options.include_login_secrets = false;
     auto generator = UserGenerator::Create(options);
     if (!generator.ok()) return generator.status();
+    // Nothing to connect to: ready as soon as it exists (/readyz).
+    Health().Set("source generator", true);
     return std::unique_ptr<Source>(
         std::make_unique<GeneratorSource>(std::move(generator).value(), count));
   }
@@ -60,7 +63,11 @@ Result<std::unique_ptr<Source>> MakeSource(const Config& config) {
   auto source = std::make_unique<FileSource>(
       config.GetString("input"), count, static_cast<size_t>(config.GetInt("max_record_bytes")));
   source->set_linger(std::chrono::milliseconds(config.GetMillis("linger")));
-  if (Status s = source->Open(); !s.ok()) return s;
+  if (Status s = source->Open(); !s.ok()) {
+    Health().Set("source file", false, s.message());
+    return s;
+  }
+  Health().Set("source file", true);
   return std::unique_ptr<Source>(std::move(source));
 }
 
@@ -129,7 +136,7 @@ Result<std::vector<std::unique_ptr<Sink>>> OpenRawSinks(const Config& config) {
     if (!seen.insert(name).second) continue;
     sinks.push_back(std::make_unique<PostgresSink>(PostgresOptions(config, /*raw=*/true)));
   }
-  if (Status s = OpenSinks(sinks); !s.ok()) return s;
+  if (Status s = OpenSinks(sinks, "raw sink"); !s.ok()) return s;
   return sinks;
 }
 
@@ -163,6 +170,7 @@ std::unique_ptr<KafkaProducerSink> MakeKafkaProducer(const Config& config,
   options.dlq_topic = DlqTopic(config);
   options.compression = config.GetString("compression");
   options.delivery_timeout = std::chrono::milliseconds(config.GetMillis("delivery_timeout"));
+  options.linger = std::chrono::milliseconds(config.GetMillis("linger"));
   return std::make_unique<KafkaProducerSink>(std::move(options));
 }
 
@@ -173,6 +181,7 @@ Result<std::unique_ptr<KafkaSource>> MakeKafkaConsumer(const Config& config,
   options.settings = settings;
   options.topic = config.GetString("topic");
   options.from = config.GetString("from");
+  options.linger = std::chrono::milliseconds(config.GetMillis("linger"));
   if (!run_id.empty()) {
     // run --transport kafka: its own records, whoever else reads or writes the topic.
     options.group.clear();
@@ -196,9 +205,25 @@ std::string NewRunId() {
           static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()));
 }
 
-Status OpenSinks(const std::vector<std::unique_ptr<Sink>>& sinks) {
+Status OpenSinks(const std::vector<std::unique_ptr<Sink>>& sinks, std::string_view role) {
   for (const auto& sink : sinks) {
-    if (Status s = sink->Open(); !s.ok()) return s.WithContext(sink->Describe());
+    // Not ready while it connects (a slow server keeps /readyz at 503), then what its health
+    // check (Open) said. The detail is Open's message, which never holds a credential.
+    const std::string description = sink->Describe();
+    const std::string_view kind = sink->kind();
+    // Kafka's producer reports its own check ("sink kafka <topic>"), also when every broker
+    // goes down later; a second one here would only repeat it.
+    if (kind == "kafka") {
+      if (Status s = sink->Open(); !s.ok()) return s.WithContext(description);
+      continue;
+    }
+    const std::string check = fmt::format("{} {}", role, kind);
+    Health().Set(check, false, "opening");
+    if (Status s = sink->Open(); !s.ok()) {
+      Health().Set(check, false, s.message());
+      return s.WithContext(description);
+    }
+    Health().Set(check, true);
   }
   return Status::Ok();
 }

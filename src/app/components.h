@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/config.h"
@@ -58,8 +59,9 @@ PostgresSinkOptions PostgresOptions(const Config& config, bool raw);
 // config file or SPATE_CASSANDRA_*).
 CassandraSinkOptions CassandraOptions(const Config& config);
 
-// Opens every sink; the first error names the sink.
-Status OpenSinks(const std::vector<std::unique_ptr<Sink>>& sinks);
+// Opens every sink; the first error names the sink. Each sink's outcome is a health check
+// named "<role> <kind>" ("sink sqlite", "raw sink postgres") behind /readyz.
+Status OpenSinks(const std::vector<std::unique_ptr<Sink>>& sinks, std::string_view role = "sink");
 // Closes every sink; returns the first error.
 Status CloseSinks(const std::vector<std::unique_ptr<Sink>>& sinks);
 std::vector<Sink*> SinkPointers(const std::vector<std::unique_ptr<Sink>>& sinks);

@@ -171,8 +171,9 @@ int Main(int argc, char** argv) {
   const std::vector<std::string_view> process_options =
       Concat({"group", "from", "sink", "data_dir", "max_record_bytes", "pg_dsn", "pg_timeout"},
              cassandra_options);
+  // The long-running commands; --http serves their dashboard and metrics.
   const std::vector<std::string_view> common_options = {"batch_size", "queue_capacity", "linger",
-                                                        "progress", "log_level"};
+                                                        "progress",   "log_level",      "http"};
 
   CLI::App* run = app.add_subcommand(
       "run",

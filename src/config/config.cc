@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -301,6 +302,21 @@ const std::vector<PropertyDef>& Table() {
        "info",
        "Log level",
        {"trace", "debug", "info", "warn", "error", "off"}},
+      {"http",
+       PropType::kString,
+       "",
+       "Serve a live dashboard (/), Prometheus metrics (/metrics), /healthz, /readyz and JSON "
+       "(/api/...) while the command runs, at ADDR: HOST:PORT, :PORT or PORT (e.g. 9464; port 0 "
+       "picks a free one and the URL is logged). The host is 127.0.0.1 unless given; "
+       "0.0.0.0:PORT exposes it to the network, without authentication",
+       {},
+       0,
+       INT64_MAX,
+       false,
+       {},
+       true,
+       {},
+       /*default_text=*/"off"},
       // mock-api.
       {"host", PropType::kString, "127.0.0.1",
        "Address the mock API listens on (loopback unless you mean otherwise)"},
@@ -372,6 +388,11 @@ Status Validate(const PropertyDef& def, std::string_view value) {
   }
   if (value.empty() && MustNotBeEmpty(def.name)) {
     return Status::Fatal(fmt::format("{}: needs a non-empty value", def.name));
+  }
+  if (def.name == "http" && !value.empty()) {
+    if (auto address = ParseListenAddress(value); !address.ok()) {
+      return address.status().WithContext("http");
+    }
   }
   if (def.name == "data_dir" && value.starts_with("file:")) {
     // SQLite would take "file:x?mode=memory" as a URI and store nothing on disk.
@@ -514,6 +535,64 @@ Result<int64_t> ParseDurationMillis(std::string_view text) {
   if (number > INT64_MAX / scale) return Status::Fatal(fmt::format("'{}' is too long", text));
   return number * scale;
 }
+
+Result<ListenAddress> ParseListenAddress(std::string_view text) {
+  constexpr std::string_view kForms = "HOST:PORT, :PORT or PORT, e.g. 127.0.0.1:9464";
+  ListenAddress address;
+  std::string_view port_text = text;
+  std::string_view host;
+  if (text.starts_with('[')) {
+    const size_t close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      return Status::Fatal(
+          fmt::format("'{}' is not an address: write an IPv6 host in brackets with a port, e.g. "
+                      "[::1]:9464",
+                      text));
+    }
+    host = text.substr(1, close - 1);
+    port_text = text.substr(close + 2);
+    in6_addr v6{};
+    if (host.empty() || inet_pton(AF_INET6, std::string(host).c_str(), &v6) != 1) {
+      return Status::Fatal(fmt::format("'{}': '{}' is not an IPv6 address", text, host));
+    }
+    address.ipv6 = true;
+  } else if (const size_t colon = text.rfind(':'); colon != std::string_view::npos) {
+    host = text.substr(0, colon);
+    port_text = text.substr(colon + 1);
+    if (host.find(':') != std::string_view::npos) {
+      return Status::Fatal(fmt::format(
+          "'{}' is not an address: write an IPv6 host in brackets, e.g. [::1]:9464", text));
+    }
+  }
+  if (port_text.empty()) {
+    return Status::Fatal(fmt::format("'{}' has no port: write {}", text, kForms));
+  }
+  int port = 0;
+  const auto [end, ec] =
+      std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (ec != std::errc() || end != port_text.data() + port_text.size() || port < 0 || port > 65535) {
+    return Status::Fatal(
+        fmt::format("'{}': '{}' is not a port (0 to 65535; 0 picks a free one); write {}", text,
+                    port_text, kForms));
+  }
+  address.port = port;
+  if (address.ipv6) {
+    address.host = std::string(host);
+    return address;
+  }
+  // A literal address or localhost: a name would be looked up in DNS at every start and
+  // could bind somewhere the user did not mean.
+  if (host.empty()) host = "127.0.0.1";
+  in_addr v4{};
+  if (host != "localhost" && inet_pton(AF_INET, std::string(host).c_str(), &v4) != 1) {
+    return Status::Fatal(fmt::format("'{}': '{}' is not an IPv4 address (or localhost); write {}",
+                                     text, host, kForms));
+  }
+  address.host = host == "localhost" ? "127.0.0.1" : std::string(host);
+  return address;
+}
+
+std::string ListenAddress::UrlHost() const { return ipv6 ? "[" + host + "]" : host; }
 
 std::string FlagName(std::string_view property) {
   std::string flag = "--" + std::string(property);

@@ -127,6 +127,18 @@ class Config {
 // what to write ("5" could mean seconds or milliseconds; "5s" cannot).
 Result<int64_t> ParseDurationMillis(std::string_view text);
 
+// Where --http listens. Parsed from "HOST:PORT", ":PORT", "PORT" or "[V6]:PORT": the host is
+// an IPv4 or bracketed IPv6 literal, or localhost; 127.0.0.1 when left out. Port 0 means
+// "pick a free one".
+struct ListenAddress {
+  std::string host;  // Without brackets.
+  int port = 0;
+  bool ipv6 = false;
+  // The host as a URL writes it: 127.0.0.1, [::1].
+  std::string UrlHost() const;
+};
+Result<ListenAddress> ParseListenAddress(std::string_view text);
+
 // "--data-dir" for "data_dir".
 std::string FlagName(std::string_view property);
 

@@ -27,10 +27,7 @@ void LogCallback(const rd_kafka_t* /*rk*/, int level, const char* facility, cons
 }
 
 void ErrorCallback(rd_kafka_t* /*rk*/, int err, const char* reason, void* /*opaque*/) {
-  const auto code = static_cast<rd_kafka_resp_err_t>(err);
-  // "all brokers down" and transport errors repeat while a broker restarts; they are warnings
-  // (the clients retry by themselves), not failures.
-  spdlog::warn("kafka: {} ({})", reason, rd_kafka_err2name(code));
+  LogKafkaError(err, reason);
 }
 
 struct AdminOptionsDeleter {
@@ -95,6 +92,13 @@ const rd_kafka_metadata_topic_t* FindTopic(const rd_kafka_metadata_t& md,
 }
 
 }  // namespace
+
+void LogKafkaError(int err, const char* reason) {
+  const auto code = static_cast<rd_kafka_resp_err_t>(err);
+  // "all brokers down" and transport errors repeat while a broker restarts; they are warnings
+  // (the clients retry by themselves), not failures.
+  spdlog::warn("kafka: {} ({})", reason, rd_kafka_err2name(code));
+}
 
 bool IsSecretKafkaKey(std::string_view key) {
   // The properties librdkafka itself marks sensitive (it redacts them in its own config

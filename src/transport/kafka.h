@@ -49,6 +49,10 @@ using KafkaQueue = std::unique_ptr<rd_kafka_queue_t, KafkaQueueDeleter>;
 
 using KafkaOptions = std::vector<std::pair<std::string, std::string>>;
 
+// How often the Kafka clients refresh their gauges (consumer lag, producer queue) and health
+// checks: often enough for a dashboard, rarely enough to cost nothing.
+inline constexpr std::chrono::milliseconds kKafkaMetricsInterval{500};
+
 // Where the cluster is and how to talk to it; shared by produce and process.
 struct KafkaSettings {
   std::string brokers = "127.0.0.1:9092";
@@ -78,6 +82,10 @@ Status CheckKafkaOptions(const KafkaOptions& options);
 // log and error callbacks that route librdkafka's messages to spdlog. Errors name the key
 // (and show the value unless it is secret).
 Result<KafkaConf> MakeKafkaConf(const KafkaSettings& settings, const KafkaOptions& defaults);
+
+// How MakeKafkaConf's error callback logs librdkafka's errors (as warnings: the clients retry
+// by themselves). For a client that installs its own error callback and still logs.
+void LogKafkaError(int err, const char* reason);
 
 // The value of property `key` in `conf`: what was set, else librdkafka's default; empty when
 // the key is unknown.

@@ -7,8 +7,30 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "observe/feeds.h"
+
 namespace spate {
-KafkaProducerSink::KafkaProducerSink(KafkaProducerOptions options) : options_(std::move(options)) {}
+namespace {
+
+constexpr std::string_view kBytesHelp =
+    "Record (message value) bytes produced to or consumed from Kafka";
+constexpr std::string_view kQueueHelp =
+    "Messages waiting in the Kafka producers (not yet delivered or failed)";
+
+Counter* ProducedBytes(MetricsRegistry& metrics, const std::string& topic) {
+  if (topic.empty()) return nullptr;
+  return &metrics.GetCounter("spate_kafka_bytes_total", kBytesHelp,
+                             {{"topic", topic}, {"direction", "produced"}});
+}
+
+}  // namespace
+
+KafkaProducerSink::KafkaProducerSink(KafkaProducerOptions options) : options_(std::move(options)) {
+  MetricsRegistry& metrics = options_.metrics != nullptr ? *options_.metrics : Metrics();
+  bytes_produced_ = ProducedBytes(metrics, options_.topic);
+  bytes_dead_ = ProducedBytes(metrics, options_.dlq_topic);
+  queue_gauge_ = &metrics.GetGauge("spate_kafka_producer_queue_messages", kQueueHelp);
+}
 
 KafkaProducerSink::~KafkaProducerSink() {
   if (rk_) (void)Close();
@@ -22,8 +44,8 @@ KafkaOptions KafkaProducerSink::ProducerDefaults() const {
       // EnsureTopic creates missing topics with --partitions and --replication-factor.
       {"allow.auto.create.topics", "false"},
       {"compression.type", options_.compression},
-      // Throughput: fill large batches, wait briefly for them.
-      {"linger.ms", "5"},
+      // Throughput: fill large batches, but a slow stream waits at most `linger` for one.
+      {"linger.ms", std::to_string(options_.linger.count())},
       {"batch.num.messages", "10000"},
       {"batch.size", "1048576"},
       // Bounds what librdkafka buffers (memory stays flat when the cluster is slow).
@@ -32,9 +54,71 @@ KafkaOptions KafkaProducerSink::ProducerDefaults() const {
   };
 }
 
+std::string KafkaProducerSink::HealthName() const {
+  return "sink kafka " + (options_.topic.empty() ? options_.dlq_topic : options_.topic);
+}
+
 Status KafkaProducerSink::Open() {
+  Health().Set(HealthName(), false, fmt::format("connecting to {}", options_.settings.brokers));
+  Status status = Connect();
+  connected_ = status.ok();
+  if (status.ok()) {
+    PublishHealth();
+  } else {
+    Health().Set(HealthName(), false, status.message());
+  }
+  return status;
+}
+
+void KafkaProducerSink::OnError(rd_kafka_t* /*rk*/, int err, const char* reason, void* opaque) {
+  LogKafkaError(err, reason);
+  if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+    auto* self = static_cast<KafkaProducerSink*>(opaque);
+    self->brokers_down_ = true;
+    self->PublishHealth();
+  }
+}
+
+void KafkaProducerSink::PublishHealth() {
+  if (!connected_) return;  // Open says why.
+  if (brokers_down_) {
+    Health().Set(HealthName(), false,
+                 fmt::format("every Kafka broker is down ({})", options_.settings.brokers));
+  } else {
+    Health().Set(HealthName(), true);
+  }
+}
+
+void KafkaProducerSink::PublishMetrics(bool now) {
+  if (delivered_bytes_ > 0 && bytes_produced_ != nullptr) {
+    bytes_produced_->Add(std::exchange(delivered_bytes_, 0));
+  }
+  if (delivered_dead_bytes_ > 0 && bytes_dead_ != nullptr) {
+    bytes_dead_->Add(std::exchange(delivered_dead_bytes_, 0));
+  }
+  const auto time = std::chrono::steady_clock::now();
+  if (!now && time < metrics_due_) return;
+  metrics_due_ = time + kKafkaMetricsInterval;
+  if (brokers_down_ && time >= probe_due_) {
+    // librdkafka says when every broker is down, not when one is back: ask one. Nothing is
+    // delivered while they are all down, so a short wait here holds nothing up.
+    probe_due_ = time + std::chrono::seconds(1);
+    const rd_kafka_metadata_t* md = nullptr;
+    if (rd_kafka_metadata(rk_.get(), 0, nullptr, &md, 200) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      rd_kafka_metadata_destroy(md);
+      brokers_down_ = false;
+    }
+  }
+  PublishHealth();
+  double queued = rd_kafka_outq_len(rk_.get());
+  if (alone_rk_) queued += rd_kafka_outq_len(alone_rk_.get());
+  queue_gauge_->Add(queued - std::exchange(queue_reported_, queued));
+}
+
+Status KafkaProducerSink::Connect() {
   auto conf = MakeKafkaConf(options_.settings, ProducerDefaults());
   if (!conf.ok()) return conf.status();
+  rd_kafka_conf_set_error_cb(conf.value().get(), OnError);
   rd_kafka_conf_set_dr_msg_cb(conf.value().get(), OnDelivery);
   rd_kafka_conf_set_opaque(conf.value().get(), this);
   auto rk = MakeKafkaClient(RD_KAFKA_PRODUCER, std::move(conf).value());
@@ -109,6 +193,10 @@ void KafkaProducerSink::OnDelivery(rd_kafka_t* /*rk*/, const rd_kafka_message_t*
   --f.outstanding;
   if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
     f.delivered[index] = 1;
+    (form == Form::kDeadLetter || index >= f.records ? self->delivered_dead_bytes_
+                                                     : self->delivered_bytes_) += message->len;
+    // A delivery proves a broker is up (cheaper than the probe; relaxed load per message).
+    if (self->brokers_down_.load(std::memory_order_relaxed)) self->brokers_down_ = false;
     if (form == Form::kDeadLetter && index < f.records) ++f.refused;
   } else {
     ++f.failed;
@@ -144,7 +232,8 @@ void KafkaProducerSink::MaybeComplete(uint32_t ticket) {
 
 Status KafkaProducerSink::Produce(rd_kafka_t* rk, rd_kafka_topic_t* topic, uint32_t ticket,
                                   size_t index, Form form, std::string_view key,
-                                  std::string_view value, rd_kafka_headers_t* headers, bool copy,
+                                  std::string_view value, int64_t timestamp_ms,
+                                  rd_kafka_headers_t* headers, bool copy,
                                   rd_kafka_resp_err_t* code) {
   void* opaque =
       reinterpret_cast<void*>((static_cast<uintptr_t>(ticket) << 32) |
@@ -155,14 +244,15 @@ Status KafkaProducerSink::Produce(rd_kafka_t* rk, rd_kafka_topic_t* topic, uint3
   while (true) {
     const rd_kafka_resp_err_t err =
         headers == nullptr
-            ? rd_kafka_producev(rk, RD_KAFKA_V_RKT(topic), RD_KAFKA_V_MSGFLAGS(flags),
-                                RD_KAFKA_V_KEY(key_data, key.size()),
-                                RD_KAFKA_V_VALUE(value_data, value.size()),
-                                RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END)
-            : rd_kafka_producev(
+            ? rd_kafka_producev(
                   rk, RD_KAFKA_V_RKT(topic), RD_KAFKA_V_MSGFLAGS(flags),
                   RD_KAFKA_V_KEY(key_data, key.size()), RD_KAFKA_V_VALUE(value_data, value.size()),
-                  RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+                  RD_KAFKA_V_TIMESTAMP(timestamp_ms), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END)
+            : rd_kafka_producev(rk, RD_KAFKA_V_RKT(topic), RD_KAFKA_V_MSGFLAGS(flags),
+                                RD_KAFKA_V_KEY(key_data, key.size()),
+                                RD_KAFKA_V_VALUE(value_data, value.size()),
+                                RD_KAFKA_V_TIMESTAMP(timestamp_ms), RD_KAFKA_V_HEADERS(headers),
+                                RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
     *code = err;
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return Status::Ok();
     if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || interrupted_) {
@@ -212,9 +302,9 @@ Status KafkaProducerSink::ProduceReplacement(uint32_t ticket, InFlight& f, size_
   spdlog::warn("kafka: {} at {}@{}: sent to {} instead", reason, origin, position,
                options_.dlq_topic);
   rd_kafka_resp_err_t code = RD_KAFKA_RESP_ERR_NO_ERROR;
-  Status status =
-      Produce(rk_.get(), dlq_topic_.get(), ticket, index, Form::kDeadLetter,
-              fmt::format("{}@{}", origin, position), raw, headers, /*copy=*/true, &code);
+  Status status = Produce(rk_.get(), dlq_topic_.get(), ticket, index, Form::kDeadLetter,
+                          fmt::format("{}@{}", origin, position), raw, /*timestamp_ms=*/0, headers,
+                          /*copy=*/true, &code);
   if (code == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
     return Status::Fatal(
         fmt::format("the dead letter of a message Kafka refused as too large was refused too ({}); "
@@ -249,7 +339,8 @@ Status KafkaProducerSink::ProduceAlone(uint32_t ticket, InFlight& f, size_t inde
   }
   rd_kafka_resp_err_t code = RD_KAFKA_RESP_ERR_NO_ERROR;
   Status status = Produce(alone_rk_.get(), alone_topic_.get(), ticket, index, Form::kAlone,
-                          record.key, record.json, headers, /*copy=*/true, &code);
+                          record.key, record.json, record.ingest_us / 1000, headers,
+                          /*copy=*/true, &code);
   if (code == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
     return ProduceReplacement(ticket, f, index, rd_kafka_err2str(code));
   }
@@ -312,13 +403,13 @@ Status KafkaProducerSink::SubmitBatch(const Batch& batch, bool copy, uint32_t* t
   Status status;
   size_t index = 0;
   auto send = [&](rd_kafka_topic_t* topic, std::string_view key, std::string_view value,
-                  rd_kafka_headers_t* headers) {
+                  int64_t timestamp_ms, rd_kafka_headers_t* headers) {
     if (f.delivered[index] || !status.ok()) {
       if (headers != nullptr) rd_kafka_headers_destroy(headers);
     } else {
       rd_kafka_resp_err_t code = RD_KAFKA_RESP_ERR_NO_ERROR;
-      status =
-          Produce(rk_.get(), topic, ticket, index, Form::kAsIs, key, value, headers, copy, &code);
+      status = Produce(rk_.get(), topic, ticket, index, Form::kAsIs, key, value, timestamp_ms,
+                       headers, copy, &code);
       if (code == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE && produce_dead) {
         // Over message.max.bytes: librdkafka refuses it here, before any broker sees it.
         status = ProduceReplacement(ticket, f, index, rd_kafka_err2str(code));
@@ -335,12 +426,13 @@ Status KafkaProducerSink::SubmitBatch(const Batch& batch, bool copy, uint32_t* t
         rd_kafka_header_add(headers, "spate-run", -1, options_.run_id.data(),
                             static_cast<ssize_t>(options_.run_id.size()));
       }
-      send(topic_.get(), record.key, record.json, headers);
+      send(topic_.get(), record.key, record.json, record.ingest_us / 1000, headers);
     }
   }
   if (produce_dead) {
     for (const DeadLetter& dead : batch.dead) {
       send(dlq_topic_.get(), fmt::format("{}@{}", dead.origin, dead.position), dead.raw,
+           /*timestamp_ms=*/0,
            DeadLetterHeaders(dead.reason, dead.origin, dead.position, dead.item));
     }
   }
@@ -375,6 +467,7 @@ std::vector<Sink::Completion> KafkaProducerSink::Poll(std::chrono::milliseconds 
     completed_.push_back(Completion{
         kAnyBatch, Status::Fatal(fmt::format("kafka producer failed: {}", errstr.data()))});
   }
+  PublishMetrics(/*now=*/false);
   std::vector<Completion> out;
   out.swap(completed_);
   return out;
@@ -383,7 +476,13 @@ std::vector<Sink::Completion> KafkaProducerSink::Poll(std::chrono::milliseconds 
 Status KafkaProducerSink::Write(const Batch& batch) {
   const bool nothing =
       (topic_ == nullptr || batch.records.empty()) && (dlq_topic_ == nullptr || batch.dead.empty());
-  if (nothing) return Status::Ok();  // The usual case for the dead-letter producer.
+  if (nothing) {
+    // The usual case for the dead-letter producer. Serve librdkafka's callbacks anyway (no
+    // wait), so that its health check hears when every broker goes down.
+    rd_kafka_poll(rk_.get(), 0);
+    PublishMetrics(/*now=*/false);
+    return Status::Ok();
+  }
   uint32_t ticket = 0;
   if (Status s = SubmitBatch(batch, /*copy=*/true, &ticket); !s.ok()) return s;
   // Returning before the ticket completes leaves `batch` to its caller: a refused message of
@@ -423,6 +522,8 @@ Status KafkaProducerSink::Close() {
       err == RD_KAFKA_RESP_ERR_NO_ERROR) {
     err = main;
   }
+  PublishMetrics(/*now=*/true);                           // The stragglers' bytes.
+  queue_gauge_->Add(-std::exchange(queue_reported_, 0));  // This producer's share goes.
   topic_.reset();
   dlq_topic_.reset();
   rk_.reset();

@@ -11,6 +11,10 @@
 // idempotent (no duplicates or reordering from its own retries), and a resubmitted batch
 // resends only the messages whose delivery failed.
 //
+// Time: a record's ingest time (RawRecord::ingest_us, when set) is its message timestamp
+// (CreateTime, milliseconds), so a consumer reads back when the record was taken in and the
+// end-to-end latency spans the topic. A record without one gets librdkafka's "now".
+//
 // Too large for Kafka: a message refused with "Message size too large" is not a failure of
 // the batch. A broker checks its limit per record batch, so a record refused with its batch
 // is first sent again alone (through a second producer that puts one message in each batch,
@@ -21,6 +25,12 @@
 // message is delivered in one of these forms. Records replaced by dead letters are counted by
 // TakeRefused (the run counts them as rejected, not stored). Without a dlq_topic, or when
 // even the shortened dead letter is refused, the batch fails as before.
+//
+// Metrics (src/observe/README.md): spate_kafka_bytes_total{direction="produced"} (delivered
+// message values, per topic) once per Poll; spate_kafka_producer_queue_messages (librdkafka's
+// outq_len, summed over the process's producers) at most every kKafkaMetricsInterval. Health:
+// "sink kafka <topic>" is ready once Open has reached the brokers, not ready while librdkafka
+// reports every broker down, and ready again once a broker answers or a message is delivered.
 //
 // Submit hands librdkafka the batch's own bytes (without the copy produce ran 2-11% faster,
 // docs/benchmarks.md); the pipeline keeps a submitted batch until Poll reports it complete
@@ -39,6 +49,7 @@
 #include <utility>
 #include <vector>
 
+#include "observe/metrics.h"
 #include "sinks/sink.h"
 #include "transport/kafka.h"
 
@@ -55,6 +66,11 @@ struct KafkaProducerOptions {
   // Non-empty: every record carries it in a "spate-run" header, so that the consumer of the
   // same `run --transport kafka` takes its own records only (KafkaSourceOptions::run_id).
   std::string run_id;
+  // librdkafka's linger.ms: the longest a partly filled batch waits in the producer for more
+  // messages (the `linger` setting). An explicit linger.ms among the user's options wins.
+  std::chrono::milliseconds linger{5};
+  // Where metrics go; nullptr: the process's Metrics().
+  MetricsRegistry* metrics = nullptr;
 };
 
 // What a dead letter of a message Kafka refused as too large keeps of its bytes: a prefix, as
@@ -73,11 +89,18 @@ class KafkaProducerSink : public Sink {
   Status Close() override;
   void Interrupt() override { interrupted_ = true; }
   std::string Describe() const override;
+  std::string_view kind() const override { return "kafka"; }
+  // The dead-letter producer of `spate process` (no records topic) keeps none of the rows.
+  bool stores_rows() const override { return !options_.topic.empty(); }
   uint64_t TakeRefused() override { return std::exchange(refused_, 0); }
 
   bool pipelined() const override { return true; }
   Status Submit(const Batch& batch) override;
   std::vector<Completion> Poll(std::chrono::milliseconds timeout) override;
+
+  // "sink kafka <topic>" (the dead-letter topic when no records are produced): the name of
+  // this sink's health check.
+  std::string HealthName() const;
 
  private:
   // One submitted batch; delivery reports find it through the ticket in the message opaque.
@@ -108,11 +131,19 @@ class KafkaProducerSink : public Sink {
   using TopicHandle = std::unique_ptr<rd_kafka_topic_t, TopicDeleter>;
 
   static void OnDelivery(rd_kafka_t* rk, const rd_kafka_message_t* message, void* opaque);
+  static void OnError(rd_kafka_t* rk, int err, const char* reason, void* opaque);
+  // Open without the health check.
+  Status Connect();
+  // Adds the delivered bytes to the counters; every kKafkaMetricsInterval also the queue
+  // gauge and the health check. Sink thread.
+  void PublishMetrics(bool now);
+  void PublishHealth();
   // copy: librdkafka copies the value; else it reads `value` until the delivery report.
   // *code gets librdkafka's error (NO_ERROR on success).
+  // timestamp_ms: the message timestamp, 0 for librdkafka's "now".
   Status Produce(rd_kafka_t* rk, rd_kafka_topic_t* topic, uint32_t ticket, size_t index, Form form,
-                 std::string_view key, std::string_view value, rd_kafka_headers_t* headers,
-                 bool copy, rd_kafka_resp_err_t* code);
+                 std::string_view key, std::string_view value, int64_t timestamp_ms,
+                 rd_kafka_headers_t* headers, bool copy, rd_kafka_resp_err_t* code);
   // Sends message `index` of `f` as a shortened dead letter (see "Too large" above).
   Status ProduceReplacement(uint32_t ticket, InFlight& f, size_t index, const std::string& why);
   // Sends record `index` of `f` again through the one-message-per-batch producer.
@@ -151,6 +182,20 @@ class KafkaProducerSink : public Sink {
   uint64_t refused_ = 0;           // Of completed batches, for TakeRefused.
   bool purged_ = false;
   std::atomic<bool> interrupted_{false};
+
+  // Metrics. The pointers are constant after construction.
+  Counter* bytes_produced_ = nullptr;  // Records' topic.
+  Counter* bytes_dead_ = nullptr;      // Dead-letter topic.
+  Gauge* queue_gauge_ = nullptr;       // Shared by the process's producers: this one adds to it.
+  // Sink thread only (delivery reports are served there).
+  uint64_t delivered_bytes_ = 0;
+  uint64_t delivered_dead_bytes_ = 0;
+  double queue_reported_ = 0;  // What this producer has added to queue_gauge_.
+  std::chrono::steady_clock::time_point metrics_due_{};
+  std::chrono::steady_clock::time_point probe_due_{};
+  // Set by librdkafka's error callback (all brokers down), cleared by a delivery or a probe.
+  std::atomic<bool> brokers_down_{false};
+  std::atomic<bool> connected_{false};  // Open reached the brokers.
 };
 
 }  // namespace spate

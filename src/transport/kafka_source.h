@@ -23,6 +23,20 @@
 // drops whatever of that partition was queued and fetches it again: no record is lost or
 // delivered twice, at worst one partition's fetch is repeated.
 //
+// Time: a record's ingest_us is its message timestamp (ms * 1000) when that is a CreateTime
+// (the producer's; spate's producer sends the record's ingest time), else 0 (the pipeline
+// stamps it when Next returns). Batches are bounded in time: once a batch has its first
+// record it waits at most `linger` for more, then takes only what is queued already.
+//
+// Metrics (src/observe/README.md): per assigned partition, spate_kafka_consumer_lag_messages
+// (librdkafka's cached high watermark, no request, minus the next offset this source hands
+// on) at most every kKafkaMetricsInterval from Next; on revocation a partition's lag is set to 0
+// (it is the new owner's to report). spate_kafka_committed_offset from librdkafka's commit
+// reports (auto-commit, on revocation, on close). spate_kafka_bytes_total{direction=
+// "consumed"} (message values) once per batch. Health: "source kafka <topic>" is ready once
+// the source has its partitions (with a group: the group's first assignment), not ready while
+// librdkafka reports every broker down, and ready again once a broker answers.
+//
 // Without a group (KafkaSourceOptions::group empty), there is no rebalancing and nothing is
 // committed: for reading a topic without taking records from, or moving the offsets of, any
 // group (`run --transport kafka`, `process` with only discard sinks).
@@ -39,6 +53,7 @@
 #include <string>
 #include <vector>
 
+#include "observe/metrics.h"
 #include "sources/source.h"
 #include "transport/kafka.h"
 
@@ -57,8 +72,11 @@ struct KafkaSourceOptions {
   // read past (not counted). With start_at_current_end and StopAtCurrentEnd after its own
   // producer is done, `run --transport kafka` reads back exactly the records it produced.
   std::string run_id;
-  // The longest a partly filled batch waits for more messages.
-  std::chrono::milliseconds max_batch_wait{50};
+  // The longest a partly filled batch waits for more messages (the `linger` setting): a slow
+  // stream is handed on record by record rather than held for a full batch.
+  std::chrono::milliseconds linger{5};
+  // Where metrics go; nullptr: the process's Metrics().
+  MetricsRegistry* metrics = nullptr;
 };
 
 class KafkaSource : public Source {
@@ -70,6 +88,7 @@ class KafkaSource : public Source {
   Result<SourceState> Next(Batch& batch, size_t max_records, std::stop_token stop) override;
   void Acknowledge(uint64_t sequence) override;
   std::string Describe() const override;
+  std::string_view kind() const override { return "kafka"; }
 
   // Finish once every partition this member is assigned has been read up to `end`
   // (exclusive): how `process --exit-at-end` and `run --transport kafka` stop. Partitions
@@ -81,10 +100,24 @@ class KafkaSource : public Source {
   // Leaves the group after committing the stored offsets. Called by the destructor.
   void Close();
 
+  // Refreshes the lag gauges and the health check now (Next does it every
+  // kKafkaMetricsInterval). Source thread.
+  void PublishMetrics();
+  // "source kafka <topic>": the name of this source's health check.
+  std::string HealthName() const { return "source kafka " + options_.topic; }
+
  private:
   explicit KafkaSource(KafkaSourceOptions options) : options_(std::move(options)) {}
   static void OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                           rd_kafka_topic_partition_list_t* partitions, void* opaque);
+  static void OnCommit(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                       rd_kafka_topic_partition_list_t* offsets, void* opaque);
+  static void OnError(rd_kafka_t* rk, int err, const char* reason, void* opaque);
+  // The gauges of `partition`, made on first use.
+  Gauge& LagGauge(int32_t partition);
+  Gauge& CommittedGauge(int32_t partition);
+  // Sets the health check from assigned_once_ and brokers_down_.
+  void PublishHealth();
   void Rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions);
   bool ReachedEnd() const;
   // Handles one message from the consumer queue (a record, a partition end, or an error).
@@ -119,6 +152,9 @@ class KafkaSource : public Source {
     int64_t next = -1;        // Next offset to read (after a record or at the end); -1: none.
     uint64_t last_read = 0;   // reads_ when its latest record was read.
     int64_t batch_next = -1;  // The offset after its last record in the batch being read.
+    // Where reading started (a committed offset, or a logical one such as
+    // RD_KAFKA_OFFSET_BEGINNING; INVALID: unknown): the position before the first record.
+    int64_t start = RD_KAFKA_OFFSET_INVALID;
   };
   // Indexed by partition id (dense from 0): a message costs no tree lookups.
   std::vector<Progress> progress_;
@@ -133,6 +169,20 @@ class KafkaSource : public Source {
   int64_t reset_offset_ = RD_KAFKA_OFFSET_INVALID;
   bool prefetch_was_full_ = false;
   uint64_t fetch_wakes_ = 0;
+  // Metrics: constant after Create.
+  MetricsRegistry* metrics_ = nullptr;
+  Counter* bytes_consumed_ = nullptr;
+  // Source thread only.
+  uint64_t batch_bytes_ = 0;  // Message bytes of the batch being read.
+  std::chrono::steady_clock::time_point metrics_due_{};
+  std::chrono::steady_clock::time_point probe_due_{};
+  // Set by the source thread, or whichever thread closes (librdkafka's callbacks).
+  std::atomic<bool> assigned_once_{false};  // Has had partitions (health).
+  std::atomic<bool> brokers_down_{false};   // librdkafka said so; cleared by a probe.
+  std::mutex gauges_mu_;
+  std::map<int32_t, Gauge*> lag_gauges_;        // Protected by gauges_mu_.
+  std::map<int32_t, Gauge*> committed_gauges_;  // Protected by gauges_mu_.
+
   mutable std::mutex stop_mu_;
   std::optional<std::map<int32_t, int64_t>> stop_at_;  // Protected by stop_mu_.
 };
