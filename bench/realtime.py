@@ -30,8 +30,8 @@
 
 Prints a table; exits 1 if a target was missed, 2 if a part could not run. About 3.5 minutes
 on the 2-vCPU development VM. Environment: COST_ROUNDS (10), DISCARD_COUNT (2000000),
-SQLITE_COUNT (200000), IDLE_ROUNDS (2), IDLE_SECONDS (6), LATENCY_SECONDS (15), RATE_SECONDS
-(10); BASELINE (unset: the path of another spate binary, e.g. one built before issue 18, to
+SQLITE_COUNT (100000), IDLE_ROUNDS (2), IDLE_SECONDS (6), LATENCY_SECONDS (12), RATE_SECONDS
+(8); BASELINE (unset: the path of another spate binary, e.g. one built before issue 18, to
 run without --http in part 1's rounds too: the cost of the instrumentation itself); PARTS
 (cost latency kafka rate: which to run).
 """
@@ -49,9 +49,9 @@ import urllib.request
 
 ROUNDS = int(os.environ.get("COST_ROUNDS", "10"))
 DISCARD_COUNT = int(os.environ.get("DISCARD_COUNT", "2000000"))
-SQLITE_COUNT = int(os.environ.get("SQLITE_COUNT", "200000"))
-LATENCY_SECONDS = int(os.environ.get("LATENCY_SECONDS", "15"))
-RATE_SECONDS = int(os.environ.get("RATE_SECONDS", "10"))
+SQLITE_COUNT = int(os.environ.get("SQLITE_COUNT", "100000"))
+LATENCY_SECONDS = int(os.environ.get("LATENCY_SECONDS", "12"))
+RATE_SECONDS = int(os.environ.get("RATE_SECONDS", "8"))
 IDLE_ROUNDS = int(os.environ.get("IDLE_ROUNDS", "2"))
 IDLE_SECONDS = int(os.environ.get("IDLE_SECONDS", "6"))
 RATES = (1000, 10000, 100000)
@@ -530,8 +530,10 @@ def main():
                  "kafka": bench.latency_kafka, "rate": bench.rate_accuracy}
         chosen = os.environ.get("PARTS", "cost latency kafka rate").split()
         for part in (parts[name] for name in chosen):
+            part_started = time.monotonic()
             try:
                 part()
+                print(f"({time.monotonic() - part_started:.0f} s)", flush=True)
             except CannotRun as e:
                 print(f"FAILED: {e}", flush=True)
                 bench.failed.append(part.__name__)
