@@ -38,6 +38,7 @@ SQLITE_COUNT (100000), IDLE_ROUNDS (2), IDLE_SECONDS (6), LATENCY_SECONDS (12), 
 run without --http in part 1's rounds too: the cost of the instrumentation itself); PARTS
 (cost latency kafka rate: which to run).
 """
+import json
 import os
 import re
 import shutil
@@ -136,9 +137,11 @@ class Scraper(threading.Thread):
 
     PATHS = ("/metrics", "/api/overview")
 
-    def __init__(self, log_path):
+    def __init__(self, log_path, paths=PATHS):
         super().__init__(daemon=True)
         self.log_path = log_path
+        self.paths = paths
+        self.api_metrics = []  # The latest /api/metrics "metrics" list, when polled.
         self.done = threading.Event()
         self.port = None
         self.metrics = []  # (monotonic time, parsed samples)
@@ -163,7 +166,7 @@ class Scraper(threading.Thread):
             return
         next_at = time.monotonic()
         while not self.done.is_set():
-            for path in self.PATHS:
+            for path in self.paths:
                 try:
                     with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}",
                                                 timeout=2) as r:
@@ -171,6 +174,8 @@ class Scraper(threading.Thread):
                     self.requests += 1
                     if path == "/metrics":
                         self.metrics.append((time.monotonic(), parse_metrics(body)))
+                    elif path == "/api/metrics":
+                        self.api_metrics = json.loads(body)["metrics"]
                 except OSError as e:
                     # Refused because spate has just exited (after its final scrape) is the
                     # end of the run, not a failure: the main thread says so within moments.
@@ -184,14 +189,14 @@ class Result:
     pass
 
 
-def run_spate(argv, log_path, scrape=False, timeout=300):
+def run_spate(argv, log_path, scrape=False, timeout=300, paths=Scraper.PATHS):
     """Runs spate to its end; returns a Result with the exit code, wall and CPU seconds, the
     summary's figures, the latency line and the scraper (or None)."""
     with open(log_path, "wb") as log:
         started = time.monotonic()
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=log)
-    scraper = Scraper(log_path) if scrape else None
+    scraper = Scraper(log_path, paths) if scrape else None
     if scraper:
         scraper.start()
     killer = threading.Timer(timeout, lambda: os.kill(proc.pid, signal.SIGKILL))
@@ -476,7 +481,8 @@ class Bench:
             if scrape:
                 argv += ["--http", "127.0.0.1:0"]
             res = check(run_spate(argv, os.path.join(self.work, f"rate-{asked}.log"),
-                                  scrape=scrape, timeout=RATE_SECONDS + 60),
+                                  scrape=scrape, timeout=RATE_SECONDS + 60,
+                                  paths=Scraper.PATHS + ("/api/metrics",)),
                         f"spate run --rate {asked}")
             # Two measures: records over spate's own wall clock of the run (first record due
             # to last one stored; the discard sink drains in microseconds), and records over
@@ -499,13 +505,20 @@ class Bench:
                                              stage="source"))
                 if top is not None and (batch is None or top > batch):
                     batch = top
+            # /api/metrics has the histogram's exact max; /metrics only its buckets.
+            exact = [m.get("max") for m in (res.scraper.api_metrics if scrape else [])
+                     if m.get("name") == "spate_batch_records"
+                     and m.get("labels", {}).get("stage") == "source"
+                     and m.get("labels", {}).get("pipeline") == "run"]
+            batch_text = (f"{max(exact):,.0f}" if exact and max(exact) else
+                          f"<= {int(batch)}" if batch else "-")
             peak = max(windows) if windows else None
             print(f"--rate {asked:>6}: {res.records:,} records in {res.seconds:.2f} s "
                   f"({res.rate:,}/s, {pct(by_wall)} of asked; over --duration {pct(by_count)}"
                   + (f"; between scrapes {pct(steady)}" if steady else "")
                   + "); one-second windows "
                   + (f"{min(windows):,.0f}..{peak:,.0f}/s" if windows else "-")
-                  + "; largest source batch " + (f"<= {int(batch)}" if batch else "-"),
+                  + f"; largest source batch {batch_text}",
                   flush=True)
             ok = abs(by_wall - 1) <= 0.02 and abs(by_count - 1) <= 0.02
             self.row(f"--rate {asked:,}: achieved / asked, wall clock", pct(by_wall),
@@ -513,7 +526,7 @@ class Bench:
             self.row("  over --duration; between scrapes",
                      f"{pct(by_count)}; {pct(steady) if steady else '-'}", "(reported)", "")
             self.row("  peak 1 s window; largest source batch",
-                     f"{peak:,.0f}/s; <= {int(batch)}" if peak and batch else "-", "(reported)",
+                     f"{peak:,.0f}/s; {batch_text}" if peak else "-", "(reported)",
                      "")
 
 
