@@ -130,11 +130,22 @@ int Conclude(const DriveResult& drive, const Status& status,
   return status.ok() ? kExitOk : kExitFailure;
 }
 
+// How long the run goes on, as the start line says it: the same rule as MakeSource's (a
+// file, or --duration without --count, has no count limit).
 std::string CountText(const Config& config) {
-  const uint64_t count = static_cast<uint64_t>(config.GetInt("count"));
-  return count && !(config.GetString("source") == "file" && !config.IsSet("count"))
-             ? fmt::format(" ({} records; Ctrl-C stops early)", Thousands(count))
-             : std::string(" (until the input ends or Ctrl-C)");
+  const int64_t duration_ms = config.GetMillis("duration");
+  const bool counted =
+      config.IsSet("count") || (config.GetString("source") != "file" && duration_ms == 0);
+  const uint64_t count = counted ? static_cast<uint64_t>(config.GetInt("count")) : 0;
+  const std::string rate =
+      config.GetInt("rate") > 0 ? fmt::format(" at {}/s", Thousands(config.GetInt("rate"))) : "";
+  std::string limit;
+  if (count > 0) limit = fmt::format("{} records", Thousands(count));
+  if (duration_ms > 0) {
+    limit += fmt::format("{}{:g} s", limit.empty() ? "for " : " or ", duration_ms / 1000.0);
+  }
+  if (limit.empty()) return fmt::format(" (until the input ends or Ctrl-C{})", rate);
+  return fmt::format(" ({}{}; Ctrl-C stops early)", limit, rate);
 }
 
 // --http: the dashboard and /metrics of one command (nullptr without --http). Started

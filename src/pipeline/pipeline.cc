@@ -740,9 +740,12 @@ std::string EndToEndLatencyText(const MetricsRegistry& metrics, std::string_view
     const HistogramSnapshot& h = sample.histogram;
     const std::string sink =
         series.size() > 1 ? fmt::format(" ({})", sample.Label("sink")) : std::string();
-    text += fmt::format("  latency: ingest->stored{} p50 {}, p99 {}, max {} ({} rows)\n", sink,
-                        LatencyValue(h.Quantile(0.5)), LatencyValue(h.Quantile(0.99)),
-                        LatencyValue(h.max), WithThousands(h.count));
+    // A discard sink stores nothing: its figure is ingest to the end of the pipeline.
+    const bool discard = sample.Label("sink") == "discard";
+    text +=
+        fmt::format("  latency: ingest->{}{} p50 {}, p99 {}, max {} ({} rows)\n",
+                    discard ? "discarded" : "stored", sink, LatencyValue(h.Quantile(0.5)),
+                    LatencyValue(h.Quantile(0.99)), LatencyValue(h.max), WithThousands(h.count));
   }
   return text;
 }
