@@ -38,6 +38,7 @@ SQLITE_COUNT (100000), IDLE_ROUNDS (2), IDLE_SECONDS (6), LATENCY_SECONDS (12), 
 run without --http in part 1's rounds too: the cost of the instrumentation itself); PARTS
 (cost latency kafka rate: which to run).
 """
+import http.client
 import json
 import os
 import re
@@ -176,7 +177,7 @@ class Scraper(threading.Thread):
                         self.metrics.append((time.monotonic(), parse_metrics(body)))
                     elif path == "/api/metrics":
                         self.api_metrics = json.loads(body)["metrics"]
-                except OSError as e:
+                except (OSError, http.client.HTTPException, ValueError, KeyError) as e:
                     # Refused because spate has just exited (after its final scrape) is the
                     # end of the run, not a failure: the main thread says so within moments.
                     if not self.done.wait(0.5):
