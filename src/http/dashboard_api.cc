@@ -112,18 +112,6 @@ void Latency(JsonWriter& json, std::string_view key, const HistogramSnapshot& h)
   json.EndObject();
 }
 
-const char* TypeName(MetricType type) {
-  switch (type) {
-    case MetricType::kCounter:
-      return "counter";
-    case MetricType::kGauge:
-      return "gauge";
-    case MetricType::kHistogram:
-      return "histogram";
-  }
-  return "untyped";
-}
-
 // Numeric partitions sort as numbers: 2 before 10.
 int64_t PartitionNumber(std::string_view text) {
   int64_t n = -1;
@@ -424,7 +412,7 @@ std::string DashboardApi::MetricsJson() const {
     json.Key("name");
     json.String(s.name);
     json.Key("type");
-    json.String(TypeName(s.type));
+    json.String(MetricTypeName(s.type));
     json.Key("labels");
     json.BeginObject();
     for (const auto& [key, value] : s.labels) {

@@ -102,18 +102,6 @@ void AppendSeries(std::string& out, std::string_view name, std::string_view suff
   out += '}';
 }
 
-const char* TypeName(MetricType type) {
-  switch (type) {
-    case MetricType::kCounter:
-      return "counter";
-    case MetricType::kGauge:
-      return "gauge";
-    case MetricType::kHistogram:
-      return "histogram";
-  }
-  return "untyped";
-}
-
 }  // namespace
 
 // ---- Histogram ----
@@ -350,7 +338,7 @@ std::string MetricsRegistry::RenderPrometheus() const {
     out += "\n# TYPE ";
     out += name;
     out += ' ';
-    out += TypeName(family->type);
+    out += MetricTypeName(family->type);
     out += '\n';
     for (const auto& [key, series] : family->series) {
       switch (family->type) {
@@ -423,6 +411,18 @@ std::string ReasonClass(std::string_view reason) {
   if (seen.size() >= kMaxClasses) return "other";
   seen.insert(cls);
   return cls;
+}
+
+const char* MetricTypeName(MetricType type) {
+  switch (type) {
+    case MetricType::kCounter:
+      return "counter";
+    case MetricType::kGauge:
+      return "gauge";
+    case MetricType::kHistogram:
+      return "histogram";
+  }
+  return "untyped";
 }
 
 }  // namespace spate

@@ -116,6 +116,8 @@ class LocalHistogram {
 };
 
 enum class MetricType { kCounter, kGauge, kHistogram };
+// "counter", "gauge", "histogram": the names of the exposition format's # TYPE lines.
+const char* MetricTypeName(MetricType type);
 
 // One series as read back from the registry (for /api and tests).
 struct MetricSample {
