@@ -14,10 +14,11 @@
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
+#include "http/listen.h"
+
 namespace spate {
 namespace {
 
-constexpr auto kStartPollInterval = std::chrono::milliseconds(1);
 // GET requests carry no body; anything bigger than this is not for us.
 constexpr size_t kMaxRequestBody = 8 * 1024;
 // The page loads only what the binary serves: no inline script, nothing from elsewhere. Even
@@ -115,58 +116,15 @@ Result<int> DashboardServer::Start(const DashboardServerOptions& options) {
   // for an idle keep-alive connection (a browser's) to be let go.
   server_->set_keep_alive_timeout(1);
   server_->set_payload_max_length(kMaxRequestBody);
-  // Headers and body go out in separate writes; without this Nagle and the client's delayed
-  // ACK add 40 ms to each request.
-  server_->set_tcp_nodelay(true);
-  // cpp-httplib's default also sets SO_REUSEPORT, which would let a second spate bind the
-  // same port and silently take half the scrapes. Keep only SO_REUSEADDR: a busy port is an
-  // error.
-  server_->set_socket_options([](socket_t sock) {
-    const int yes = 1;
-    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
-  });
   Route();
-
-  errno = 0;
-  int port = options.port;
-  bool bound = false;
-  if (port == 0) {
-    port = server_->bind_to_any_port(options.host);
-    bound = port > 0;
-  } else {
-    bound = server_->bind_to_port(options.host, port);
-  }
-  if (!bound) {
-    const int error = errno;
+  auto port = BindAndListen(*server_, options.host, options.port, listener_, "http");
+  if (!port.ok()) {
     server_.reset();
-    const std::string why =
-        error == EADDRINUSE      ? "the port is in use (choose another, or port 0 for a free one)"
-        : error == EADDRNOTAVAIL ? "that is not an address of this machine"
-        : error == EACCES        ? "permission denied (ports below 1024 need privileges)"
-        : error != 0             ? std::string(std::strerror(error))
-                                 : std::string("cannot bind");
-    return Status::Fatal(
-        fmt::format("http: cannot listen on {}:{}: {}", options.host, options.port, why));
+    return port.status();
   }
-  port_.store(port, std::memory_order_release);
-
-  listener_done_.store(false);
-  listener_ = std::jthread([this] {
-    server_->listen_after_bind();
-    listener_done_.store(true);
-  });
-  // Return only once connections are accepted, so the URL we print works at once and Stop()
-  // never races with the listener's start.
-  while (!server_->is_running() && !listener_done_.load()) {
-    std::this_thread::sleep_for(kStartPollInterval);
-  }
-  if (!server_->is_running()) {
-    listener_.join();
-    server_.reset();
-    return Status::Fatal(fmt::format("http: listening on {}:{} failed", options.host, port));
-  }
+  port_.store(*port, std::memory_order_release);
   history_.Start(options.sample_interval);
-  return port;
+  return *port;
 }
 
 void DashboardServer::Stop() {

@@ -91,7 +91,6 @@ class DashboardServer {
   std::unique_ptr<httplib::Server> server_;
   std::jthread listener_;
 
-  std::atomic<bool> listener_done_{false};
   std::atomic<int> port_{0};
   std::atomic<uint64_t> scrapes_{0};
   std::atomic<uint64_t> final_scrapes_{0};

@@ -18,6 +18,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/json_writer.h"
+#include "http/listen.h"
 #include "sources/generator.h"
 
 namespace spate {
@@ -31,7 +32,6 @@ constexpr size_t kBytesPerUserEstimate = 1400;
 // As the real API sends it. cpp-httplib compresses only a bare "application/json", and its
 // brotli encoder at default quality needs seconds per 5000-user page; loopback needs none.
 constexpr std::string_view kContentType = "application/json; charset=utf-8";
-constexpr auto kStartPollInterval = std::chrono::milliseconds(1);
 
 // A positive integer in [1, max], or 1 for anything else (the real API's leniency).
 uint64_t ParseOneBased(const std::string& text, uint64_t max) {
@@ -105,53 +105,14 @@ Status MockApiServer::Start(const MockApiOptions& options) {
   const auto timeout_us = static_cast<time_t>(options.read_timeout.count() % 1000 * 1000);
   server_->set_read_timeout(timeout_s, timeout_us);
   server_->set_keep_alive_timeout(std::max<time_t>(1, timeout_s));
-  // Headers and body go out in separate writes; without this Nagle and the client's delayed
-  // ACK add 40 ms to each request.
-  server_->set_tcp_nodelay(true);
-  // cpp-httplib's default also sets SO_REUSEPORT, which lets a second server bind the same
-  // port and silently share the traffic. Keep only SO_REUSEADDR: a busy port is an error.
-  server_->set_socket_options([](socket_t sock) {
-    const int yes = 1;
-    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
-  });
   Route();
-
-  errno = 0;
-  int port = options.port;
-  bool bound = false;
-  if (port == 0) {
-    port = server_->bind_to_any_port(options.host);
-    bound = port > 0;
-  } else {
-    bound = server_->bind_to_port(options.host, port);
-  }
-  if (!bound) {
-    const int error = errno;
+  auto port = BindAndListen(*server_, options.host, options.port, listener_, "mock-api");
+  if (!port.ok()) {
     server_.reset();
-    return Status::Fatal(fmt::format(
-        "mock-api: cannot bind {}:{}{}{} (is another process using the port? port 0 picks a "
-        "free one)",
-        options.host, options.port, error != 0 ? ": " : "",
-        error != 0 ? std::strerror(error) : ""));
+    return port.status();
   }
-  port_.store(port, std::memory_order_release);
-
-  listener_done_.store(false);
-  listener_ = std::jthread([this] {
-    server_->listen_after_bind();
-    listener_done_.store(true);
-  });
-  // Return only once connections are being accepted, so callers can connect right away and
-  // Stop() never races with the listener's start.
-  while (!server_->is_running() && !listener_done_.load()) {
-    std::this_thread::sleep_for(kStartPollInterval);
-  }
-  if (!server_->is_running()) {
-    listener_.join();
-    server_.reset();
-    return Status::Fatal(fmt::format("mock-api: listening on {}:{} failed", options.host, port));
-  }
-  spdlog::debug("mock-api: serving http://{}:{}/api/", options.host, port);
+  port_.store(*port, std::memory_order_release);
+  spdlog::debug("mock-api: serving http://{}:{}/api/", options.host, *port);
   return Status::Ok();
 }
 

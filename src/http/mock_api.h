@@ -82,7 +82,6 @@ class MockApiServer {
   std::unique_ptr<httplib::Server> server_;
   std::jthread listener_;
 
-  std::atomic<bool> listener_done_{false};  // Set by the listener thread when it returns.
   std::atomic<int> port_{0};
   std::atomic<uint64_t> requests_served_{0};
 };
