@@ -15,6 +15,7 @@
 
 #include <gtest/gtest.h>
 
+#include "kafka_clients.h"
 #include "kafka_rig.h"
 #include "observe/feeds.h"
 #include "observe/metrics.h"
@@ -89,14 +90,7 @@ KafkaSettings Settings(const KafkaRig& rig) {
 
 std::unique_ptr<KafkaProducerSink> OpenProducer(const KafkaRig& rig, const std::string& topic,
                                                 MetricsRegistry& metrics) {
-  KafkaProducerOptions options;
-  options.settings = Settings(rig);
-  options.topic = topic;
-  options.metrics = &metrics;
-  auto sink = std::make_unique<KafkaProducerSink>(std::move(options));
-  const Status s = sink->Open();
-  EXPECT_TRUE(s.ok()) << s.message();
-  return s.ok() ? std::move(sink) : nullptr;
+  return spate::testing::OpenTestProducer(Settings(rig), topic, metrics);
 }
 
 std::unique_ptr<KafkaSource> OpenSource(const KafkaRig& rig, const std::string& topic,

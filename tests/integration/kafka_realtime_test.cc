@@ -16,6 +16,7 @@
 
 #include <gtest/gtest.h>
 
+#include "kafka_clients.h"
 #include "kafka_rig.h"
 #include "observe/metrics.h"
 #include "transport/kafka_sink.h"
@@ -45,14 +46,7 @@ KafkaSettings Settings(const KafkaRig& rig) {
 
 std::unique_ptr<KafkaProducerSink> OpenProducer(const KafkaRig& rig, const std::string& topic,
                                                 MetricsRegistry& metrics) {
-  KafkaProducerOptions options;
-  options.settings = Settings(rig);
-  options.topic = topic;
-  options.metrics = &metrics;
-  auto sink = std::make_unique<KafkaProducerSink>(std::move(options));
-  const Status s = sink->Open();
-  EXPECT_TRUE(s.ok()) << s.message();
-  return s.ok() ? std::move(sink) : nullptr;
+  return spate::testing::OpenTestProducer(Settings(rig), topic, metrics);
 }
 
 // A reader of every partition from the beginning, outside any group.
