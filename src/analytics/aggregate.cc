@@ -1,0 +1,3 @@
+#include "analytics/aggregate.h"
+
+namespace spate {}  // namespace spate

@@ -1,0 +1,3 @@
+#include "analytics/expr.h"
+
+namespace spate {}  // namespace spate

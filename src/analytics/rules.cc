@@ -1,0 +1,3 @@
+#include "analytics/rules.h"
+
+namespace spate {}  // namespace spate
