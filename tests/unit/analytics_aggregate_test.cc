@@ -123,9 +123,8 @@ TEST(AggregateParse, ErrorsNameTheAggregationAndSayWhatToWrite) {
       {R"j({"name": 3, "window": "1m"})j", "name must be a string"},
       {R"j({"name": "j", "window": "1m", "group_by": [1]})j", "group_by must be a list of strings"},
       {R"j({"name": "j", "window": true})j", "window must be a duration"},
-      {R"j({"name": "j", "window": "1m",)", "is not valid JSON"},
-      {R"j(["j"])j",
-       "is not a JSON object"},
+      {R"j({"name": "j", "window": "1m",)j", "is not valid JSON"},
+      {R"j(["j"])j", "is not a JSON object"},
   };
   for (const Case& c : cases) {
     EXPECT_NE(Error(c.item).find(c.expected), std::string::npos)
