@@ -115,27 +115,43 @@ class Generator {
     return fmt::format("{} FROM {}", select, from_where);
   }
 
-  // The contributions of `parts` (UNION ALL of Part()s) per window: sign, ws (window start,
-  // ms), g0..., v_<col>.
+  // The contributions of `parts` (UNION ALL of Part()s), summed per (slide bucket, group)
+  // first and only then spread over the size/slide windows each bucket is in (fewer rows to
+  // spread than rows in the statement): ws (window start, ms), g0..., n (signed count),
+  // retracts (some row went out), and per source what the functions need: an_/ax_ (min/max
+  // of what came in), rn_/rx_ (of what went out), s_ (signed sum).
   std::string Contributions(const std::string& parts) const {
     const int64_t size = spec_.size_ms;
     const int64_t slide = spec_.slide_ms;
     // The latest window start at or before e: floor(e / slide) * slide, also for e < 0.
-    const std::string last = fmt::format("(s.e - ((s.e % {0}) + {0}) % {0})", slide);
-    std::string rest;
-    for (size_t i = 0; i < spec_.group_by.size(); ++i) rest += fmt::format(", s.g{}", i);
-    for (const std::string& s : sources_) rest += fmt::format(", s.v_{}", s);
-    if (size == slide) {
-      return fmt::format("SELECT s.sign, {} AS ws{} FROM ({}) s", last, rest, parts);
+    std::string select = fmt::format("SELECT (s.e - ((s.e % {0}) + {0}) % {0}) AS b", slide);
+    std::string group = "1";
+    for (size_t i = 0; i < spec_.group_by.size(); ++i) {
+      select += fmt::format(", s.g{}", i);
+      group += fmt::format(", s.g{}", i);
     }
+    select += ", sum(s.sign)::bigint AS n, bool_or(s.sign < 0) AS retracts";
+    for (const std::string& v : sources_) {
+      if (HasValue('n', v)) {
+        select += fmt::format(", min(s.v_{0}) FILTER (WHERE s.sign > 0) AS an_{0}", v);
+        select += fmt::format(", min(s.v_{0}) FILTER (WHERE s.sign < 0) AS rn_{0}", v);
+      }
+      if (HasValue('x', v)) {
+        select += fmt::format(", max(s.v_{0}) FILTER (WHERE s.sign > 0) AS ax_{0}", v);
+        select += fmt::format(", max(s.v_{0}) FILTER (WHERE s.sign < 0) AS rx_{0}", v);
+      }
+      if (HasValue('s', v)) select += fmt::format(", sum(s.sign * s.v_{0}) AS s_{0}", v);
+    }
+    const std::string buckets = fmt::format("{} FROM ({}) s GROUP BY {}", select, parts, group);
+    if (size == slide) return fmt::format("SELECT p.*, p.b AS ws FROM ({}) p", buckets);
     return fmt::format(
-        "SELECT s.sign, w.ws{} FROM ({}) s CROSS JOIN LATERAL generate_series({} - {}, {}, "
+        "SELECT p.*, w.ws FROM ({}) p CROSS JOIN LATERAL generate_series(p.b - {}, p.b, "
         "{}::bigint) AS w(ws)",
-        rest, parts, last, size - slide, last, slide);
+        buckets, size - slide, slide);
   }
 
   // One row per (window, group) of `contributions`: ws, g0..., users, and per source the
-  // added min/max (mn_/mx_) and the signed sum (s_).
+  // min/max to propose (mn_/mx_) and the signed sum (s_).
   std::string Grouped(const std::string& contributions) const {
     std::string select = "SELECT c.ws";
     std::string group = "c.ws";
@@ -143,21 +159,19 @@ class Generator {
       select += fmt::format(", c.g{}", i);
       group += fmt::format(", c.g{}", i);
     }
-    select += ", sum(c.sign)::bigint AS users";
+    select += ", sum(c.n)::bigint AS users";
     // A group with only retractions proposes the extreme it retracts, never NULL (NOT NULL is
     // checked on the proposed row before the conflict is): least(table's, retracted) is the
     // table's, which the recompute then corrects if the retracted value was it.
-    for (const std::string& s : sources_) {
-      if (HasValue('n', s)) {
-        select += fmt::format(
-            ", coalesce(min(c.v_{0}) FILTER (WHERE c.sign > 0), min(c.v_{0})) AS mn_{0}", s);
+    for (const std::string& v : sources_) {
+      if (HasValue('n', v)) {
+        select += fmt::format(", coalesce(min(c.an_{0}), min(c.rn_{0})) AS mn_{0}", v);
       }
-      if (HasValue('x', s)) {
-        select += fmt::format(
-            ", coalesce(max(c.v_{0}) FILTER (WHERE c.sign > 0), max(c.v_{0})) AS mx_{0}", s);
+      if (HasValue('x', v)) {
+        select += fmt::format(", coalesce(max(c.ax_{0}), max(c.rx_{0})) AS mx_{0}", v);
       }
-      if (HasValue('s', s)) {
-        select += fmt::format(", sum(c.sign * c.v_{0})::{1} AS s_{0}", s, SourceType(s));
+      if (HasValue('s', v)) {
+        select += fmt::format(", sum(c.s_{0})::{1} AS s_{0}", v, SourceType(v));
       }
     }
     return fmt::format("{} FROM ({}) c GROUP BY {}", select, contributions, group);
@@ -232,7 +246,7 @@ class Generator {
     std::string keys = "c.ws";
     for (size_t i = 0; i < spec_.group_by.size(); ++i) keys += fmt::format(", c.g{}", i);
     return fmt::format(
-        "DELETE FROM {} t USING (SELECT DISTINCT {} FROM ({}) c WHERE c.sign < 0) r WHERE {} "
+        "DELETE FROM {} t USING (SELECT DISTINCT {} FROM ({}) c WHERE c.retracts) r WHERE {} "
         "AND t.users = 0",
         Q(spec_.name), keys, contributions, KeyMatch());
   }
@@ -257,7 +271,7 @@ class Generator {
       if (v.kind != 'n' && v.kind != 'x') continue;
       const bool is_min = v.kind == 'n';
       const std::string retracted = fmt::format("{}_{}", is_min ? "rn" : "rx", v.source);
-      select += fmt::format(", {}(c.v_{}) AS {}", is_min ? "min" : "max", v.source, retracted);
+      select += fmt::format(", {0}(c.{1}) AS {1}", is_min ? "min" : "max", retracted);
       sets += fmt::format(
           "{0}{1} = CASE WHEN r.{2} {3} t.{1} THEN (SELECT {4}(u.{5}) FROM created_users u "
           "WHERE {6}) ELSE t.{1} END",
@@ -266,7 +280,7 @@ class Generator {
     }
     if (sets.empty()) return "";
     return fmt::format(
-        "UPDATE {} t SET {} FROM ({} FROM ({}) c WHERE c.sign < 0 GROUP BY {}) r WHERE {}",
+        "UPDATE {} t SET {} FROM ({} FROM ({}) c WHERE c.retracts GROUP BY {}) r WHERE {}",
         Q(spec_.name), sets, select, contributions, group, KeyMatch());
   }
 
