@@ -101,9 +101,11 @@ class Generator {
     return Status::Ok();
   }
 
-  // The rows of `spec_` contributed by one relation: sign, event time in ms (e), group
-  // values (g0...), value sources (v_<col>). `row` is the relation's alias in `from_where`.
-  std::string Part(std::string_view sign, std::string_view from_where) const {
+  // The rows of `spec_` contributed by relation `from` (alias r) where `where` holds: sign,
+  // event time in ms (e), group values (g0...), value sources (v_<col>). A row without an
+  // event time (none spate writes) is in no window.
+  std::string Part(std::string_view sign, std::string_view from,
+                   std::string_view where = "") const {
     std::string select = fmt::format(
         "SELECT {} AS sign, floor(extract(epoch FROM r.ingested_at) "
         "* 1000)::bigint AS e",
@@ -112,7 +114,8 @@ class Generator {
       select += fmt::format(", {} AS g{}", GroupExpr(spec_.group_by[i], "r"), i);
     }
     for (const std::string& s : sources_) select += fmt::format(", r.{} AS v_{}", Q(s), s);
-    return fmt::format("{} FROM {}", select, from_where);
+    return fmt::format("{} FROM {} r WHERE r.ingested_at IS NOT NULL{}{}", select, from,
+                       where.empty() ? "" : " AND ", where);
   }
 
   // The contributions of `parts` (UNION ALL of Part()s), summed per (slide bucket, group)
@@ -302,8 +305,8 @@ class Generator {
   }
 
   std::string FunctionBody() const {
-    const std::string inserted = Contributions(Part("1", "spate_new r"));
-    const std::string deleted = Contributions(Part("-1", "spate_old r"));
+    const std::string inserted = Contributions(Part("1", "spate_new"));
+    const std::string deleted = Contributions(Part("-1", "spate_old"));
     // An UPDATE's rows whose contribution did not change (a replay rewrites every column
     // with the same values) cancel out: leave them out on both sides.
     auto unchanged = [&](std::string_view other) {
@@ -313,8 +316,8 @@ class Generator {
           other, Relevant("x"), Relevant("r"));
     };
     const std::string updated =
-        Contributions(Part("1", "spate_new r WHERE " + unchanged("spate_old")) + " UNION ALL " +
-                      Part("-1", "spate_old r WHERE " + unchanged("spate_new")));
+        Contributions(Part("1", "spate_new", unchanged("spate_old")) + " UNION ALL " +
+                      Part("-1", "spate_old", unchanged("spate_new")));
     auto retracting = [&](const std::string& contributions) {
       std::string out = fmt::format(
           "    {};\n"
@@ -347,7 +350,7 @@ class Generator {
         spec_.name, Insert(inserted, true), retracting(updated), retracting(deleted));
   }
 
-  std::string Build() const { return Insert(Contributions(Part("1", "created_users r")), false); }
+  std::string Build() const { return Insert(Contributions(Part("1", "created_users")), false); }
 
  private:
   bool HasValue(char kind, std::string_view source) const {
@@ -363,8 +366,10 @@ class Generator {
   // A group column's value for created_users row `alias`: text never NULL (a key column),
   // age_band the decade of age (negative ages: 0), as expr.h defines it.
   static std::string GroupExpr(std::string_view column, std::string_view alias) {
-    if (column == "age_band") return fmt::format("(greatest({}.age, 0) / 10 * 10)", alias);
-    if (column == "age") return fmt::format("{}.age", alias);
+    if (column == "age_band") {
+      return fmt::format("(greatest(coalesce({}.age, 0), 0) / 10 * 10)", alias);
+    }
+    if (column == "age") return fmt::format("coalesce({}.age, 0)", alias);
     return fmt::format("coalesce({}.{}, '')", alias, Q(column));
   }
 

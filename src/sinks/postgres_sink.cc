@@ -653,7 +653,7 @@ Status PostgresSink::SetUpAggregations(PGconn* c) {
     if (Status s = PgExec(c, keep.c_str(), "create the triggers of " + spec.name); !s.ok()) {
       return NeedsAdmin(s);
     }
-    spdlog::info("{}: built aggregation {} from created_users ({} rows), as {}", description_,
+    spdlog::info("{}: built aggregation {} from created_users ({} rows) because {}", description_,
                  spec.name, groups, why);
   }
   // Aggregations made before and not configured now stop being maintained (issue 19: their
