@@ -18,7 +18,11 @@
 // as increments to the row version the upsert locked, and the min/max recompute is a later
 // statement of the same function, so its snapshot is taken after that lock was granted: it
 // sees every committed writer that touched the group before, and a writer that comes after
-// waits for the lock and applies its own change on top.
+// waits for the lock and applies its own change on top. Each statement locks its groups in
+// key order, so writers do not deadlock on them, except that INSERT ... ON CONFLICT runs two
+// (the UPDATE trigger's, then the INSERT trigger's): two such statements can still cross;
+// PostgreSQL then aborts one (40P01, which PgError calls retriable) and the pipeline writes
+// that batch again.
 //
 // Window arithmetic is in integer milliseconds since the Unix epoch (EXTRACT returns numeric
 // in PostgreSQL 14+, so no float rounding): a row's window starts are multiples of the slide,
