@@ -33,12 +33,6 @@ bool IsValueColumn(std::string_view column) {
   return column == "age" || column == "latitude" || column == "longitude";
 }
 
-// The timestamptz of `ms` (an SQL bigint expression, milliseconds since the Unix epoch),
-// without going through a float.
-std::string Ts(std::string_view ms) {
-  return fmt::format("(timestamptz 'epoch' + ({}) * interval '1 millisecond')", ms);
-}
-
 const char* PgType(AggColumn::Type type) {
   switch (type) {
     case AggColumn::Type::kTimestamp:
@@ -102,14 +96,11 @@ class Generator {
   }
 
   // The rows of `spec_` contributed by relation `from` (alias r) where `where` holds: sign,
-  // event time in ms (e), group values (g0...), value sources (v_<col>). A row without an
+  // event time (ts), group values (g0...), value sources (v_<col>). A row without an
   // event time (none spate writes) is in no window.
   std::string Part(std::string_view sign, std::string_view from,
                    std::string_view where = "") const {
-    std::string select = fmt::format(
-        "SELECT {} AS sign, floor(extract(epoch FROM r.ingested_at) "
-        "* 1000)::bigint AS e",
-        sign);
+    std::string select = fmt::format("SELECT {} AS sign, r.ingested_at AS ts", sign);
     for (size_t i = 0; i < spec_.group_by.size(); ++i) {
       select += fmt::format(", {} AS g{}", GroupExpr(spec_.group_by[i], "r"), i);
     }
@@ -120,14 +111,17 @@ class Generator {
 
   // The contributions of `parts` (UNION ALL of Part()s), summed per (slide bucket, group)
   // first and only then spread over the size/slide windows each bucket is in (fewer rows to
-  // spread than rows in the statement): ws (window start, ms), g0..., n (signed count),
+  // spread than rows in the statement): ws (window start), g0..., n (signed count),
   // retracts (some row went out), and per source what the functions need: an_/ax_ (min/max
   // of what came in), rn_/rx_ (of what went out), s_ (signed sum).
   std::string Contributions(const std::string& parts) const {
     const int64_t size = spec_.size_ms;
     const int64_t slide = spec_.slide_ms;
-    // The latest window start at or before e: floor(e / slide) * slide, also for e < 0.
-    std::string select = fmt::format("SELECT (s.e - ((s.e % {0}) + {0}) % {0}) AS b", slide);
+    // The latest window start at or before ts: a multiple of the slide since the epoch.
+    // date_bin is integer arithmetic on microseconds (no float epoch rounding), and puts a
+    // time before the origin in the bin below it, as it should.
+    std::string select = fmt::format(
+        "SELECT date_bin(interval '{} milliseconds', s.ts, timestamptz 'epoch') AS b", slide);
     std::string group = "1";
     for (size_t i = 0; i < spec_.group_by.size(); ++i) {
       select += fmt::format(", s.g{}", i);
@@ -148,8 +142,8 @@ class Generator {
     const std::string buckets = fmt::format("{} FROM ({}) s GROUP BY {}", select, parts, group);
     if (size == slide) return fmt::format("SELECT p.*, p.b AS ws FROM ({}) p", buckets);
     return fmt::format(
-        "SELECT p.*, w.ws FROM ({}) p CROSS JOIN LATERAL generate_series(p.b - {}, p.b, "
-        "{}::bigint) AS w(ws)",
+        "SELECT p.*, w.ws FROM ({}) p CROSS JOIN LATERAL generate_series(p.b - interval '{} "
+        "milliseconds', p.b, interval '{} milliseconds') AS w(ws)",
         buckets, size - slide, slide);
   }
 
@@ -184,8 +178,7 @@ class Generator {
   // there.
   std::string Insert(const std::string& contributions, bool upsert) const {
     std::string columns;
-    std::string values =
-        fmt::format("{}, {}", Ts("a.ws"), Ts(fmt::format("a.ws + {}", spec_.size_ms)));
+    std::string values = fmt::format("a.ws, a.ws + interval '{} milliseconds'", spec_.size_ms);
     std::string order = "a.ws";
     columns = "window_start, window_end";
     for (size_t i = 0; i < spec_.group_by.size(); ++i) {
@@ -237,7 +230,7 @@ class Generator {
 
   // The match of the table's row `t` with the retraction row `r` (ws, g0...).
   std::string KeyMatch() const {
-    std::string match = fmt::format("t.window_start = {}", Ts("r.ws"));
+    std::string match = "t.window_start = r.ws";
     for (size_t i = 0; i < spec_.group_by.size(); ++i) {
       match += fmt::format(" AND t.{} = r.g{}", Q(spec_.group_by[i]), i);
     }

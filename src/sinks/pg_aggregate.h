@@ -24,9 +24,10 @@
 // PostgreSQL then aborts one (40P01, which PgError calls retriable) and the pipeline writes
 // that batch again.
 //
-// Window arithmetic is in integer milliseconds since the Unix epoch (EXTRACT returns numeric
-// in PostgreSQL 14+, so no float rounding): a row's window starts are multiples of the slide,
-// as WindowStarts computes them.
+// Window arithmetic is integer: date_bin(slide, ingested_at, epoch) on timestamptz's
+// microseconds (no float epoch rounding; a third of the cost of EXTRACT's numeric), so a
+// row's window starts are multiples of the slide since the Unix epoch, as WindowStarts
+// computes them.
 //
 // Identifiers come only from a checked spec (CheckPgAggregation: the name's characters, group
 // and value columns spate knows) and are quoted; no value is spliced into SQL except the
