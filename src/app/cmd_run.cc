@@ -218,9 +218,9 @@ struct ProcessSide {
 };
 
 ProcessSide MakeProcessSide(const Config& config, const KafkaSettings& settings,
-                            const std::string& run_id = "") {
+                            const Analytics& analytics, const std::string& run_id = "") {
   ProcessSide side;
-  auto sinks = MakeSinks(config);
+  auto sinks = MakeSinks(config, analytics.aggregations);
   if (!sinks.ok()) {
     spdlog::error("{}", sinks.status().message());
     side.exit_code = kExitUsage;
@@ -247,8 +247,9 @@ ProcessSide MakeProcessSide(const Config& config, const KafkaSettings& settings,
   return side;
 }
 
-int RunMemory(const Config& config, Source& source, DashboardServer* dashboard) {
-  auto sinks = MakeSinks(config);
+int RunMemory(const Config& config, const Analytics& analytics, Source& source,
+              DashboardServer* dashboard) {
+  auto sinks = MakeSinks(config, analytics.aggregations);
   if (!sinks.ok()) {
     spdlog::error("{}", sinks.status().message());
     return kExitUsage;
@@ -292,7 +293,8 @@ int RunMemory(const Config& config, Source& source, DashboardServer* dashboard) 
 // they were before the first record was sent, takes only records tagged with this run's id
 // (another producer writing meanwhile adds nothing), and stops at the ends once the producer
 // is done.
-int RunKafka(const Config& config, Source& source, DashboardServer* dashboard) {
+int RunKafka(const Config& config, const Analytics& analytics, Source& source,
+             DashboardServer* dashboard) {
   auto settings = MakeKafkaSettings(config);
   if (!settings.ok()) {
     spdlog::error("{}", settings.status().message());
@@ -316,7 +318,7 @@ int RunKafka(const Config& config, Source& source, DashboardServer* dashboard) {
     return kExitFailure;
   }
   // After the producer made sure the topic exists, before it sends anything.
-  ProcessSide side = MakeProcessSide(config, settings.value(), run_id);
+  ProcessSide side = MakeProcessSide(config, settings.value(), analytics, run_id);
   if (side.exit_code != kExitOk) return side.exit_code;
   auto& consumer = side.consumer;
   auto& sinks = side.sinks;
@@ -380,6 +382,12 @@ int RunKafka(const Config& config, Source& source, DashboardServer* dashboard) {
 
 int RunCommand(const Config& config) {
   const auto started_at = std::chrono::system_clock::now();
+  // Before anything opens: a mistake in a filter, rule or aggregation is a usage error.
+  auto analytics = ParseAnalytics(config);
+  if (!analytics.ok()) {
+    spdlog::error("{}", analytics.status().message());
+    return kExitUsage;
+  }
   auto source = MakeSource(config);
   if (!source.ok()) {
     spdlog::error("{}", source.status().message());
@@ -392,8 +400,8 @@ int RunCommand(const Config& config) {
     spdlog::error("{}", dashboard.status().message());
     return kExitUsage;
   }
-  if (kafka) return RunKafka(config, *source.value(), dashboard.value().get());
-  return RunMemory(config, *source.value(), dashboard.value().get());
+  if (kafka) return RunKafka(config, analytics.value(), *source.value(), dashboard.value().get());
+  return RunMemory(config, analytics.value(), *source.value(), dashboard.value().get());
 }
 
 int ProduceCommand(const Config& config) {
@@ -458,6 +466,11 @@ int ProduceCommand(const Config& config) {
 
 int ProcessCommand(const Config& config) {
   const auto started_at = std::chrono::system_clock::now();
+  auto analytics = ParseAnalytics(config);
+  if (!analytics.ok()) {
+    spdlog::error("{}", analytics.status().message());
+    return kExitUsage;
+  }
   auto settings = MakeKafkaSettings(config);
   if (!settings.ok()) {
     spdlog::error("{}", settings.status().message());
@@ -469,7 +482,7 @@ int ProcessCommand(const Config& config) {
     return kExitUsage;
   }
   DashboardServer* dashboard = started.value().get();
-  ProcessSide side = MakeProcessSide(config, settings.value());
+  ProcessSide side = MakeProcessSide(config, settings.value(), analytics.value());
   if (side.exit_code != kExitOk) return side.exit_code;
   auto& source = side.consumer;
   auto& sinks = side.sinks;
