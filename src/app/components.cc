@@ -78,9 +78,7 @@ PostgresSinkOptions PostgresOptions(const Config& config, bool raw,
   options.connect_timeout = std::chrono::milliseconds(config.GetMillis("pg_timeout"));
   options.raw = raw;
   options.scrub_raw = DeadLetterBytes;  // For rows from Kafka the sink must dead-letter.
-  // issue 19: enable once PostgresSinkOptions::aggregations is on main (helper `postgres`).
-  // if (!raw) options.aggregations = aggregations;
-  (void)aggregations;
+  if (!raw) options.aggregations = aggregations;
   return options;
 }
 

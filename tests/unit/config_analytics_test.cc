@@ -31,9 +31,10 @@ TEST(ConfigAnalytics, TheIssuesAggregationLoadsAsOneJsonObject) {
       "  - name: users_per_minute_by_country\n"
       "    window: 1m\n"
       "    group_by: [country]\n";
-  EXPECT_EQ(Items(yaml, "aggregate"),
-            (std::vector<std::string>{
-                R"({"name":"users_per_minute_by_country","window":"1m","group_by":["country"]})"}));
+  EXPECT_EQ(
+      Items(yaml, "aggregate"),
+      (std::vector<std::string>{
+          R"j({"name":"users_per_minute_by_country","window":"1m","group_by":["country"]})j"}));
 }
 
 TEST(ConfigAnalytics, EveryMappingIsOneItemInOrderAndScalarsAreStrings) {
@@ -49,10 +50,9 @@ TEST(ConfigAnalytics, EveryMappingIsOneItemInOrderAndScalarsAreStrings) {
       "  - {name: c, window: 1h, group_by: []}\n";
   EXPECT_EQ(Items(yaml, "aggregate"),
             (std::vector<std::string>{
-                R"({"name":"a","window":"30s","lateness":"10m","agg":["avg(age)","max(age)"]})",
+                R"j({"name":"a","window":"30s","lateness":"10m","agg":["avg(age)","max(age)"]})j",
                 "b:1m:country,gender",  // Flag shorthand, commas kept.
-                R"({"name":"c","window":"1h","group_by":[]})"
-}));
+                R"j({"name":"c","window":"1h","group_by":[]})j"}));
 }
 
 TEST(ConfigAnalytics, RulesKeepQuotesAndBackslashesAsJsonEscapes) {
@@ -64,7 +64,7 @@ TEST(ConfigAnalytics, RulesKeepQuotesAndBackslashesAsJsonEscapes) {
   EXPECT_EQ(
       Items(yaml, "rule"),
       (std::vector<std::string>{
-          R"({"name":"valid_email","check":"email matches '^[^@ ]+@[^@ ]+$' and name != \"x\\y\"","action":"count"})"}));
+          R"j({"name":"valid_email","check":"email matches '^[^@ ]+@[^@ ]+$' and name != \"x\\y\"","action":"count"})j"}));
 }
 
 TEST(ConfigAnalytics, WhereAndItsFilterAlias) {
