@@ -99,6 +99,25 @@ CassandraSinkOptions CassandraOptions(const Config& config) {
 
 Result<Analytics> ParseAnalytics(const Config& config) {
   Analytics analytics;
+  // Errors say where the text came from: "--where: at 12 ('contry'): unknown column...",
+  // "filter in config file 'x.yaml': at 12...".
+  if (const std::string where = config.GetString("where"); !where.empty()) {
+    auto filter = Predicate::Parse(where, config.Origin("where"));
+    if (!filter.ok()) return filter.status();
+    analytics.filter = std::move(filter).value();
+  }
+  for (const std::string& item : config.GetList("rule")) {
+    auto rule = ParseRule(item);
+    if (!rule.ok()) return rule.status().WithContext(config.Origin("rule"));
+    for (const QualityRule& earlier : analytics.rules) {
+      // The name is the metric label and the dead letters' reason: two would be one.
+      if (earlier.name == rule->name) {
+        return Status::Fatal(fmt::format("{}: rule {} is given twice: give each rule its own name",
+                                         config.Origin("rule"), earlier.name));
+      }
+    }
+    analytics.rules.push_back(std::move(rule).value());
+  }
   auto aggregations = ParseAggregations(config.GetList("aggregate"));
   if (!aggregations.ok()) return aggregations.status().WithContext(config.Origin("aggregate"));
   analytics.aggregations = std::move(aggregations).value();
@@ -278,8 +297,14 @@ std::vector<Sink*> SinkPointers(const std::vector<std::unique_ptr<Sink>>& sinks)
   return out;
 }
 
-PipelineOptions MakePipelineOptions(const Config& config, bool transform) {
+PipelineOptions MakePipelineOptions(const Config& config, bool transform,
+                                    const Analytics* analytics) {
   PipelineOptions options;
+  if (analytics != nullptr && transform) {
+    options.filter = analytics->filter;
+    options.rules = analytics->rules;
+    options.aggregations = analytics->aggregations;  // For their lateness.
+  }
   options.transform = transform;
   options.batch_size = static_cast<size_t>(config.GetInt("batch_size"));
   options.queue_capacity = static_cast<size_t>(config.GetInt("queue_capacity"));

@@ -6,11 +6,14 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "analytics/aggregate.h"
+#include "analytics/expr.h"
+#include "analytics/rules.h"
 #include "config/config.h"
 #include "core/status.h"
 #include "pipeline/pipeline.h"
@@ -29,6 +32,8 @@ Result<std::unique_ptr<Source>> MakeSource(const Config& config);
 // What `run` and `process` apply to the rows they make (issue 19): --where (YAML where: or
 // filter:), --rule (rules:) and --aggregate (aggregations:), parsed once at start.
 struct Analytics {
+  std::optional<Predicate> filter;
+  std::vector<QualityRule> rules;
   std::vector<AggregationSpec> aggregations;
 };
 // Errors name the option or config key and say what to write (exit 2). Aggregations with
@@ -80,7 +85,10 @@ Status OpenSinks(const std::vector<std::unique_ptr<Sink>>& sinks, std::string_vi
 Status CloseSinks(const std::vector<std::unique_ptr<Sink>>& sinks);
 std::vector<Sink*> SinkPointers(const std::vector<std::unique_ptr<Sink>>& sinks);
 
-PipelineOptions MakePipelineOptions(const Config& config, bool transform);
+// With `analytics`, the process stage applies its filter, rules and aggregations' lateness
+// (nullptr: none; produce forwards records and applies none).
+PipelineOptions MakePipelineOptions(const Config& config, bool transform,
+                                    const Analytics* analytics = nullptr);
 
 // 1,234,567
 std::string Thousands(uint64_t n);
