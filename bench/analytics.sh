@@ -33,7 +33,8 @@ fi
 spate=$1/spate
 py=/usr/bin/python3
 [[ -x $spate ]] || { echo "$0: $spate is missing: build first" >&2; exit 2; }
-if ! "$spate" run --help 2>&1 | grep -q -- '--where'; then
+help=$("$spate" run --help 2>&1 || true)
+if [[ $help != *--where* || $help != *--aggregate* ]]; then
   echo "$0: $spate has no --where: build a spate with issue 19's analytics" >&2
   exit 2
 fi
@@ -73,7 +74,7 @@ EOF
 
 printf '== machine\nnproc: %s\n%s\nload average at start: %s\n' "$(nproc)" \
   "$(lscpu | grep 'Model name' || true)" "$(cut -d' ' -f1-3 /proc/loadavg)"
-echo "spate: $spate ($(git -C "$(dirname "$0")" rev-parse --short HEAD 2>/dev/null || echo '?'))"
+echo "spate: $spate (bench/ at commit $(git -C "$(dirname "$0")" rev-parse --short HEAD 2>/dev/null || echo "?"))"
 printf '\n== the "with" runs add --config:\n'
 cat "$work/analytics.yaml"
 
@@ -98,7 +99,7 @@ start_postgres() {
   "${as_pg[@]}" "$bin/postgres" -D "$work/pg" -p "$pg_port" -c listen_addresses=127.0.0.1 \
     -k "$work" >"$work/server.log" 2>&1 &
   pg_pid=$!
-  pg_admin=(env PGPASSWORD="$pg_password" psql -h 127.0.0.1 -p "$pg_port" -U postgres
+  pg_admin=(env PGPASSWORD="$pg_password" PGOPTIONS="-c client_min_messages=warning" psql -h 127.0.0.1 -p "$pg_port" -U postgres
     -v ON_ERROR_STOP=1 -Atq)
   for ((i = 0; i < 100; i++)); do
     "${pg_admin[@]}" -d postgres -c 'select 1' >/dev/null 2>&1 && break
@@ -197,14 +198,14 @@ EOF
 )
   read -r ratio lo hi med_without med_with verdict <<<"$result"
   [[ $verdict == MET ]] || failed=1
-  summary+=("$(printf '%-48s %16s %12s %s' "$sink: with filter+3 aggregations / without" \
+  summary+=("$(printf '%-48s %20s %12s %s' "$sink: with filter+3 aggregations / without" \
     "$ratio%" ">= 85%" "$verdict")")
-  summary+=("$(printf '%-48s %16s %12s' "  middle half of the pairs" "$lo% .. $hi%" "(reported)")")
-  summary+=("$(printf '%-48s %16s %12s' "  records/s without / with (medians)" \
+  summary+=("$(printf '%-48s %20s %12s' "  middle half of the pairs" "$lo% .. $hi%" "(reported)")")
+  summary+=("$(printf '%-48s %20s %12s' "  records/s without / with (medians)" \
     "$med_without / $med_with" "(reported)")")
 done
 
 printf '\n== summary (load average at end: %s)\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-48s %16s %12s\n' "target" "measured" "goal"
+printf '%-48s %20s %12s\n' "target" "measured" "goal"
 printf '%s\n' "${summary[@]}"
 exit "$failed"
