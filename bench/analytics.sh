@@ -99,8 +99,8 @@ start_postgres() {
   "${as_pg[@]}" "$bin/postgres" -D "$work/pg" -p "$pg_port" -c listen_addresses=127.0.0.1 \
     -k "$work" >"$work/server.log" 2>&1 &
   pg_pid=$!
-  pg_admin=(env PGPASSWORD="$pg_password" PGOPTIONS="-c client_min_messages=warning" psql -h 127.0.0.1 -p "$pg_port" -U postgres
-    -v ON_ERROR_STOP=1 -Atq)
+  pg_admin=(env PGPASSWORD="$pg_password" PGOPTIONS="-c client_min_messages=warning"
+    psql -h 127.0.0.1 -p "$pg_port" -U postgres -v ON_ERROR_STOP=1 -Atq)
   for ((i = 0; i < 100; i++)); do
     "${pg_admin[@]}" -d postgres -c 'select 1' >/dev/null 2>&1 && break
     sleep 0.1
