@@ -5,9 +5,12 @@
 // one database, a definition that changed.
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <deque>
+#include <functional>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
@@ -15,7 +18,9 @@
 #include "../unit/test_util.h"
 #include "aggregate_oracle.h"
 #include "core/clock.h"
+#include "kafka_rig.h"
 #include "sinks/sqlite_sink.h"
+#include "spate_process.h"
 
 namespace spate {
 namespace {
@@ -23,10 +28,15 @@ namespace {
 using spate::testing::AggCell;
 using spate::testing::AggTableRow;
 using spate::testing::CompareAggregates;
+using spate::testing::KafkaRig;
 using spate::testing::OracleAggregate;
 using spate::testing::OracleParseIsoMillis;
 using spate::testing::OracleRow;
+using spate::testing::Outcome;
+using spate::testing::RunSpate;
+using spate::testing::SpateProcess;
 using spate::testing::TempDir;
+using namespace std::chrono_literals;
 
 AggregationSpec Spec(std::string_view item) {
   auto spec = ParseAggregation(item);
@@ -102,12 +112,9 @@ Status WriteUsers(SqliteSink& sink, const std::vector<User>& users) {
   return sink.Write(batch);
 }
 
-std::vector<OracleRow> StoredRows(const std::string& data_dir) {
+std::vector<OracleRow> StoredRows(SqliteDb& db) {
   std::vector<OracleRow> rows;
-  auto db = SqliteDb::Open(data_dir + "/spate.db", false);
-  EXPECT_TRUE(db.ok());
-  if (!db.ok()) return rows;
-  auto stmt = db->Prepare(
+  auto stmt = db.Prepare(
       "SELECT ingested_at, age, latitude, longitude, country, gender, nat FROM created_users");
   EXPECT_TRUE(stmt.ok());
   if (!stmt.ok()) return rows;
@@ -127,11 +134,9 @@ std::vector<OracleRow> StoredRows(const std::string& data_dir) {
   return rows;
 }
 
-std::vector<AggTableRow> TableRows(const std::string& data_dir, const std::string& table) {
+std::vector<AggTableRow> TableRows(SqliteDb& db, const std::string& table) {
   std::vector<AggTableRow> rows;
-  auto db = SqliteDb::Open(data_dir + "/spate.db", false);
-  if (!db.ok()) return rows;
-  auto stmt = db->Prepare("SELECT * FROM \"" + table + "\"");
+  auto stmt = db.Prepare("SELECT * FROM \"" + table + "\"");
   EXPECT_TRUE(stmt.ok()) << table;
   if (!stmt.ok()) return rows;
   sqlite3_stmt* s = stmt->get();
@@ -164,14 +169,24 @@ std::vector<AggTableRow> TableRows(const std::string& data_dir, const std::strin
   return rows;
 }
 
-// "" when every table equals the oracle over what created_users holds now.
+std::vector<AggTableRow> TableRows(const std::string& data_dir, const std::string& table) {
+  auto db = SqliteDb::Open(data_dir + "/spate.db", false);
+  if (!db.ok()) return {};
+  return TableRows(*db, table);
+}
+
+// "" when every table equals the oracle over what created_users holds. Read in one read
+// transaction: a snapshot, also while a process writes.
 std::string Invariant(const std::string& data_dir, const std::vector<AggregationSpec>& specs) {
-  const std::vector<OracleRow> stored = StoredRows(data_dir);
+  auto db = SqliteDb::Open(data_dir + "/spate.db", false);
+  if (!db.ok()) return "cannot open the database: " + db.status().message();
+  if (Status s = db->Exec("BEGIN"); !s.ok()) return s.message();
+  const std::vector<OracleRow> stored = StoredRows(*db);
   std::string report;
   for (const AggregationSpec& spec : specs) {
-    report +=
-        CompareAggregates(spec, OracleAggregate(spec, stored), TableRows(data_dir, spec.name));
+    report += CompareAggregates(spec, OracleAggregate(spec, stored), TableRows(*db, spec.name));
   }
+  (void)db->Exec("COMMIT");
   return report;
 }
 
@@ -439,6 +454,173 @@ TEST(AnalyticsSqlite, ATableSpateDidNotMakeIsNeverDropped) {
       << s.message();
   (void)sink.Close();
   EXPECT_EQ(Count(dir.path(), "SELECT x FROM mine"), 42);
+}
+
+// ---- The binary: `spate process --sink sqlite --aggregate ...` from the Kafka mock rig ----
+
+// The same three aggregations as flags (one shorthand, two JSON items).
+std::vector<std::string> AggregateFlags() {
+  return {
+      "--aggregate",
+      "users_per_minute_by_country:1m:country",
+      "--aggregate",
+      R"j({"name": "hopping", "window": "1m", "slide": "20s", "group_by": ["gender", "age_band"], "agg": ["min(age)", "max(age)", "avg(latitude)"]})j",
+      "--aggregate",
+      R"j({"name": "per_second", "window": "1s", "group_by": ["nat"], "agg": ["max(longitude)", "sum(age)"]})j"};
+}
+
+std::vector<AggregationSpec> FlagSpecs() {
+  const auto flags = AggregateFlags();
+  std::vector<AggregationSpec> specs;
+  for (size_t i = 1; i < flags.size(); i += 2) specs.push_back(Spec(flags[i]));
+  return specs;
+}
+
+bool WaitFor(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (done()) return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return done();
+}
+
+std::vector<std::string> Kafka(const KafkaRig& rig, std::vector<std::string> args) {
+  args.insert(args.end(), {"--brokers", rig.bootstrap(), "--progress", "never"});
+  return args;
+}
+
+std::vector<std::string> Process(const KafkaRig& rig, const std::string& data,
+                                 const std::string& group, std::vector<std::string> extra = {}) {
+  std::vector<std::string> args = {"process",
+                                   "--sink",
+                                   "sqlite",
+                                   "--data-dir",
+                                   data,
+                                   "--group",
+                                   group,
+                                   "--kafka-opt",
+                                   "session.timeout.ms=6000",
+                                   "--kafka-opt",
+                                   "heartbeat.interval.ms=500"};
+  const auto flags = AggregateFlags();
+  args.insert(args.end(), flags.begin(), flags.end());
+  args.insert(args.end(), extra.begin(), extra.end());
+  return Kafka(rig, args);
+}
+
+int64_t Stored(const std::string& data) {
+  return Count(data, "SELECT count(*) FROM created_users");
+}
+
+KafkaRig::Options Topic(const std::string& spec) {
+  KafkaRig::Options options;
+  options.topics = {spec};
+  return options;
+}
+
+// kill -9 at several points mid-stream, each followed by a restart of the same group: every
+// committed state (what the killed process left) and the end must satisfy the invariant.
+// The topic holds every user twice (the same seed produced twice, later timestamps), so
+// the second arrival moves users to other windows while the first may be re-read.
+TEST(AnalyticsSqliteProcess, KillNineMidStreamAndRestartKeepTheTablesExact) {
+  KafkaRig rig(Topic("users_created:4"));
+  ASSERT_TRUE(rig.ok()) << rig.error();
+  TempDir dir;
+  const std::string data = dir.File("data");
+  constexpr int kUsers = 6000;
+  for (int copy = 0; copy < 2; ++copy) {
+    Outcome produced =
+        RunSpate(dir, Kafka(rig, {"produce", "--count", std::to_string(kUsers), "--seed", "agg"}));
+    ASSERT_EQ(produced.exit_code, 0) << produced.err;
+    std::this_thread::sleep_for(1100ms);  // The second copy in later windows.
+  }
+  const auto specs = FlagSpecs();
+  int kills = 0;
+  for (const int64_t at : {int64_t{1000}, int64_t{3500}, int64_t{5500}}) {
+    SpateProcess victim(
+        dir, Process(rig, data, "crash",
+                     {"--batch-size", "50", "--kafka-opt", "auto.commit.interval.ms=50"}));
+    ASSERT_TRUE(WaitFor([&] { return Stored(data) >= at; }, 90s)) << victim.Stderr();
+    victim.Signal(SIGKILL);
+    EXPECT_EQ(victim.Wait(10s).exit_code, 128 + SIGKILL);
+    ++kills;
+    const std::string report = Invariant(data, specs);
+    ASSERT_EQ(report, "") << "after kill " << kills << " at " << Stored(data) << " rows";
+  }
+  Outcome finished = RunSpate(dir, Process(rig, data, "crash", {"--exit-at-end"}));
+  ASSERT_EQ(finished.exit_code, 0) << finished.err;
+  EXPECT_EQ(Stored(data), kUsers);
+  EXPECT_EQ(Invariant(data, specs), "");
+  EXPECT_EQ(Count(data, "SELECT sum(users) FROM users_per_minute_by_country"), kUsers);
+  // The whole topic again under another group: replays rewrite rows, counts do not move.
+  const auto before = TableRows(data, "hopping");
+  Outcome again = RunSpate(dir, Process(rig, data, "again", {"--exit-at-end"}));
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(Invariant(data, specs), "");
+  EXPECT_EQ(CompareAggregates(specs[1], before, TableRows(data, "hopping")), "");
+}
+
+// Two copies of one group share the partitions and one database; one dies by SIGKILL, the
+// other takes its partitions over and re-reads what it had not committed.
+TEST(AnalyticsSqliteProcess, TwoCopiesShareTheWorkAndOneIsKilled) {
+  KafkaRig rig(Topic("users_created:4"));
+  ASSERT_TRUE(rig.ok()) << rig.error();
+  TempDir dir;
+  const std::string data = dir.File("data");
+  SpateProcess a(dir, Process(rig, data, "pair", {"--batch-size", "50"}));
+  SpateProcess b(dir, Process(rig, data, "pair", {"--batch-size", "50"}));
+  auto holds_partitions = [](const SpateProcess& p) {
+    const std::string err = p.Stderr();
+    const size_t last = err.rfind("assigned users_created[");
+    return last != std::string::npos && err.find("revoked", last) == std::string::npos;
+  };
+  ASSERT_TRUE(WaitFor([&] { return holds_partitions(a) && holds_partitions(b); }, 60s))
+      << a.Stderr() << "\n---\n"
+      << b.Stderr();
+  constexpr int kUsers = 6000;
+  Outcome produced =
+      RunSpate(dir, Kafka(rig, {"produce", "--count", std::to_string(kUsers), "--seed", "two"}));
+  ASSERT_EQ(produced.exit_code, 0) << produced.err;
+  ASSERT_TRUE(WaitFor([&] { return Stored(data) >= kUsers / 3; }, 60s)) << a.Stderr();
+  a.Signal(SIGKILL);
+  EXPECT_EQ(a.Wait(10s).exit_code, 128 + SIGKILL);
+  const auto specs = FlagSpecs();
+  EXPECT_EQ(Invariant(data, specs), "") << "right after the kill";
+  // The same users again (later timestamps: other windows) while b takes over.
+  Outcome more =
+      RunSpate(dir, Kafka(rig, {"produce", "--count", std::to_string(kUsers), "--seed", "two"}));
+  ASSERT_EQ(more.exit_code, 0) << more.err;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return b.Stderr().find("assigned users_created[0,1,2,3]") != std::string::npos &&
+               Count(data, "SELECT sum(users) FROM users_per_minute_by_country") == kUsers &&
+               Invariant(data, specs).empty();
+      },
+      90s))
+      << b.Stderr();
+  b.Signal(SIGTERM);
+  Outcome b_done = b.Wait(60s);
+  ASSERT_EQ(b_done.exit_code, 0) << b_done.err;
+  EXPECT_EQ(Stored(data), kUsers);
+  EXPECT_EQ(Invariant(data, specs), "");
+}
+
+// A definition changed between two runs of the binary: the table is rebuilt at start.
+TEST(AnalyticsSqliteProcess, RunWithAnotherDefinitionRebuildsTheTable) {
+  TempDir dir;
+  const std::string data = dir.File("data");
+  Outcome first = RunSpate(dir, {"run", "--count", "3000", "--data-dir", data, "--progress",
+                                 "never", "--aggregate", "by_country:1m:country"});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_EQ(Invariant(data, {Spec("by_country:1m:country")}), "");
+  const auto changed = Spec(
+      R"j({"name": "by_country", "window": "10s", "group_by": ["country", "gender"], "agg": ["min(age)"]})j");
+  Outcome second = RunSpate(dir, {"run", "--count", "10", "--seed", "other", "--data-dir", data,
+                                  "--progress", "never", "--aggregate", changed.Definition()});
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_EQ(Invariant(data, {changed}), "");
+  EXPECT_EQ(Count(data, "SELECT sum(users) FROM by_country"), 3010);
 }
 
 }  // namespace
