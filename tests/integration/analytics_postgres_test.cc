@@ -25,6 +25,7 @@
 #include "analytics/aggregate.h"
 #include "kafka_rig.h"
 #include "pg_rig.h"
+#include "sinks/pg_aggregate.h"
 #include "sinks/postgres_sink.h"
 #include "spate_process.h"
 
@@ -407,6 +408,29 @@ TEST_F(AnalyticsPostgres, TheAdminScriptBuildsWhatOpenThenKeeps) {
   // The script run again (an admin upgrading) rebuilds from what is there.
   ASSERT_TRUE(rig_.Exec("spate", *script).ok());
   EXPECT_EQ(Invariant(specs), "");
+}
+
+TEST(PgAggregateSql, RefusesSpecsItCannotTurnIntoSafeSql) {
+  // Hand-built specs (the parser refuses these too; the sink does not rely on it).
+  const std::vector<AggregationSpec> bad = {
+      Spec("x\"; DROP TABLE created_users; --", 60000, 60000, {"country"}),
+      Spec("Upper", 60000, 60000, {"country"}),
+      Spec(std::string(49, 'a'), 60000, 60000, {"country"}),
+      Spec("ok", 60000, 60000, {"id"}),
+      Spec("ok", 60000, 60000, {"ingested_at"}),
+      Spec("ok", 60000, 60000, {"country\" text, x"}),
+      Spec("ok", 60000, 60000, {"country", "country"}),
+      Spec("ok", 60000, 60000, {"country"}, {{AggFunction::kMax, "email"}}),
+      Spec("ok", 60000, 25000, {"country"}),
+      Spec("ok", 0, 0, {"country"})};
+  for (const AggregationSpec& spec : bad) {
+    EXPECT_FALSE(MakePgAggregateSql(spec).ok()) << spec.name << " " << spec.group_by[0];
+  }
+  auto good = MakePgAggregateSql(
+      Spec("ok", 60000, 20000, {"country", "age_band"}, {{AggFunction::kAvg, "latitude"}}));
+  ASSERT_TRUE(good.ok()) << good.status().message();
+  EXPECT_FALSE(good->uses_min_max);
+  EXPECT_EQ(good->key, (std::vector<std::string>{"window_start", "country", "age_band"}));
 }
 
 // --- end to end: spate process from Kafka into PostgreSQL ---
