@@ -7,9 +7,9 @@
 //   action count:  the row is stored and the violation counted.
 // A row that fails the filter is dropped and counted as filtered (not rejected: nothing is
 // wrong with it). A row whose event time (ingested_at) is older than an aggregation's
-// watermark (the latest event time this gate has seen less that aggregation's lateness) is
-// a dead letter "late: ..." and not stored, so that every aggregate stays equal to a GROUP BY
-// over the stored rows.
+// watermark (the latest event time of the rows that got past the filter and the reject
+// rules, this one included, less that aggregation's lateness) is a dead letter "late: ..."
+// and not stored, so that every aggregate stays equal to a GROUP BY over the stored rows.
 //
 // Order: filter, then reject rules in declaration order (the first broken one is the
 // reason), then count rules (all counted), then lateness.
