@@ -369,6 +369,11 @@ TEST_F(AnalyticsPostgres, AUserArrivingAgainWithChangedFieldsMovesGroupAndWindow
   ASSERT_TRUE(rig_.Exec("spate", "DELETE FROM created_users WHERE country = 'Norway'").ok());
   EXPECT_EQ(Invariant(specs), "");
   EXPECT_EQ(Int("SELECT count(*) FROM users_per_minute_by_country WHERE country = 'Norway'"), 0);
+
+  // TRUNCATE fires no DELETE trigger: its own empties the aggregates.
+  ASSERT_TRUE(rig_.Exec("spate", "TRUNCATE created_users").ok());
+  EXPECT_EQ(Invariant(specs), "");
+  EXPECT_EQ(Int("SELECT count(*) FROM ages_hopping"), 0);
 }
 
 TEST_F(AnalyticsPostgres, ADefinitionChangeRebuildsAndAnUnconfiguredOneStopsBeingKept) {
