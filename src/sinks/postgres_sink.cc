@@ -608,7 +608,7 @@ Status PostgresSink::SetUpAggregations(PGconn* c) {
         if (!triggers.ok()) return triggers.status();
         // Without its triggers the table was not kept meanwhile (not configured for a while).
         if (triggers->at(0).value_or("") != std::to_string(a.trigger_names.size())) {
-          why = "it was not maintained";
+          why = "its triggers on created_users were missing or disabled";
         }
       }
     }
