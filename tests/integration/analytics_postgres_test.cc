@@ -159,8 +159,10 @@ class AnalyticsPostgres : public ::testing::Test {
   // Writes `users` through a sink of its own with `specs`, retrying what is retriable (a
   // deadlock between concurrent writers) as the pipeline would.
   void Write(const std::vector<AggregationSpec>& specs, const std::vector<User>& users,
-             size_t per_batch = 250) {
-    PostgresSink sink(Options(specs));
+             size_t per_batch = 250, const std::string& dsn = "") {
+    PostgresSinkOptions options = Options(specs);
+    if (!dsn.empty()) options.dsn = dsn;
+    PostgresSink sink(options);
     ASSERT_TRUE(sink.Open().ok());
     for (const Batch& batch : Batches(users, per_batch)) {
       Status s = sink.Write(batch);
@@ -456,6 +458,36 @@ TEST_F(AnalyticsPostgres, TheAdminScriptBuildsWhatOpenThenKeeps) {
   EXPECT_EQ(Invariant(specs), "");
   // The script run again (an admin upgrading) rebuilds from what is there.
   ASSERT_TRUE(rig_.Exec("spate", *script).ok());
+  EXPECT_EQ(Invariant(specs), "");
+
+  // A role that may only read and write (PostgreSQL 15: no CREATE on schema public) runs
+  // spate on what the admin made, and its writes keep the aggregates.
+  ASSERT_TRUE(rig_.Exec("spate",
+                        "CREATE ROLE writer LOGIN PASSWORD 'writer-pw'; "
+                        "GRANT SELECT ON spate_schema, spate_aggregations TO writer; "
+                        "GRANT SELECT, INSERT, UPDATE ON created_users, rejected_users TO writer; "
+                        "GRANT SELECT, INSERT, UPDATE, DELETE ON users_per_minute_by_country, "
+                        "ages_hopping, geo_by_nat TO writer")
+                  .ok());
+  const std::string writer = rig_.Dsn("spate", "writer", "writer-pw");
+  Write(specs, MakeUsers(1000, 800, 11), 200, writer);
+  EXPECT_EQ(Int("SELECT count(*) FROM created_users"), 1800);
+  EXPECT_EQ(Invariant(specs), "");
+  // Another definition needs the admin: refused with the fix, nothing changed.
+  std::vector<AggregationSpec> changed = specs;
+  changed[0].size_ms = changed[0].slide_ms = 30000;
+  PostgresSinkOptions options = Options(changed);
+  options.dsn = writer;
+  PostgresSink sink(options);
+  const Status opened = sink.Open();
+  ASSERT_FALSE(opened.ok());
+  EXPECT_NE(opened.message().find("spate schema --sink postgres"), std::string::npos)
+      << opened.message();
+  EXPECT_EQ(Invariant(specs), "");
+  // Without aggregations configured, this role may not drop the admin's triggers: it warns
+  // and runs, and they go on keeping the tables.
+  Write({}, MakeUsers(2000, 300, 12), 100, writer);
+  EXPECT_EQ(Int("SELECT count(*) FROM created_users"), 2100);
   EXPECT_EQ(Invariant(specs), "");
 }
 
