@@ -176,7 +176,7 @@ class ItemParser {
   Result<AggregationSpec> Parse() {
     const std::string_view text = Trim(item_);
     if (text.empty()) return Error(fmt::format("is empty: write {}", kExample));
-    Status s = text.front() == '{' ? ParseJson(text) : ParseShorthand(text);
+    Status s = text.front() == '{' || text.front() == '[' ? ParseJson(text) : ParseShorthand(text);
     if (!s.ok()) return s;
     if (Status checked = Check(); !checked.ok()) return checked;
     return std::move(spec_);

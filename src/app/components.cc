@@ -152,10 +152,7 @@ Result<std::vector<std::unique_ptr<Sink>>> MakeSinks(
   for (const std::string& name : config.GetList("sink")) {
     if (!seen.insert(name).second) continue;  // --sink sqlite --sink sqlite: one is enough.
     if (name == "sqlite") {
-      // issue 19: enable once SqliteSink takes its aggregations (helper `sqlite`), and drop
-      // the line after it.
-      // sinks.push_back(std::make_unique<SqliteSink>(config.GetString("data_dir"), aggregations));
-      sinks.push_back(std::make_unique<SqliteSink>(config.GetString("data_dir")));
+      sinks.push_back(std::make_unique<SqliteSink>(config.GetString("data_dir"), aggregations));
     } else if (name == "postgres") {
       sinks.push_back(
           std::make_unique<PostgresSink>(PostgresOptions(config, /*raw=*/false, aggregations)));

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <filesystem>
 #include <iterator>
+#include <optional>
 #include <set>
 #include <system_error>
 #include <thread>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "core/clock.h"
 #include "core/hash.h"
@@ -169,6 +171,178 @@ Status ExecWhileBusy(SqliteDb& db, const std::string& sql) {
 
 }  // namespace
 
+namespace {
+
+// ---- Aggregations ----
+
+std::string Quoted(std::string_view name) { return fmt::format("\"{}\"", name); }
+
+const char* SqlType(AggColumn::Type type) {
+  switch (type) {
+    case AggColumn::Type::kTimestamp:
+    case AggColumn::Type::kText:
+      return "TEXT NOT NULL";
+    case AggColumn::Type::kInteger:
+      return "INTEGER";
+    case AggColumn::Type::kReal:
+      return "REAL";
+  }
+  return "TEXT";
+}
+
+// "2026-12-06T09:15:30.123Z" (FormatIso8601Millis's form, which created_users.ingested_at
+// holds) -> epoch ms; nullopt for anything else.
+std::optional<int64_t> ParseIsoMillis(std::string_view s) {
+  if (s.size() != 24 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
+      s[16] != ':' || s[19] != '.' || s[23] != 'Z') {
+    return std::nullopt;
+  }
+  auto number = [&](size_t at, size_t n, int64_t& out) {
+    out = 0;
+    for (size_t i = at; i < at + n; ++i) {
+      if (s[i] < '0' || s[i] > '9') return false;
+      out = out * 10 + (s[i] - '0');
+    }
+    return true;
+  };
+  int64_t y, m, d, hh, mm, ss, ms;
+  if (!number(0, 4, y) || !number(5, 2, m) || !number(8, 2, d) || !number(11, 2, hh) ||
+      !number(14, 2, mm) || !number(17, 2, ss) || !number(20, 3, ms) || m < 1 || m > 12 || d < 1 ||
+      d > 31) {
+    return std::nullopt;
+  }
+  // Days from the civil date (Howard Hinnant's algorithm).
+  y -= m <= 2;
+  const int64_t era = y / 400;
+  const int64_t yoe = y - era * 400;
+  const int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  const int64_t days = era * 146097 + doe - 719468;
+  return ((days * 24 + hh) * 60 + mm) * 60000 + ss * 1000 + ms;
+}
+
+// What a column of an aggregation table holds.
+struct ColumnRole {
+  enum Kind { kWindowStart, kWindowEnd, kGroup, kUsers, kMin, kMax, kSum, kAvg } kind;
+  size_t slot = 0;  // kMin..kAvg: AggGroupDelta::values index. kGroup: group_by index.
+};
+
+ColumnRole RoleOf(const AggregationSpec& spec, const AggColumn& column) {
+  const std::string& n = column.name;
+  if (n == "window_start") return {ColumnRole::kWindowStart};
+  if (n == "window_end") return {ColumnRole::kWindowEnd};
+  if (n == "users") return {ColumnRole::kUsers};
+  for (size_t i = 0; i < spec.group_by.size(); ++i) {
+    if (spec.group_by[i] == n) return {ColumnRole::kGroup, i};
+  }
+  const std::string_view value = std::string_view(n).substr(4);
+  size_t slot = 0;
+  for (size_t i = 0; i < kAggValueColumnCount; ++i) {
+    if (value == kAggValueColumns[i]) slot = i;
+  }
+  if (n.starts_with("min_")) return {ColumnRole::kMin, slot};
+  if (n.starts_with("max_")) return {ColumnRole::kMax, slot};
+  if (n.starts_with("sum_")) return {ColumnRole::kSum, slot};
+  return {ColumnRole::kAvg, slot};
+}
+
+bool IsExtreme(const ColumnRole& role) {
+  return role.kind == ColumnRole::kMin || role.kind == ColumnRole::kMax;
+}
+
+// The SQL expression of a group column over created_users.
+std::string GroupExpression(std::string_view column) {
+  if (column == "age_band") return "(CASE WHEN age < 0 THEN 0 ELSE age / 10 * 10 END)";
+  return Quoted(column);
+}
+
+std::string CreateTableSql(const AggregationSpec& spec, const std::vector<AggColumn>& columns) {
+  std::string defs, key;
+  for (const AggColumn& c : columns) {
+    std::string type = SqlType(c.type);
+    if (c.key || c.name == "users")
+      type = c.type == AggColumn::Type::kInteger ? "INTEGER NOT NULL" : "TEXT NOT NULL";
+    defs += fmt::format("{}{} {}", defs.empty() ? "" : ", ", Quoted(c.name), type);
+    if (c.key) key += fmt::format("{}{}", key.empty() ? "" : ", ", Quoted(c.name));
+  }
+  return fmt::format("CREATE TABLE {} ({}, PRIMARY KEY ({})) WITHOUT ROWID", Quoted(spec.name),
+                     defs, key);
+}
+
+// Parameters: every column but the avg ones, in table order, from ?1 (avg is computed from
+// its sum and users).
+std::string UpsertSql(const AggregationSpec& spec, const std::vector<AggColumn>& columns) {
+  std::vector<int> param(columns.size(), 0);
+  int next = 0, users_param = 0;
+  std::vector<int> sum_param(kAggValueColumnCount, 0);
+  for (size_t i = 0; i < columns.size(); ++i) {
+    const ColumnRole role = RoleOf(spec, columns[i]);
+    if (role.kind == ColumnRole::kAvg) continue;
+    param[i] = ++next;
+    if (role.kind == ColumnRole::kUsers) users_param = next;
+    if (role.kind == ColumnRole::kSum) sum_param[role.slot] = next;
+  }
+  std::string names, values, key, sets, returning = "\"users\"";
+  for (size_t i = 0; i < columns.size(); ++i) {
+    const AggColumn& c = columns[i];
+    const ColumnRole role = RoleOf(spec, c);
+    const std::string q = Quoted(c.name);
+    names += fmt::format("{}{}", i ? ", " : "", q);
+    if (role.kind == ColumnRole::kAvg) {
+      values += fmt::format("{}CAST(?{} AS REAL) / ?{}", i ? ", " : "", sum_param[role.slot],
+                            users_param);
+    } else {
+      values += fmt::format("{}?{}", i ? ", " : "", param[i]);
+    }
+    if (c.key) key += fmt::format("{}{}", key.empty() ? "" : ", ", q);
+    std::string set;
+    switch (role.kind) {
+      case ColumnRole::kUsers:
+      case ColumnRole::kSum:
+        set = fmt::format("{0} = {0} + excluded.{0}", q);
+        break;
+      case ColumnRole::kAvg: {
+        const std::string sum = Quoted(fmt::format("sum_{}", kAggValueColumns[role.slot]));
+        set = fmt::format("{} = CAST({} + excluded.{} AS REAL) / (\"users\" + excluded.\"users\")",
+                          q, sum, sum);
+        break;
+      }
+      case ColumnRole::kMin:
+      case ColumnRole::kMax:
+        // NULL in excluded: nothing was put in; keep what is stored.
+        set = fmt::format(
+            "{0} = CASE WHEN excluded.{0} IS NULL THEN {0} WHEN {0} IS NULL THEN excluded.{0} "
+            "ELSE {1}({0}, excluded.{0}) END",
+            q, role.kind == ColumnRole::kMin ? "min" : "max");
+        returning += ", " + q;
+        break;
+      default:
+        break;
+    }
+    if (!set.empty()) sets += fmt::format("{}{}", sets.empty() ? "" : ", ", set);
+  }
+  return fmt::format(
+      "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) DO UPDATE SET {} RETURNING {}",
+      Quoted(spec.name), names, values, key, sets, returning);
+}
+
+// WHERE for a group by key: window_start = ?{first}, then the group columns.
+std::string KeyWhere(const AggregationSpec& spec, int first) {
+  std::string where = fmt::format("\"window_start\" = ?{}", first);
+  for (size_t i = 0; i < spec.group_by.size(); ++i) {
+    where +=
+        fmt::format(" AND {} = ?{}", Quoted(spec.group_by[i]), first + 1 + static_cast<int>(i));
+  }
+  return where;
+}
+
+}  // namespace
+
+SqliteSink::SqliteSink(std::string data_dir, std::vector<AggregationSpec> aggregations)
+    : data_dir_(std::move(data_dir)), aggregations_(std::move(aggregations)) {}
+
+SqliteSink::~SqliteSink() = default;
+
 Status SqliteSink::Open() {
   std::error_code ec;
   std::filesystem::create_directories(data_dir_, ec);
@@ -261,7 +435,410 @@ Status SqliteSink::Open() {
     if (!stmt.ok()) return stmt.status();
     *target = std::move(stmt).value();
   }
+  if (!aggregations_.empty()) return OpenAggregations();
   return Status::Ok();
+}
+
+namespace {
+
+// Reads the current row of `stmt`, whose columns are `columns` (AggregateDelta::row_columns),
+// into `row`; text is copied into `text` (assign keeps each string's buffer, so a warm sink
+// allocates nothing). False if ingested_at is not in spate's form: such a row is in no
+// window, whether it goes in or out.
+bool ReadAggregatedColumns(sqlite3_stmt* stmt, const std::vector<std::string>& columns, Row& row,
+                           std::vector<std::string>& text) {
+  if (text.size() < columns.size()) text.resize(columns.size());
+  bool in_windows = true;
+  for (size_t i = 0; i < columns.size(); ++i) {
+    const std::string& column = columns[i];
+    const int at = static_cast<int>(i);
+    if (column == "age") {
+      row.age = sqlite3_column_int64(stmt, at);
+    } else if (column == "latitude") {
+      row.latitude = sqlite3_column_double(stmt, at);
+    } else if (column == "longitude") {
+      row.longitude = sqlite3_column_double(stmt, at);
+    } else {
+      const auto* bytes = reinterpret_cast<const char*>(sqlite3_column_text(stmt, at));
+      const std::string_view value(bytes ? bytes : "",
+                                   bytes ? static_cast<size_t>(sqlite3_column_bytes(stmt, at)) : 0);
+      if (column == "ingested_at") {
+        const auto ms = ParseIsoMillis(value);
+        if (ms) row.ingested_at_ms = *ms;
+        in_windows = ms.has_value();
+      } else if (auto member = RowTextColumn(column)) {
+        text[i].assign(value);
+        row.*member = text[i];
+      }
+    }
+  }
+  return in_windows;
+}
+
+Status StepFailed(sqlite3* db, int rc, std::string_view what) {
+  const int primary = rc & 0xff;
+  std::string text = fmt::format("{}: {}", what, sqlite3_errmsg(db));
+  return (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) ? Status::Retriable(text)
+                                                              : Status::Fatal(text);
+}
+
+std::string ColumnList(const std::vector<std::string>& columns) {
+  std::string list;
+  for (const std::string& c : columns) list += (list.empty() ? "" : ", ") + Quoted(c);
+  return list;
+}
+
+}  // namespace
+
+Result<SqliteSink::AggStatements> SqliteSink::PrepareAggregation(const AggregationSpec& spec) {
+  AggStatements st;
+  st.columns = AggregateColumns(spec);
+  std::string extremes, recompute;
+  for (const AggColumn& column : st.columns) {
+    const ColumnRole role = RoleOf(spec, column);
+    st.roles.emplace_back(role.kind, role.slot);
+    if (!IsExtreme(role)) continue;
+    extremes +=
+        fmt::format("{}{} = ?{}", extremes.empty() ? "" : ", ", Quoted(column.name), ++st.extremes);
+    recompute += fmt::format("{}{}({})", recompute.empty() ? "" : ", ",
+                             role.kind == ColumnRole::kMin ? "min" : "max",
+                             Quoted(kAggValueColumns[role.slot]));
+  }
+  std::string group_where;
+  for (size_t i = 0; i < spec.group_by.size(); ++i) {
+    group_where += fmt::format(" AND {} = ?{}", GroupExpression(spec.group_by[i]), i + 3);
+  }
+  struct {
+    SqliteStmt* target;
+    std::string sql;
+  } statements[] = {
+      {&st.upsert, UpsertSql(spec, st.columns)},
+      {&st.remove, fmt::format("DELETE FROM {} WHERE {}", Quoted(spec.name), KeyWhere(spec, 1))},
+      {&st.recompute, st.extremes == 0
+                          ? std::string()
+                          : fmt::format("SELECT {} FROM created_users WHERE ingested_at >= ?1 AND "
+                                        "ingested_at < ?2{}",
+                                        recompute, group_where)},
+      {&st.set_extremes, st.extremes == 0
+                             ? std::string()
+                             : fmt::format("UPDATE {} SET {} WHERE {}", Quoted(spec.name), extremes,
+                                           KeyWhere(spec, st.extremes + 1))},
+  };
+  for (auto& [target, sql] : statements) {
+    if (sql.empty()) continue;
+    auto stmt = db_->Prepare(sql);
+    if (!stmt.ok()) return stmt.status().WithContext(fmt::format("aggregation {}", spec.name));
+    *target = std::move(stmt).value();
+  }
+  return st;
+}
+
+Status SqliteSink::OpenAggregations() {
+  if (Status s = ExecWhileBusy(*db_,
+                               "CREATE TABLE IF NOT EXISTS spate_aggregations (name TEXT PRIMARY "
+                               "KEY NOT NULL, definition TEXT NOT NULL)");
+      !s.ok()) {
+    return s.WithContext("create spate_aggregations");
+  }
+  delta_.emplace(aggregations_);
+  bool extremes = false;
+  for (size_t i = 0; i < aggregations_.size(); ++i) extremes |= delta_->has_extremes(i);
+  if (extremes) {
+    // Recomputing a group's min or max reads its window's rows through this index.
+    if (Status s = ExecWhileBusy(*db_,
+                                 "CREATE INDEX IF NOT EXISTS created_users_ingested_at ON "
+                                 "created_users (ingested_at)");
+        !s.ok()) {
+      return s.WithContext("create the index on created_users (ingested_at)");
+    }
+  }
+  for (const AggregationSpec& spec : aggregations_) {
+    if (Status s = BuildAggregation(spec); !s.ok()) {
+      return s.WithContext(fmt::format("aggregation {}", spec.name));
+    }
+    auto st = PrepareAggregation(spec);
+    if (!st.ok()) return st.status();
+    agg_statements_.push_back(std::move(st).value());
+  }
+  // The plain INSERT is the upsert without its conflict clause: same columns, same binding.
+  const std::string upsert = SqliteUpsertSql();
+  auto insert = db_->Prepare(upsert.substr(0, upsert.find(" ON CONFLICT")));
+  if (!insert.ok()) return insert.status();
+  insert_ = std::move(insert).value();
+  auto read_old = db_->Prepare(
+      fmt::format("SELECT {} FROM created_users WHERE id = ?1", ColumnList(delta_->row_columns())));
+  if (!read_old.ok()) return read_old.status();
+  read_old_ = std::move(read_old).value();
+  return Status::Ok();
+}
+
+// In one transaction, so that a peer opening at the same moment waits and then finds the
+// table built, and a crash leaves either the old table and definition or the new ones.
+Status SqliteSink::BuildAggregation(const AggregationSpec& spec) {
+  const std::string definition = spec.Definition();
+  auto state = [&](bool& exists, std::optional<std::string>& stored) -> Status {
+    auto table =
+        db_->Prepare("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1");
+    if (!table.ok()) return table.status();
+    BindText(table->get(), 1, spec.name);
+    if (sqlite3_step(table->get()) != SQLITE_ROW) return db_->Error("look for the table");
+    exists = sqlite3_column_int64(table->get(), 0) > 0;
+    auto def = db_->Prepare("SELECT definition FROM spate_aggregations WHERE name = ?1");
+    if (!def.ok()) return def.status();
+    BindText(def->get(), 1, spec.name);
+    const int rc = sqlite3_step(def->get());
+    if (rc == SQLITE_ROW) {
+      stored = reinterpret_cast<const char*>(sqlite3_column_text(def->get(), 0));
+    } else if (rc != SQLITE_DONE) {
+      return db_->Error("read spate_aggregations");
+    }
+    return Status::Ok();
+  };
+  bool exists = false;
+  std::optional<std::string> stored;
+  if (Status s = state(exists, stored); !s.ok()) return s;
+  if (exists && stored == definition) return Status::Ok();  // The common case: no lock taken.
+
+  if (Status s = ExecWhileBusy(*db_, "BEGIN IMMEDIATE"); !s.ok()) return s;
+  auto fail = [&](Status s) {
+    (void)db_->Exec("ROLLBACK");
+    return s;
+  };
+  stored.reset();
+  if (Status s = state(exists, stored); !s.ok()) return fail(s);
+  if (exists && stored == definition) return db_->Exec("COMMIT");  // A peer built it.
+  if (exists && !stored) {
+    return fail(Status::Fatal(fmt::format(
+        "a table {} exists that spate did not make for an aggregation: rename the aggregation "
+        "or drop that table",
+        spec.name)));
+  }
+  const auto columns = AggregateColumns(spec);
+  if (Status s = db_->Exec(fmt::format("DROP TABLE IF EXISTS {}; {}", Quoted(spec.name),
+                                       CreateTableSql(spec, columns)));
+      !s.ok()) {
+    return fail(s.WithContext("create the table"));
+  }
+  // Every stored row goes in through the engine that Write uses; the groups are flushed
+  // every so often to bound memory (upserts add up, so flushing early changes nothing).
+  AggregateDelta delta({spec});
+  std::vector<AggStatements> statements;
+  auto st = PrepareAggregation(spec);
+  if (!st.ok()) return fail(st.status());
+  statements.push_back(std::move(st).value());
+  auto rows =
+      db_->Prepare(fmt::format("SELECT {} FROM created_users", ColumnList(delta.row_columns())));
+  if (!rows.ok()) return fail(rows.status());
+  Row row;
+  std::vector<std::string> text;
+  int64_t count = 0;
+  int rc;
+  while ((rc = sqlite3_step(rows->get())) == SQLITE_ROW) {
+    if (ReadAggregatedColumns(rows->get(), delta.row_columns(), row, text)) delta.Add(row);
+    ++count;
+    if (delta.group_count() >= 100000) {
+      if (Status s = ApplyDelta(delta, statements); !s.ok()) return fail(s);
+      delta.Clear();
+    }
+  }
+  if (rc != SQLITE_DONE) return fail(db_->Error("read created_users"));
+  rows->reset();
+  if (Status s = ApplyDelta(delta, statements); !s.ok()) return fail(s);
+  statements.clear();
+  auto save = db_->Prepare(
+      "INSERT INTO spate_aggregations (name, definition) VALUES (?1, ?2) ON CONFLICT (name) DO "
+      "UPDATE SET definition = excluded.definition");
+  if (!save.ok()) return fail(save.status());
+  BindText(save->get(), 1, spec.name);
+  BindText(save->get(), 2, definition);
+  if (Status s = Step(db_->get(), save->get(), "record the definition"); !s.ok()) return fail(s);
+  save->reset();
+  if (Status s = db_->Exec("COMMIT"); !s.ok()) return fail(s);
+  spdlog::info("aggregation {}: {} table from {} rows of created_users", spec.name,
+               exists ? "rebuilt the" : "built its", count);
+  return Status::Ok();
+}
+
+Status SqliteSink::ApplyDelta(AggregateDelta& delta, std::vector<AggStatements>& statements) {
+  sqlite3* db = db_->get();
+  double stored[16];
+  bool stored_null[16];
+  for (const uint32_t index : delta.Sorted()) {
+    const AggGroupDelta& g = delta.group(index);
+    const AggregationSpec& spec = delta.specs()[g.aggregation];
+    AggStatements& st = statements[g.aggregation];
+    delta.KeyValues(g, key_values_);
+    const int64_t window[2] = {g.window_start, g.window_start + spec.size_ms};
+    for (int k = 0; k < 2; ++k) {
+      if (window_ms_[k] != window[k]) {
+        window_ms_[k] = window[k];
+        window_text_[k] = FormatIso8601Millis(window[k]);
+      }
+    }
+    auto bind_key = [&](sqlite3_stmt* stmt, int first) {
+      BindText(stmt, first, window_text_[0]);
+      for (size_t i = 0; i < key_values_.size(); ++i) {
+        const AggKeyValue& v = key_values_[i];
+        const int at = first + 1 + static_cast<int>(i);
+        if (v.integer) {
+          sqlite3_bind_int64(stmt, at, v.number);
+        } else {
+          BindText(stmt, at, v.text);
+        }
+      }
+    };
+    auto bind_number = [](sqlite3_stmt* stmt, int at, size_t slot, double value) {
+      if (slot == 0) {
+        sqlite3_bind_int64(stmt, at, static_cast<int64_t>(value));
+      } else {
+        sqlite3_bind_double(stmt, at, value);
+      }
+    };
+
+    sqlite3_stmt* up = st.upsert.get();
+    int param = 0;
+    for (const auto& [kind, slot] : st.roles) {
+      const AggValueDelta& v = g.values[slot];
+      switch (kind) {
+        case ColumnRole::kWindowStart:
+          BindText(up, ++param, window_text_[0]);
+          break;
+        case ColumnRole::kWindowEnd:
+          BindText(up, ++param, window_text_[1]);
+          break;
+        case ColumnRole::kGroup:
+          if (key_values_[slot].integer) {
+            sqlite3_bind_int64(up, ++param, key_values_[slot].number);
+          } else {
+            BindText(up, ++param, key_values_[slot].text);
+          }
+          break;
+        case ColumnRole::kUsers:
+          sqlite3_bind_int64(up, ++param, g.users);
+          break;
+        case ColumnRole::kSum:
+          if (slot == 0) {
+            sqlite3_bind_int64(up, ++param, v.int_sum);
+          } else {
+            sqlite3_bind_double(up, ++param, v.real_sum);
+          }
+          break;
+        case ColumnRole::kMin:
+        case ColumnRole::kMax:
+          if (!v.has_in()) {
+            sqlite3_bind_null(up, ++param);
+          } else {
+            bind_number(up, ++param, slot, kind == ColumnRole::kMin ? v.in_min : v.in_max);
+          }
+          break;
+        default:
+          break;  // avg: computed from sum and users.
+      }
+    }
+    int rc = sqlite3_step(up);
+    if (rc != SQLITE_ROW) {
+      sqlite3_reset(up);
+      return StepFailed(db, rc, fmt::format("update {}", spec.name));
+    }
+    const int64_t users = sqlite3_column_int64(up, 0);
+    for (int i = 0; i < st.extremes && i < 16; ++i) {
+      stored_null[i] = sqlite3_column_type(up, i + 1) == SQLITE_NULL;
+      stored[i] = sqlite3_column_double(up, i + 1);
+    }
+    sqlite3_reset(up);
+
+    if (users <= 0) {  // The group is empty (< 0 would mean a table not kept by this sink).
+      bind_key(st.remove.get(), 1);
+      if (Status s = Step(db, st.remove.get(), fmt::format("delete from {}", spec.name)); !s.ok()) {
+        return s;
+      }
+      continue;
+    }
+    if (st.extremes == 0) continue;
+    // A value taken out at or beyond the stored min/max may have been it (see AggGroupDelta).
+    bool recompute = false;
+    int e = 0;
+    for (const auto& [kind, slot] : st.roles) {
+      if (kind != ColumnRole::kMin && kind != ColumnRole::kMax) continue;
+      const AggValueDelta& v = g.values[slot];
+      if (v.has_out()) {
+        if (stored_null[e]) recompute = true;
+        if (kind == ColumnRole::kMin && v.out_min <= stored[e]) recompute = true;
+        if (kind == ColumnRole::kMax && v.out_max >= stored[e]) recompute = true;
+      }
+      ++e;
+    }
+    if (!recompute) continue;
+    sqlite3_stmt* re = st.recompute.get();
+    BindText(re, 1, window_text_[0]);
+    BindText(re, 2, window_text_[1]);
+    for (size_t i = 0; i < key_values_.size(); ++i) {
+      if (key_values_[i].integer) {
+        sqlite3_bind_int64(re, static_cast<int>(i) + 3, key_values_[i].number);
+      } else {
+        BindText(re, static_cast<int>(i) + 3, key_values_[i].text);
+      }
+    }
+    rc = sqlite3_step(re);
+    if (rc != SQLITE_ROW) {
+      sqlite3_reset(re);
+      return StepFailed(db, rc, fmt::format("recompute min/max of {}", spec.name));
+    }
+    sqlite3_stmt* set = st.set_extremes.get();
+    for (int i = 0; i < st.extremes; ++i) {
+      if (sqlite3_column_type(re, i) == SQLITE_NULL) {
+        sqlite3_bind_null(set, i + 1);
+      } else {
+        sqlite3_bind_value(set, i + 1, sqlite3_column_value(re, i));
+      }
+    }
+    sqlite3_reset(re);
+    bind_key(set, st.extremes + 1);
+    if (Status s = Step(db, set, fmt::format("update min/max of {}", spec.name)); !s.ok()) {
+      return s;
+    }
+  }
+  return Status::Ok();
+}
+
+Status SqliteSink::WriteRowsAggregated(const Batch& batch) {
+  sqlite3* db = db_->get();
+  delta_->Clear();
+  for (const Row& row : batch.rows) {
+    if (row.ingested_at_ms != formatted_ms_) {
+      formatted_ms_ = row.ingested_at_ms;
+      formatted_ = FormatIso8601Millis(formatted_ms_);
+    }
+    // Insert first: a new id (the usual case) costs one statement and adds its contribution.
+    (void)BindRow(insert_.get(), row, formatted_);
+    int rc = sqlite3_step(insert_.get());
+    sqlite3_reset(insert_.get());
+    if (rc == SQLITE_DONE) {
+      delta_->Add(row);
+      continue;
+    }
+    if (rc != SQLITE_CONSTRAINT_PRIMARYKEY) {
+      return StepFailed(db, rc, "insert into created_users");
+    }
+    // The id is stored: its old version's contribution goes out, the new one's in.
+    BindText(read_old_.get(), 1, row.id);
+    rc = sqlite3_step(read_old_.get());
+    if (rc != SQLITE_ROW) {
+      sqlite3_reset(read_old_.get());
+      return StepFailed(db, rc == SQLITE_DONE ? SQLITE_ERROR : rc, "read the stored row");
+    }
+    const bool counted =
+        ReadAggregatedColumns(read_old_.get(), delta_->row_columns(), old_row_, old_text_);
+    sqlite3_reset(read_old_.get());
+    (void)BindRow(upsert_.get(), row, formatted_);
+    if (Status s = Step(db, upsert_.get(), "upsert into created_users"); !s.ok()) return s;
+    if (counted) {
+      delta_->Replace(old_row_, row);
+    } else {
+      delta_->Add(row);
+    }
+  }
+  return ApplyDelta(*delta_, agg_statements_);
 }
 
 Status SqliteSink::Write(const Batch& batch) {
@@ -281,7 +858,7 @@ Status SqliteSink::Write(const Batch& batch) {
   return s;  // The pipeline names the sink (Describe has the path) in front of the message.
 }
 
-Status SqliteSink::WriteLocked(const Batch& batch) {
+Status SqliteSink::WriteRows(const Batch& batch) {
   sqlite3* db = db_->get();
   for (const Row& row : batch.rows) {
     if (row.ingested_at_ms != formatted_ms_) {
@@ -291,6 +868,12 @@ Status SqliteSink::WriteLocked(const Batch& batch) {
     (void)BindRow(upsert_.get(), row, formatted_);
     if (Status s = Step(db, upsert_.get(), "upsert into created_users"); !s.ok()) return s;
   }
+  return Status::Ok();
+}
+
+Status SqliteSink::WriteLocked(const Batch& batch) {
+  sqlite3* db = db_->get();
+  if (Status s = delta_ ? WriteRowsAggregated(batch) : WriteRows(batch); !s.ok()) return s;
   if (batch.dead.empty()) return Status::Ok();
   const std::string now = FormatIso8601Millis(NowUnixMillis());
   for (const DeadLetter& dead : batch.dead) {
@@ -309,6 +892,9 @@ Status SqliteSink::WriteLocked(const Batch& batch) {
 }
 
 Status SqliteSink::Close() {
+  agg_statements_.clear();
+  insert_.reset();
+  read_old_.reset();
   upsert_.reset();
   reject_.reset();
   begin_.reset();

@@ -17,13 +17,28 @@
 // restart then waits on the checkpointer's locks through SQLite's busy handler, whose sleeps
 // are up to 100 ms.)
 //
+// Aggregations (issue 19): each configured aggregation has a table (WITHOUT ROWID, keyed by
+// window_start and the group columns) and a row in spate_aggregations with its Definition().
+// Open (re)builds a table from created_users when it is missing or its definition differs.
+// Write keeps every table equal to a GROUP BY over created_users in the batch's
+// transaction: each row is INSERTed (the common case: new rows cost what the upsert costs);
+// on a primary-key conflict the old version's columns are read by id and the row upserted,
+// and the engine (AggregateDelta) takes the old contribution out and puts the new one in;
+// the changed groups are then upserted in key order, groups left with no users deleted,
+// and min/max recomputed from created_users (through an index on ingested_at) only for
+// groups where a value taken out could have been the min or max. With no aggregations Write
+// is the plain upsert loop it always was.
+//
 // Thread-safety: one thread at a time (the pipeline's sink thread).
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
+#include "analytics/aggregate.h"
 #include "sinks/sink.h"
 #include "sinks/sqlite_db.h"
 
@@ -47,7 +62,8 @@ Status BindRow(sqlite3_stmt* stmt, const Row& row, std::string_view ingested_at)
 
 class SqliteSink final : public Sink {
  public:
-  explicit SqliteSink(std::string data_dir) : data_dir_(std::move(data_dir)) {}
+  explicit SqliteSink(std::string data_dir, std::vector<AggregationSpec> aggregations = {});
+  ~SqliteSink() override;
 
   Status Open() override;
   Status Write(const Batch& batch) override;
@@ -58,9 +74,37 @@ class SqliteSink final : public Sink {
   std::string path() const { return data_dir_ + "/spate.db"; }
 
  private:
+  // One aggregation's prepared statements (their SQL: sqlite_sink.cc).
+  struct AggStatements {
+    SqliteStmt upsert;        // Adds a group's change; RETURNING users and the min/max columns.
+    SqliteStmt remove;        // Deletes a group by key.
+    SqliteStmt recompute;     // The min/max columns of a group, from created_users.
+    SqliteStmt set_extremes;  // Stores them.
+    std::vector<AggColumn> columns;
+    std::vector<std::pair<int, size_t>> roles;  // Per column: what it holds (sqlite_sink.cc).
+    int extremes = 0;                           // How many min/max columns.
+  };
+
   Status WriteLocked(const Batch& batch);
+  Status WriteRows(const Batch& batch);
+  Status WriteRowsAggregated(const Batch& batch);
+  Status OpenAggregations();
+  Status BuildAggregation(const AggregationSpec& spec);
+  Result<AggStatements> PrepareAggregation(const AggregationSpec& spec);
+  // Applies `delta`'s groups through `statements` (one per delta spec).
+  Status ApplyDelta(AggregateDelta& delta, std::vector<AggStatements>& statements);
 
   const std::string data_dir_;
+  const std::vector<AggregationSpec> aggregations_;
+  std::optional<AggregateDelta> delta_;  // Set when there are aggregations.
+  std::vector<AggStatements> agg_statements_;
+  SqliteStmt insert_;    // Plain INSERT: fails on an existing id (then read_old_, upsert_).
+  SqliteStmt read_old_;  // The columns aggregations read, of the row with an id.
+  Row old_row_;          // The old version, its text in old_text_.
+  std::vector<std::string> old_text_;
+  std::vector<AggKeyValue> key_values_;
+  std::string window_text_[2];  // Cache: window_start, window_end of the last group bound.
+  int64_t window_ms_[2] = {-1, -1};
   std::optional<SqliteDb> db_;
   SqliteStmt upsert_;
   SqliteStmt reject_;

@@ -123,9 +123,8 @@ TEST(AggregateParse, ErrorsNameTheAggregationAndSayWhatToWrite) {
       {R"j({"name": 3, "window": "1m"})j", "name must be a string"},
       {R"j({"name": "j", "window": "1m", "group_by": [1]})j", "group_by must be a list of strings"},
       {R"j({"name": "j", "window": true})j", "window must be a duration"},
-      {R"j({"name": "j", "window": "1m",)", "is not valid JSON"},
-      {R"j(["j"])j",
-       "is not a JSON object"},
+      {R"j({"name": "j", "window": "1m",)j", "is not valid JSON"},
+      {R"j(["j"])j", "is not a JSON object"},
   };
   for (const Case& c : cases) {
     EXPECT_NE(Error(c.item).find(c.expected), std::string::npos)
@@ -241,6 +240,84 @@ TEST(AggregateColumns, TableOrderTypesAndKeys) {
   ASSERT_EQ(plain.size(), 4u);
   EXPECT_EQ(plain[2].name, "country");
   EXPECT_EQ(plain[3].name, "users");
+}
+
+Row EngineRow(std::string_view country, int64_t age, int64_t event_ms, double latitude = 0) {
+  Row row;
+  row.id = "x";
+  row.country = country;
+  row.age = age;
+  row.latitude = latitude;
+  row.ingested_at_ms = event_ms;
+  return row;
+}
+
+TEST(AggregateDelta, SumsWhatRowsPutInAndTakeOutPerGroup) {
+  AggregateDelta delta(
+      {Parsed(R"j({"name": "a", "window": "1m", "group_by": ["country", "age_band"],
+                                    "agg": ["min(age)", "avg(latitude)"]})j")});
+  EXPECT_EQ(delta.row_columns(),
+            (std::vector<std::string>{"ingested_at", "country", "age", "latitude"}));
+  EXPECT_TRUE(delta.has_extremes(0));
+  delta.Add(EngineRow("Norway", 31, 1000, 1.5));
+  delta.Add(EngineRow("Norway", 37, 2000, 2.0));
+  delta.Remove(EngineRow("Norway", 35, 3000, 4.0));
+  delta.Add(EngineRow("Chad", 31, 1000));
+  delta.Add(EngineRow("Norway", 31, 61000));  // The next window.
+  ASSERT_EQ(delta.group_count(), 3u);
+  const auto& sorted = delta.Sorted();
+  std::vector<AggKeyValue> key;
+  // Window 0: Chad before Norway (the table's key order); then window 60000.
+  const AggGroupDelta& chad = delta.group(sorted[0]);
+  delta.KeyValues(chad, key);
+  ASSERT_EQ(key.size(), 2u);
+  EXPECT_EQ(key[0].text, "Chad");
+  EXPECT_TRUE(key[1].integer);
+  EXPECT_EQ(key[1].number, 30);
+  EXPECT_EQ(chad.users, 1);
+  const AggGroupDelta& norway = delta.group(sorted[1]);
+  delta.KeyValues(norway, key);
+  EXPECT_EQ(key[0].text, "Norway");
+  EXPECT_EQ(norway.window_start, 0);
+  EXPECT_EQ(norway.users, 1);  // Two in, one out.
+  EXPECT_EQ(norway.values[0].int_sum, 31 + 37 - 35);
+  EXPECT_EQ(norway.values[0].in_min, 31);
+  EXPECT_EQ(norway.values[0].in_max, 37);
+  EXPECT_EQ(norway.values[0].out_min, 35);
+  EXPECT_DOUBLE_EQ(norway.values[1].real_sum, 1.5 + 2.0 - 4.0);
+  EXPECT_EQ(delta.group(sorted[2]).window_start, 60000);
+  delta.Clear();
+  EXPECT_TRUE(delta.empty());
+}
+
+TEST(AggregateDelta, ARewriteThatChangesNothingChangesNoGroup) {
+  AggregateDelta delta({Parsed("a:1m:country"), Parsed(R"j({"name": "b", "window": "1m",
+                                                           "slide": "20s", "agg": ["max(age)"]})j")});
+  constexpr int64_t kT = 1764979201000;
+  // Same windows (other ms in the same slide), group and values: nothing for either.
+  delta.Replace(EngineRow("Norway", 30, kT), EngineRow("Norway", 30, kT + 500));
+  EXPECT_TRUE(delta.empty());
+  // Another age: nothing for a (counts only), a change for b's three windows.
+  delta.Replace(EngineRow("Norway", 30, kT), EngineRow("Norway", 31, kT));
+  ASSERT_EQ(delta.group_count(), 3u);
+  for (uint32_t i : delta.Sorted()) {
+    const AggGroupDelta& g = delta.group(i);
+    EXPECT_EQ(g.aggregation, 1u);
+    EXPECT_EQ(g.users, 0);
+    EXPECT_EQ(g.values[0].out_max, 30);
+    EXPECT_EQ(g.values[0].in_max, 31);
+  }
+}
+
+TEST(AggregateDelta, ManyGroupsAreEachFoundAgain) {
+  AggregateDelta delta({Parsed("a:1m:country")});
+  std::vector<std::string> countries;
+  for (int i = 0; i < 5000; ++i) countries.push_back("c" + std::to_string(i));
+  for (int pass = 0; pass < 3; ++pass) {
+    for (const std::string& c : countries) delta.Add(EngineRow(c, 20, 5000));
+  }
+  ASSERT_EQ(delta.group_count(), countries.size());
+  for (uint32_t i : delta.Sorted()) EXPECT_EQ(delta.group(i).users, 3);
 }
 
 }  // namespace
