@@ -1066,28 +1066,31 @@ class Parser {
         i = std::min(j, p.size());
         atom();
       } else if (c == '{') {
-        // {m}, {m,}, {m,n} or glibc's {,n}; anything else is a plain '{'. Counts saturate:
-        // anything past 255 is refused anyway.
+        // An interval: {m}, {m,}, {m,n} or glibc's {,n}. glibc reads its digits and comma
+        // escaped or not ('{,\022220}' is {0,22220}), and only an unescaped '}' ends it;
+        // anything else in it is an error regcomp reports. Counts saturate: past 255 is
+        // refused anyway.
         size_t j = i + 1;
         uint64_t m = 0, n = 0;
-        bool open_end = false;
-        auto number = [&](uint64_t& out) {
-          while (j < p.size() && IsDigit(p[j])) {
-            out = std::min<uint64_t>(out * 10 + static_cast<uint64_t>(p[j++] - '0'), 1000000);
+        bool has_m = false, comma = false, has_n = false, valid = true;
+        for (; j < p.size() && p[j] != '}'; ++j) {
+          char d = p[j];
+          if (d == '\\' && j + 1 < p.size()) d = p[++j];
+          if (d == ',' && !comma) {
+            comma = true;
+          } else if (IsDigit(d)) {
+            uint64_t& count = comma ? n : m;
+            count = std::min<uint64_t>(count * 10 + static_cast<uint64_t>(d - '0'), 1000000);
+            (comma ? has_n : has_m) = true;
+          } else {
+            valid = false;
           }
-        };
-        number(m);
-        const bool has_m = j > i + 1;
-        if (j < p.size() && p[j] == ',') {
-          ++j;
-          const size_t n_start = j;
-          number(n);
-          open_end = j == n_start;
         }
-        if ((!has_m && j == i + 1) || j >= p.size() || p[j] != '}') {
-          atom();
+        if (!valid || j >= p.size() || (!has_m && !comma)) {
+          atom();  // Not an interval: its bytes are read as they come.
           continue;
         }
+        const bool open_end = comma && !has_n;
         times = std::max<uint64_t>({m, n, open_end ? std::max<uint64_t>(m + 1, 2) : 1});
         if (times > 255) return "repetition counts above 255 are not supported";
         i = j;

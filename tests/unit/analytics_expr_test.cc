@@ -332,6 +332,8 @@ TEST(Predicate, ErrorsSayWhereAndWhat) {
       {"email matches '((a{100}){100}){100}'", "repetitions expand to more than 10000"},
       {"email matches 'a{1000}'", "repetition counts above 255"},
       {"email matches 'a{,300}'", "repetition counts above 255"},
+      {"email matches 'a{,\\022220}'", "repetition counts above 255"},
+      {"email matches 'a{\\3\\0\\0\\,}'", "repetition counts above 255"},
       {"email matches 'a{2,99999999999999999999999}'", "repetition counts above 255"},
       {"email matches 'a+*'", "at 15 (''a+*''): a repetition (*, +, ?, {n}) cannot follow another"},
       {"email matches '^.*?@'", "POSIX has no lazy a+?"},
