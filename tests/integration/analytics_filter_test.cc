@@ -217,5 +217,23 @@ TEST(AnalyticsFilter, ProduceRefusesThemAndCassandraAloneKeepsNoAggregations) {
   EXPECT_NE(aggregate.err.find("--aggregate: aggregation a: "), std::string::npos) << aggregate.err;
 }
 
+TEST(AnalyticsFilter, SchemaPrintsThePostgresAggregationTablesForAnAdmin) {
+  TempDir dir;
+  Outcome plain = RunSpate(dir, {"schema", "--sink", "postgres"});
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  EXPECT_EQ(plain.out.find("per_min"), std::string::npos);
+
+  Outcome with =
+      RunSpate(dir, {"schema", "--sink", "postgres", "--aggregate", "per_min:1m:country"});
+  ASSERT_EQ(with.exit_code, 0) << with.err;
+  EXPECT_NE(with.out.find("CREATE TABLE \"per_min\""), std::string::npos) << with.out;
+  EXPECT_NE(with.out.find("INSERT INTO spate_aggregations"), std::string::npos) << with.out;
+  EXPECT_TRUE(with.out.starts_with(plain.out.substr(0, plain.out.find("COMMIT;"))));
+
+  Outcome sqlite = RunSpate(dir, {"schema", "--sink", "sqlite", "--aggregate", "per_min:1m"});
+  EXPECT_EQ(sqlite.exit_code, 2) << sqlite.err;
+  EXPECT_NE(sqlite.err.find("--sink postgres only"), std::string::npos) << sqlite.err;
+}
+
 }  // namespace
 }  // namespace spate
