@@ -4,15 +4,19 @@
 
 #include <charconv>
 #include <fstream>
+#include <set>
 #include <string>
+#include <thread>
 
 #include "db_query.h"
+#include "kafka_rig.h"
 #include "spate_process.h"
 
 namespace spate {
 namespace {
 
 using spate::testing::Fixture;
+using spate::testing::KafkaRig;
 using spate::testing::Outcome;
 using spate::testing::QueryInt;
 using spate::testing::QueryStrings;
@@ -233,6 +237,44 @@ TEST(AnalyticsFilter, SchemaPrintsThePostgresAggregationTablesForAnAdmin) {
   Outcome sqlite = RunSpate(dir, {"schema", "--sink", "sqlite", "--aggregate", "per_min:1m"});
   EXPECT_EQ(sqlite.exit_code, 2) << sqlite.err;
   EXPECT_NE(sqlite.err.find("--sink postgres only"), std::string::npos) << sqlite.err;
+}
+
+// process applies the filter too, and a row's ingested_at is its Kafka record's timestamp:
+// reading the topic again later gives the same event times (the same aggregation windows).
+TEST(AnalyticsFilter, ProcessFiltersAndReplaysGiveTheSameEventTimes) {
+  KafkaRig::Options topic;
+  topic.topics = {"users_created:3"};
+  KafkaRig rig(topic);
+  ASSERT_TRUE(rig.ok()) << rig.error();
+  TempDir dir;
+  auto kafka = [&](std::vector<std::string> args) {
+    args.insert(args.end(), {"--brokers", rig.bootstrap(), "--progress", "never"});
+    return args;
+  };
+  Outcome produced = RunSpate(dir, kafka({"produce", "--count", "1500"}));
+  ASSERT_EQ(produced.exit_code, 0) << produced.err;
+
+  const std::string all = dir.File("all");
+  Outcome everything =
+      RunSpate(dir, kafka({"process", "--group", "g0", "--exit-at-end", "--data-dir", all}));
+  ASSERT_EQ(everything.exit_code, 0) << everything.err;
+  ASSERT_EQ(Count(all, "SELECT count(*) FROM created_users"), 1500);
+  const int64_t matching =
+      Count(all, std::string("SELECT count(*) FROM created_users WHERE ") + kMatching);
+  ASSERT_GT(matching, 50);
+
+  // Later (at least a second, so process's own clock would differ), under another group.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  const std::string some = dir.File("some");
+  Outcome filtered = RunSpate(dir, kafka({"process", "--group", "g1", "--exit-at-end", "--data-dir",
+                                          some, "--where", kWhere}));
+  ASSERT_EQ(filtered.exit_code, 0) << filtered.err;
+  EXPECT_EQ(Count(some, "SELECT count(*) FROM created_users"), matching);
+  EXPECT_EQ(SummaryNumber(filtered.err, "  filtered: "), 1500 - matching) << filtered.err;
+  const std::string times = "SELECT id || ' ' || ingested_at FROM created_users";
+  const std::set<std::string> replayed = QueryStrings(some, times);
+  EXPECT_EQ(replayed.size(), static_cast<size_t>(matching));
+  EXPECT_EQ(replayed, QueryStrings(all, times + " WHERE " + kMatching));
 }
 
 }  // namespace
