@@ -1,0 +1,209 @@
+// `spate query` shows the aggregation tables (issue 19): for each table spate_aggregations
+// names, the latest windows, newest first, and in each the groups with the most users, with
+// the numbers the table holds (compared with a plain SELECT of the whole table, grouped and
+// ordered here, not by the query's SQL). A store without aggregations prints nothing more; a
+// table that cannot be read is said so, exit 1.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <map>
+#include <sstream>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "sinks/sqlite_db.h"
+#include "spate_process.h"
+
+namespace spate {
+namespace {
+
+using spate::testing::Outcome;
+using spate::testing::RunSpate;
+using spate::testing::TempDir;
+
+struct Window {
+  std::string start;
+  std::string end;
+  bool complete = false;
+  int64_t groups = 0;
+  int64_t users = 0;
+  std::vector<std::pair<std::string, int64_t>> rows;  // (country, users), as shown.
+  bool operator==(const Window&) const = default;
+};
+
+std::ostream& operator<<(std::ostream& os, const Window& w) {
+  os << w.start << ".." << w.end << (w.complete ? "" : " (in progress)") << " " << w.groups
+     << " groups " << w.users << " users:";
+  for (const auto& [k, v] : w.rows) os << " " << k << "=" << v;
+  return os;
+}
+
+int64_t Number(const std::string& text) { return std::stoll(text); }
+
+// The windows `spate query` printed for the table `name`, whose columns are country, users.
+std::vector<Window> ShownWindows(const std::string& out, const std::string& name) {
+  std::vector<Window> windows;
+  const size_t at = out.find("\n  " + name + ": window");
+  if (at == std::string::npos) return windows;
+  std::istringstream lines(out.substr(at + 1));
+  std::string line;
+  std::getline(lines, line);  // The table's own line.
+  bool header = false;
+  while (std::getline(lines, line)) {
+    if (line.starts_with("      (")) continue;  // "(N more groups, M users)"
+    if (line.starts_with("      ")) {
+      if (header) {
+        header = false;  // "country  users"
+        continue;
+      }
+      const size_t space = line.find_last_of(' ');
+      std::string country = line.substr(6, space - 6);
+      while (!country.empty() && country.back() == ' ') country.pop_back();
+      windows.back().rows.emplace_back(country, Number(line.substr(space + 1)));
+    } else if (line.starts_with("    ") && line.size() > 4 && line[4] != ' ' && line[4] != '(') {
+      // "    START to END[ (in progress)]: G groups, U users"
+      Window& w = windows.emplace_back();
+      std::istringstream words(line);
+      std::string to, groups_word, users;
+      words >> w.start >> to >> w.end;
+      w.complete = line.find("(in progress)") == std::string::npos;
+      if (!w.end.empty() && w.end.back() == ':') w.end.pop_back();
+      if (w.end.size() < w.start.size()) w.end = w.start.substr(0, 11) + w.end;
+      const size_t colon = line.rfind(": ");
+      std::istringstream counts(line.substr(colon + 2));
+      std::string g, u;
+      counts >> g >> groups_word >> u;
+      w.groups = Number(g);
+      w.users = Number(u);
+      header = true;
+    } else {
+      break;
+    }
+  }
+  return windows;
+}
+
+// What the table holds, read whole: its latest `windows` windows, newest first, each with
+// its `groups` top groups (most users, then by name).
+std::vector<Window> StoredWindows(SqliteDb& db, const std::string& table, int windows, int groups,
+                                  const std::string& now) {
+  auto stmt = db.Prepare("SELECT window_start, window_end, country, users FROM " + table);
+  EXPECT_TRUE(stmt.ok()) << stmt.status().message();
+  if (!stmt.ok()) return {};
+  std::map<std::string, Window, std::greater<>> all;
+  while (sqlite3_step(stmt->get()) == SQLITE_ROW) {
+    auto text = [&](int i) {
+      return std::string(reinterpret_cast<const char*>(sqlite3_column_text(stmt->get(), i)));
+    };
+    Window& w = all[text(0)];
+    w.start = text(0);
+    w.end = text(1);
+    w.complete = w.end <= now;
+    w.groups += 1;
+    w.users += sqlite3_column_int64(stmt->get(), 3);
+    w.rows.emplace_back(text(2), sqlite3_column_int64(stmt->get(), 3));
+  }
+  std::vector<Window> out;
+  for (auto& [start, w] : all) {
+    if (static_cast<int>(out.size()) == windows) break;
+    std::sort(w.rows.begin(), w.rows.end(), [](const auto& a, const auto& b) {
+      return std::tie(b.second, a.first) < std::tie(a.second, b.first);
+    });
+    if (static_cast<int>(w.rows.size()) > groups) w.rows.resize(groups);
+    out.push_back(w);
+  }
+  return out;
+}
+
+// A store as spate makes it, from a real run, with aggregation tables in the documented
+// layout (src/analytics/aggregate.h) filled from its rows: four one-minute windows of 2026
+// and one that ends in 2999, still in progress.
+void AddAggregations(const std::string& db_path) {
+  auto db = SqliteDb::Open(db_path, /*create=*/true);
+  ASSERT_TRUE(db.ok()) << db.status().message();
+  const Status s = db->Exec(
+      "CREATE TABLE spate_aggregations (name TEXT PRIMARY KEY, definition TEXT NOT NULL);"
+      "INSERT INTO spate_aggregations VALUES ('users_per_minute_by_country', "
+      "'{\"name\":\"users_per_minute_by_country\",\"window\":\"1m\",\"slide\":\"1m\","
+      "\"group_by\":[\"country\"],\"agg\":[]}');"
+      "CREATE TABLE users_per_minute_by_country (window_start TEXT NOT NULL, window_end TEXT "
+      "NOT NULL, country TEXT NOT NULL, users INTEGER NOT NULL, "
+      "PRIMARY KEY (window_start, country));"
+      "INSERT INTO users_per_minute_by_country "
+      "SELECT w.s, w.e, country, count(*) FROM created_users, "
+      "(SELECT 0 AS k, '2026-01-01T00:00:00.000Z' AS s, '2026-01-01T00:01:00.000Z' AS e "
+      " UNION ALL SELECT 1, '2026-01-01T00:01:00.000Z', '2026-01-01T00:02:00.000Z' "
+      " UNION ALL SELECT 2, '2026-01-01T00:02:00.000Z', '2026-01-01T00:03:00.000Z' "
+      " UNION ALL SELECT 3, '2999-01-01T00:00:00.000Z', '2999-01-01T00:01:00.000Z') AS w "
+      "WHERE created_users.rowid % 4 = w.k GROUP BY w.s, w.e, country;"
+      // Equal counts, to see them ordered by name.
+      "INSERT INTO users_per_minute_by_country VALUES ('2026-01-01T00:02:00.000Z', "
+      "'2026-01-01T00:03:00.000Z', 'Aaa tie', 1), ('2026-01-01T00:02:00.000Z', "
+      "'2026-01-01T00:03:00.000Z', 'Zzz tie', 1);");
+  ASSERT_TRUE(s.ok()) << s.message();
+}
+
+std::string Now() {
+  auto db = SqliteDb::Open(":memory:", true);
+  auto stmt = db->Prepare("SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now')");
+  sqlite3_step(stmt->get());
+  return reinterpret_cast<const char*>(sqlite3_column_text(stmt->get(), 0));
+}
+
+TEST(AnalyticsQuery, ShowsTheLatestWindowsOfEachAggregationAsStored) {
+  TempDir dir;
+  const std::string data = dir.File("data");
+  Outcome run = RunSpate(dir, {"run", "--count", "600", "--data-dir", data, "--progress", "never"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  // Before any aggregation: the summary alone.
+  Outcome plain = RunSpate(dir, {"query", "--data-dir", data});
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  EXPECT_EQ(plain.out.find("aggregations"), std::string::npos) << plain.out;
+
+  AddAggregations(data + "/spate.db");
+  Outcome query = RunSpate(dir, {"query", "--data-dir", data});
+  ASSERT_EQ(query.exit_code, 0) << query.err;
+  EXPECT_NE(query.out.find("\naggregations (latest 3 windows, top 10 groups by users):\n"),
+            std::string::npos)
+      << query.out;
+  EXPECT_NE(query.out.find("\n  users_per_minute_by_country: window 1m, by country\n"),
+            std::string::npos)
+      << query.out;
+  const std::vector<Window> shown = ShownWindows(query.out, "users_per_minute_by_country");
+  auto db = SqliteDb::Open(data + "/spate.db", false);
+  ASSERT_TRUE(db.ok());
+  const std::vector<Window> stored =
+      StoredWindows(*db, "users_per_minute_by_country", 3, 10, Now());
+  ASSERT_EQ(stored.size(), 3u);
+  EXPECT_EQ(shown, stored) << query.out;
+  // The newest is the one still in progress; the one with ties lists them by name.
+  EXPECT_FALSE(shown.at(0).complete);
+  EXPECT_TRUE(shown.at(1).complete);
+  EXPECT_GT(shown.at(1).groups, 10) << "the run's 600 users come from more than 10 countries";
+  EXPECT_NE(query.out.find("more groups"), std::string::npos);
+}
+
+TEST(AnalyticsQuery, ATableThatCannotBeReadIsAnError) {
+  TempDir dir;
+  const std::string data = dir.File("data");
+  Outcome run = RunSpate(dir, {"run", "--count", "50", "--data-dir", data, "--progress", "never"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  AddAggregations(data + "/spate.db");
+  {
+    auto db = SqliteDb::Open(data + "/spate.db", true);
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE(db->Exec("DROP TABLE users_per_minute_by_country").ok());
+  }
+  Outcome query = RunSpate(dir, {"query", "--data-dir", data});
+  EXPECT_EQ(query.exit_code, 1) << query.out;
+  EXPECT_NE(query.out.find("users_per_minute_by_country: cannot be read: "), std::string::npos)
+      << query.out;
+  EXPECT_NE(query.out.find("no such table"), std::string::npos) << query.out;
+  // The rest of the summary is still there.
+  EXPECT_NE(query.out.find("created_users:  50 rows"), std::string::npos) << query.out;
+}
+
+}  // namespace
+}  // namespace spate
