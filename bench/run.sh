@@ -20,9 +20,11 @@
 #                      interleaved): < 3%; ingest->stored p99 at 10,000 records/s into SQLite:
 #                      < 50 ms (memory transport), < 100 ms (Kafka mock cluster); --rate
 #                      achieved vs asked at 1k, 10k, 100k records/s: within 2%
+# 9. Analytics         bench/analytics.sh: spate run into SQLite with a filter and three
+#                      aggregations vs the same run without, alternating pairs: >= 85%
 #
 # Prints a summary at the end; exits 1 if a target was missed (here or in a bench/*.sh part).
-# About 8 minutes on the 2-vCPU development VM. Environment: SQLITE_ROWS (200000),
+# About 10 minutes on the 2-vCPU development VM. Environment: SQLITE_ROWS (200000),
 # SQLITE_ROUNDS (5), RSS_COUNT (1000000); bench/kafka.sh and bench/realtime.py list their own.
 # Figures and how to read them: docs/benchmarks.md.
 set -euo pipefail
@@ -139,6 +141,9 @@ cql_sink_ok=$(run_part cassandra)
 section "8. Real time (bench/realtime.sh $build)"
 realtime_ok=$(run_part realtime)
 
+section "9. Analytics (bench/analytics.sh $build)"
+analytics_ok=$(run_part analytics)
+
 transform_ok=$(verdict "$transform_rate >= 1e6")
 cql_ok=$(verdict "$cql_encode_rate >= 1e6 and $cql_decode_rate >= 1e6")
 sqlite_ok=$(verdict "${sqlite_ratio:-0} >= 0.8")
@@ -165,6 +170,8 @@ printf '%-44s %16s %14s %s\n' "Cassandra: spate / Python driver (above)" \
   "" "> 1" "$cql_sink_ok"
 printf '%-44s %16s %14s %s\n' "Real time: --http cost, latency, --rate (above)" \
   "" "all met" "$realtime_ok"
-[[ "$transform_ok $sqlite_ok $rss_ok $cql_ok $kafka_ok $pg_ok $cql_sink_ok $realtime_ok" \
-  != *MISSED* &&
-  "$kafka_ok $pg_ok $cql_sink_ok $realtime_ok" != *FAILED* ]]
+printf '%-44s %16s %14s %s\n' "Analytics: filter + 3 aggregations (above)" \
+  "" ">= 85%" "$analytics_ok"
+[[ "$transform_ok $sqlite_ok $rss_ok $cql_ok $kafka_ok $pg_ok $cql_sink_ok $realtime_ok \
+$analytics_ok" != *MISSED* &&
+  "$kafka_ok $pg_ok $cql_sink_ok $realtime_ok $analytics_ok" != *FAILED* ]]

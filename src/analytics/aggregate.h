@@ -82,3 +82,121 @@ struct AggColumn {
 std::vector<AggColumn> AggregateColumns(const AggregationSpec& spec);
 
 }  // namespace spate
+
+// ---------------------------------------------------------------------------------------
+// The delta engine (SQL sinks that compute changes in C++, e.g. SQLite).
+//
+// Per batch, the sink tells it each row contribution that goes in (a new row, the new
+// version of a rewritten one) and goes out (the old version of a rewritten one); it sums
+// them per (aggregation, window start, group values): the change in users and in each sum,
+// the smallest and largest value put in, and the smallest and largest taken out. The sink
+// then applies each group's change with one upsert and repairs min/max only where a value
+// taken out could have been the stored min or max (see AggGroupDelta).
+//
+// Cheap per row: group keys are encoded into a buffer and hashed into an open-addressing
+// table; the groups, the key bytes and the table are cleared, not freed, per batch, so a
+// warm engine allocates nothing per row.
+
+namespace spate {
+
+// The numeric columns aggregations read, as AggGroupDelta::values indexes.
+inline constexpr const char* kAggValueColumns[] = {"age", "latitude", "longitude"};
+inline constexpr size_t kAggValueColumnCount = 3;
+
+// The change to one value column of one group.
+struct AggValueDelta {
+  int64_t int_sum = 0;  // For age (exact).
+  double real_sum = 0;  // For latitude and longitude.
+  // Over the rows put in / taken out; +inf / -inf when none.
+  double in_min, in_max, out_min, out_max;
+  bool has_in() const { return in_min <= in_max; }
+  bool has_out() const { return out_min <= out_max; }
+};
+
+// One group's change. After the sink adds it, the stored min M is still right unless a value
+// taken out was <= M (that row may have held the min): then the group's min is recomputed
+// from created_users. (Every value that leaves the group was counted before or put in by
+// this batch, so a stored min below every value taken out is still held by a row.) Max
+// likewise.
+struct AggGroupDelta {
+  uint32_t aggregation = 0;  // Index into the engine's specs.
+  int64_t window_start = 0;  // Epoch ms; the window is [start, start + size).
+  int64_t users = 0;
+  AggValueDelta values[kAggValueColumnCount];
+  // Internal: the encoded group values in the engine's key buffer, and their hash.
+  uint32_t key_offset = 0;
+  uint32_t key_size = 0;
+  uint64_t hash = 0;
+};
+
+// A group column's value: an integer (age, age_band) or text (pointing into the engine's
+// buffer: valid until the next Clear).
+struct AggKeyValue {
+  bool integer = false;
+  int64_t number = 0;
+  std::string_view text;
+};
+
+// The Row member of a text column ("country" -> &Row::country); nullptr for other names.
+std::string_view Row::*RowTextColumn(std::string_view name);
+
+class AggregateDelta {
+ public:
+  explicit AggregateDelta(std::vector<AggregationSpec> specs);
+
+  const std::vector<AggregationSpec>& specs() const { return specs_; }
+  // Whether spec `i` has a min or max (needs repairs after values are taken out).
+  bool has_extremes(size_t i) const { return plans_[i].extremes; }
+  // The created_users columns the aggregations read: ingested_at, then group and value
+  // columns (a rewritten row's old version needs only these).
+  const std::vector<std::string>& row_columns() const { return row_columns_; }
+
+  // Starts a batch: forgets every group (keeps the memory).
+  void Clear();
+  // `row`'s contribution goes in / out of every aggregation.
+  void Add(const Row& row) { Change(row, +1); }
+  void Remove(const Row& row) { Change(row, -1); }
+  // A rewritten row: `old_row` out and `new_row` in, except for aggregations to which both
+  // contribute the same (same windows, group and values: a replay changes nothing).
+  void Replace(const Row& old_row, const Row& new_row);
+
+  bool empty() const { return groups_.empty(); }
+  size_t group_count() const { return groups_.size(); }
+  // The groups changed since Clear, sorted by aggregation, window start and group values
+  // (the tables' key order, so the upserts walk each B-tree forwards).
+  const std::vector<uint32_t>& Sorted();
+  const AggGroupDelta& group(uint32_t index) const { return groups_[index]; }
+  // `group`'s values in its spec's group_by order (`out` is cleared first).
+  void KeyValues(const AggGroupDelta& group, std::vector<AggKeyValue>& out) const;
+
+ private:
+  enum class Source : uint8_t { kText, kAge, kAgeBand };
+  struct Column {
+    Source source;
+    std::string_view Row::*text;
+  };
+  struct Plan {
+    std::vector<Column> group;
+    bool uses[kAggValueColumnCount] = {};
+    bool extremes = false;
+  };
+
+  void Change(const Row& row, int sign);
+  void ChangeOne(uint32_t aggregation, const Row& row, int sign);
+  bool SameContribution(uint32_t aggregation, const Row& a, const Row& b) const;
+  void EncodeKey(const Plan& plan, const Row& row);
+  AggGroupDelta& Find(uint32_t aggregation, int64_t window_start, uint64_t key_hash);
+  void Grow();
+
+  std::vector<AggregationSpec> specs_;
+  std::vector<Plan> plans_;
+  std::vector<std::string> row_columns_;
+  std::vector<AggGroupDelta> groups_;
+  std::string keys_;             // Every group's encoded values, back to back.
+  std::string scratch_key_;      // The row's encoded values for one aggregation.
+  std::vector<uint32_t> slots_;  // Open addressing: group index + 1, 0 = empty.
+  std::vector<int64_t> starts_;  // WindowStarts' output, reused.
+  std::vector<uint32_t> sorted_;
+};
+
+}  // namespace spate

@@ -249,8 +249,8 @@ class Regex {
     return buffer;
   }
 
-  // REG_STARTEND: the subject is a view, not NUL-terminated, and may hold NUL bytes.
-  bool Search(std::string_view s) const {
+  // REG_STARTEND: the subject may hold NUL bytes; the regex sees all of it.
+  bool Search(const std::string& s) const {
     regmatch_t range[1];
     range[0].rm_so = 0;
     range[0].rm_eo = static_cast<regoff_t>(s.size());
@@ -332,16 +332,17 @@ struct Node {
       case Kind::kLike:
         return like.Matches(text[0].Get(row), text[0].fold) != negate;
       case Kind::kMatches: {
-        const std::string_view v = text[0].Get(row);
-        if (text[0].fold == Fold::kNone) return regex->Search(v) != negate;
-        // The regex must see the folded bytes. One buffer per thread, grown to the longest
-        // value seen, so a warm pipeline does not allocate here either.
-        thread_local std::string folded;
-        folded.assign(v);
-        for (char& c : folded) {
-          c = static_cast<char>(FoldByte(static_cast<unsigned char>(c), text[0].fold));
+        // regexec wants a C string (sanitizers check up to its NUL even with REG_STARTEND),
+        // and folded bytes for lower()/upper(): a copy into one buffer per thread, grown to
+        // the longest value seen, so a warm pipeline does not allocate here either.
+        thread_local std::string subject;
+        subject.assign(text[0].Get(row));
+        if (text[0].fold != Fold::kNone) {
+          for (char& c : subject) {
+            c = static_cast<char>(FoldByte(static_cast<unsigned char>(c), text[0].fold));
+          }
         }
-        return regex->Search(folded) != negate;
+        return regex->Search(subject) != negate;
       }
       case Kind::kEmpty:
         return text[0].Get(row).empty() != negate;
@@ -1006,43 +1007,47 @@ class Parser {
   }
 
   // What regcomp is not asked to take: NUL bytes (it reads a C string), back-references
-  // (glibc matches them by backtracking, exponential on some inputs), and patterns whose
-  // repetitions expand past kMaxRegexSize. The size is an upper bound: every atom counts 1,
-  // a group the sum of its parts, x{m,n} max(m,n) times x, x+ twice x.
+  // (glibc matches them by backtracking, exponential on some inputs), a repetition right
+  // after another ('a+*', 'a+?': undefined in POSIX, and glibc's regcomp takes exponential
+  // time on 'a*+*+*+...'), and patterns whose repetitions would expand past kMaxRegexSize
+  // (glibc copies a repeated part per repetition; nested ones multiply). The size is an
+  // upper bound: an atom counts 1, a group the sum of its parts, x{m,n} max(m,n) times x,
+  // and x*, x+, x? twice x.
   static std::string CheckRegex(std::string_view p) {
     if (p.find('\0') != std::string_view::npos) return "a pattern cannot hold a NUL byte";
-    struct Frame {
-      uint64_t sum = 0;
+    std::vector<uint64_t> sums(1, 0);  // Per open group, the size of its parts so far.
+    uint64_t last = 0;                 // Size of what a repetition would apply to.
+    bool after_repeat = false;
+    auto atom = [&] {
+      last = 1;
+      sums.back() += 1;
+      after_repeat = false;
     };
-    std::vector<Frame> stack(1);
-    uint64_t last = 0;  // Size of the atom a repetition would apply to.
-    const std::string too_big =
-        fmt::format("the pattern's repetitions expand to more than {} parts: use smaller counts",
-                    kMaxRegexSize);
     for (size_t i = 0; i < p.size(); ++i) {
       const char c = p[i];
+      uint64_t times = 0;  // Set for a repetition.
       if (c == '\\') {
         if (i + 1 < p.size() && p[i + 1] >= '1' && p[i + 1] <= '9') {
           return "back-references (\\1) are not supported";
         }
         ++i;
-        last = 1;
-        stack.back().sum += 1;
+        atom();
       } else if (c == '(') {
-        if (stack.size() > static_cast<size_t>(kMaxDepth)) {
+        if (sums.size() > static_cast<size_t>(kMaxDepth)) {
           return fmt::format("groups nested more than {} levels deep", kMaxDepth);
         }
-        stack.emplace_back();
+        sums.push_back(0);
         last = 0;
+        after_repeat = false;
       } else if (c == ')') {
-        if (stack.size() == 1) {  // An unmatched ')': regcomp says what it thinks of it.
-          last = 1;
-          stack.back().sum += 1;
+        if (sums.size() == 1) {  // An unmatched ')': regcomp says what it thinks of it.
+          atom();
           continue;
         }
-        last = stack.back().sum + 1;
-        stack.pop_back();
-        stack.back().sum += last;
+        last = sums.back() + 1;
+        sums.pop_back();
+        sums.back() += last;
+        after_repeat = false;
       } else if (c == '[') {
         size_t j = i + 1;
         if (j < p.size() && p[j] == '^') ++j;
@@ -1059,47 +1064,58 @@ class Parser {
           ++j;
         }
         i = std::min(j, p.size());
-        last = 1;
-        stack.back().sum += 1;
+        atom();
       } else if (c == '{') {
-        // {m}, {m,}, {m,n}; counts above 255 are refused outright.
+        // An interval: {m}, {m,}, {m,n} or glibc's {,n}. glibc reads its digits and comma
+        // escaped or not ('{,\022220}' is {0,22220}), and only an unescaped '}' ends it;
+        // anything else in it is an error regcomp reports. Counts saturate: past 255 is
+        // refused anyway.
         size_t j = i + 1;
         uint64_t m = 0, n = 0;
-        bool digits = false, open_end = false;
-        while (j < p.size() && IsDigit(p[j]) && m <= 100000) {
-          m = m * 10 + static_cast<uint64_t>(p[j++] - '0');
-          digits = true;
-        }
-        if (j < p.size() && p[j] == ',') {
-          ++j;
-          open_end = true;
-          while (j < p.size() && IsDigit(p[j]) && n <= 100000) {
-            n = n * 10 + static_cast<uint64_t>(p[j++] - '0');
-            open_end = false;
+        bool has_m = false, comma = false, has_n = false, valid = true;
+        for (; j < p.size() && p[j] != '}'; ++j) {
+          char d = p[j];
+          if (d == '\\' && j + 1 < p.size()) d = p[++j];
+          if (d == ',' && !comma) {
+            comma = true;
+          } else if (IsDigit(d)) {
+            uint64_t& count = comma ? n : m;
+            count = std::min<uint64_t>(count * 10 + static_cast<uint64_t>(d - '0'), 1000000);
+            (comma ? has_n : has_m) = true;
+          } else {
+            valid = false;
           }
         }
-        if (!digits || j >= p.size() || p[j] != '}') {  // Not an interval: a plain '{'.
-          last = 1;
-          stack.back().sum += 1;
+        if (!valid || j >= p.size() || (!has_m && !comma)) {
+          atom();  // Not an interval: its bytes are read as they come.
           continue;
         }
-        const uint64_t times = std::max(m, open_end ? m + 1 : n);
+        const bool open_end = comma && !has_n;
+        times = std::max<uint64_t>({m, n, open_end ? std::max<uint64_t>(m + 1, 2) : 1});
         if (times > 255) return "repetition counts above 255 are not supported";
-        if (times > 1 && last > 0) {
-          stack.back().sum += last * (times - 1);
-          last *= times;
-        }
         i = j;
-      } else if (c == '+') {
-        stack.back().sum += last;
-        last *= 2;
-      } else if (c == '*' || c == '?' || c == '|' || c == '^' || c == '$') {
-        if (c == '|') last = 0;
+      } else if (c == '*' || c == '+' || c == '?') {
+        times = 2;
+      } else if (c == '|' || c == '^' || c == '$') {
+        last = 0;
+        after_repeat = false;
       } else {
-        last = 1;
-        stack.back().sum += 1;
+        atom();
       }
-      if (stack.back().sum > kMaxRegexSize || last > kMaxRegexSize) return too_big;
+      if (times != 0) {
+        if (after_repeat) {
+          return "a repetition (*, +, ?, {n}) cannot follow another: group the first, (a+)*; "
+                 "POSIX has no lazy a+? or possessive a++";
+        }
+        after_repeat = true;
+        sums.back() += last * (times - 1);
+        last *= times;
+      }
+      if (sums.back() > kMaxRegexSize || last > kMaxRegexSize) {
+        return fmt::format(
+            "the pattern's repetitions expand to more than {} parts: use smaller counts",
+            kMaxRegexSize);
+      }
     }
     return "";
   }

@@ -7,15 +7,19 @@
 //   not := 'not' not | '(' predicate ')' | comparison
 //   comparison := value op value | value [not] in (literal, ...)
 //               | value [not] between value and value | value [not] like 'pattern'
-//               | value matches 'posix-extended-regex' | value is [not] empty
+//               | value [not] matches 'posix-extended-regex' | value is [not] empty
 //   op := = | != | <> | < | <= | > | >=
 //   value := column | 'text' | number | length(value) | lower(value) | upper(value)
 //
 // Keywords are case-insensitive; text literals use single quotes ('' inside for one quote);
 // columns are kRowColumns (core/record.h) plus age_band (age / 10 * 10). Text compares
 // byte-wise (ISO dates therefore compare as dates: dob < registered_date), numbers as
-// numbers; comparing text with a number is an error at parse time, not a silent false.
-// ingested_at is the row's event time in epoch milliseconds.
+// numbers; comparing text with a number is an error at parse time, not a silent false, and
+// so is lower(x) = 'Text' (never true). ingested_at is the row's event time in epoch
+// milliseconds. length() counts characters (UTF-8); lower()/upper() fold ASCII letters. like
+// is case-sensitive ('%' any run, '_' one character). matches is unanchored POSIX ERE
+// (regcomp), without back-references, a repetition right after another ('a+?', 'a+*') or a
+// count above 255: glibc takes exponential time or memory on those.
 //
 // Errors say where: "--where: at 12 ('contry'): unknown column 'contry' (did you mean
 // 'country'?)". Positions count bytes from 1.

@@ -55,7 +55,7 @@ Result<QualityRule> MakeRule(std::string_view name, std::string_view action,
         "at most {} bytes (it becomes a metric label)",
         Shown(name), kMaxRuleName));
   }
-  RuleAction parsed_action;
+  RuleAction parsed_action = RuleAction::kReject;
   if (action == "reject") {
     parsed_action = RuleAction::kReject;
   } else if (action == "count") {

@@ -84,14 +84,60 @@ std::string RateText(uint64_t records, uint64_t done, const DriveResult& drive, 
   return fmt::format("{} records in {:.2f} s ({}/s)", Thousands(records), drive.seconds, rate);
 }
 
+// Records the pipeline is done with: stored, rejected, or dropped by the filter.
+uint64_t Finished(const PipelineStats& s) {
+  return s.stored.load() + s.rejected.load() + s.filtered.load();
+}
+
+// The summary's lines on what the filter, the rules and the aggregations did (issue 19):
+//   filtered: 1,234 rows (where: age >= 30)
+//   rule valid_email (reject): 3 rows
+//   aggregations: users_per_minute_by_country in sqlite ./spate-data/spate.db
+std::string AnalyticsText(const PipelineStats& s, const std::vector<std::unique_ptr<Sink>>& sinks,
+                          const Analytics& analytics) {
+  std::string text;
+  if (analytics.filter) {
+    text += fmt::format("  filtered: {} rows (where: {})\n", Thousands(s.filtered.load()),
+                        analytics.filter->text());
+  }
+  for (size_t i = 0; i < analytics.rules.size() && i < s.rule_violations.size(); ++i) {
+    const QualityRule& rule = analytics.rules[i];
+    text += fmt::format("  rule {} ({}): {} rows\n", rule.name,
+                        rule.action == RuleAction::kReject ? "reject" : "count",
+                        Thousands(s.rule_violations[i].load()));
+  }
+  if (std::any_of(analytics.aggregations.begin(), analytics.aggregations.end(),
+                  [](const AggregationSpec& a) { return a.lateness_ms >= 0; })) {
+    text += fmt::format(
+        "  late: {} rows (dead letters: older than an aggregation's watermark allows)\n",
+        Thousands(s.late.load()));
+  }
+  if (!analytics.aggregations.empty()) {
+    std::vector<std::string> tables;
+    for (const AggregationSpec& a : analytics.aggregations) tables.push_back(a.name);
+    std::vector<std::string> stores;
+    for (const auto& sink : sinks) {
+      if (sink->kind() == "sqlite" || sink->kind() == "postgres") {
+        stores.push_back(sink->Describe());
+      }
+    }
+    text += stores.empty()
+                ? fmt::format("  aggregations: {} (not kept: no sqlite or postgres sink)\n",
+                              fmt::join(tables, ", "))
+                : fmt::format("  aggregations: {} in {}\n", fmt::join(tables, ", "),
+                              fmt::join(stores, " and "));
+  }
+  return text;
+}
+
 // The summary of run/process. With one sink its counts are the line's; with several, the
 // line gives what process made of the records and each sink's line what that store holds
 // (a row one sink refuses is stored by the others: PostgreSQL cannot hold a NUL, SQLite can).
 void PrintSummary(const char* command, const PipelineStats& s, const DriveResult& drive,
                   const std::vector<std::unique_ptr<Sink>>& sinks, const Config& config,
-                  Ending ending, bool busy_rate) {
+                  const Analytics& analytics, Ending ending, bool busy_rate) {
   const std::vector<std::string> names = SinkNames(config);
-  const uint64_t done = s.stored.load() + s.rejected.load();
+  const uint64_t done = Finished(s);
   const std::string counts =
       names.size() == 1 && !s.sinks.empty()
           ? SinkText(names.front(), s.sinks.front())
@@ -110,6 +156,7 @@ void PrintSummary(const char* command, const PipelineStats& s, const DriveResult
   const bool kafka =
       std::string_view(command) == "spate process" || config.GetString("transport") == "kafka";
   fmt::print(stderr, "{}", EndToEndLatencyText(Metrics(), kafka ? "process" : "run"));
+  fmt::print(stderr, "{}", AnalyticsText(s, sinks, analytics));
   if (std::find(names.begin(), names.end(), "sqlite") != names.end()) {
     fmt::print(stderr, "  look: spate query --data-dir {}\n", config.GetString("data_dir"));
   }
@@ -223,9 +270,9 @@ struct ProcessSide {
 };
 
 ProcessSide MakeProcessSide(const Config& config, const KafkaSettings& settings,
-                            const std::string& run_id = "") {
+                            const Analytics& analytics, const std::string& run_id = "") {
   ProcessSide side;
-  auto sinks = MakeSinks(config);
+  auto sinks = MakeSinks(config, analytics.aggregations);
   if (!sinks.ok()) {
     spdlog::error("{}", sinks.status().message());
     side.exit_code = kExitUsage;
@@ -252,8 +299,9 @@ ProcessSide MakeProcessSide(const Config& config, const KafkaSettings& settings,
   return side;
 }
 
-int RunMemory(const Config& config, Source& source, DashboardServer* dashboard) {
-  auto sinks = MakeSinks(config);
+int RunMemory(const Config& config, const Analytics& analytics, Source& source,
+              DashboardServer* dashboard) {
+  auto sinks = MakeSinks(config, analytics.aggregations);
   if (!sinks.ok()) {
     spdlog::error("{}", sinks.status().message());
     return kExitUsage;
@@ -267,8 +315,8 @@ int RunMemory(const Config& config, Source& source, DashboardServer* dashboard) 
     spdlog::error("{}", raw.status().message());
     return kExitFailure;
   }
-  Pipeline pipeline(source, SinkPointers(sinks.value()), MakePipelineOptions(config, true),
-                    SinkPointers(raw.value()));
+  Pipeline pipeline(source, SinkPointers(sinks.value()),
+                    MakePipelineOptions(config, true, &analytics), SinkPointers(raw.value()));
   spdlog::info("spate run: {} -> {}{}", source.Describe(), fmt::join(config.GetList("sink"), ", "),
                CountText(config));
   EndStartup();  // Records are about to flow: from here a signal drains them.
@@ -278,14 +326,14 @@ int RunMemory(const Config& config, Source& source, DashboardServer* dashboard) 
   const DriveResult drive = Drive(
       {&pipeline}, config,
       {[&] { return fmt::format("{} records  {}", Thousands(s.ingested), ProgressText(names, s)); },
-       [&] { return s.stored.load() + s.rejected.load(); }, nullptr,
-       [&] { return s.ingested.load(); }});
+       [&] { return Finished(s); }, nullptr, [&] { return s.ingested.load(); }});
   Status status = pipeline.Wait();
   if (Status c = CloseSinks(sinks.value()); status.ok()) status = c;
   if (Status c = CloseSinks(raw.value()); status.ok()) status = c;
   if (dashboard) dashboard->SetFinished();
   const int code = Conclude(drive, status, [&](Ending ending) {
-    PrintSummary("spate run", s, drive, sinks.value(), config, ending, /*busy_rate=*/false);
+    PrintSummary("spate run", s, drive, sinks.value(), config, analytics, ending,
+                 /*busy_rate=*/false);
   });
   AwaitFinalScrape(dashboard, code);
   return code;
@@ -297,7 +345,8 @@ int RunMemory(const Config& config, Source& source, DashboardServer* dashboard) 
 // they were before the first record was sent, takes only records tagged with this run's id
 // (another producer writing meanwhile adds nothing), and stops at the ends once the producer
 // is done.
-int RunKafka(const Config& config, Source& source, DashboardServer* dashboard) {
+int RunKafka(const Config& config, const Analytics& analytics, Source& source,
+             DashboardServer* dashboard) {
   auto settings = MakeKafkaSettings(config);
   if (!settings.ok()) {
     spdlog::error("{}", settings.status().message());
@@ -321,14 +370,14 @@ int RunKafka(const Config& config, Source& source, DashboardServer* dashboard) {
     return kExitFailure;
   }
   // After the producer made sure the topic exists, before it sends anything.
-  ProcessSide side = MakeProcessSide(config, settings.value(), run_id);
+  ProcessSide side = MakeProcessSide(config, settings.value(), analytics, run_id);
   if (side.exit_code != kExitOk) return side.exit_code;
   auto& consumer = side.consumer;
   auto& sinks = side.sinks;
 
   Pipeline produce(source, SinkPointers(producer_sinks), MakePipelineOptions(config, false),
                    SinkPointers(raw.value()));
-  Pipeline process(*consumer, SinkPointers(sinks), MakePipelineOptions(config, true));
+  Pipeline process(*consumer, SinkPointers(sinks), MakePipelineOptions(config, true, &analytics));
   spdlog::info("spate run: {} -> kafka {} (run {}) -> {}{}", source.Describe(),
                config.GetString("topic"), run_id, fmt::join(config.GetList("sink"), ", "),
                CountText(config));
@@ -362,7 +411,7 @@ int RunKafka(const Config& config, Source& source, DashboardServer* dashboard) {
                return fmt::format("{} records  {} produced  {}", Thousands(ps.ingested),
                                   Thousands(ps.sinks.front().stored), ProgressText(names, s));
              },
-             [&] { return s.stored.load() + s.rejected.load(); }, tick, nullptr});
+             [&] { return Finished(s); }, tick, nullptr});
   Status status = produce_status;
   if (Status p = process.Wait(); status.ok()) status = p;
   consumer->Close();
@@ -371,7 +420,7 @@ int RunKafka(const Config& config, Source& source, DashboardServer* dashboard) {
   if (Status c = CloseSinks(sinks); status.ok()) status = c;
   if (dashboard) dashboard->SetFinished();
   const int code = Conclude(drive, status, [&](Ending ending) {
-    PrintSummary("spate run", s, drive, sinks, config, ending, /*busy_rate=*/false);
+    PrintSummary("spate run", s, drive, sinks, config, analytics, ending, /*busy_rate=*/false);
     const SinkCounts& produced = ps.sinks.front();
     fmt::print(stderr, "  produced: {} records to kafka {}, {} dead letters to {}\n",
                Thousands(produced.stored.load()), config.GetString("topic"),
@@ -385,6 +434,12 @@ int RunKafka(const Config& config, Source& source, DashboardServer* dashboard) {
 
 int RunCommand(const Config& config) {
   const auto started_at = std::chrono::system_clock::now();
+  // Before anything opens: a mistake in a filter, rule or aggregation is a usage error.
+  auto analytics = ParseAnalytics(config);
+  if (!analytics.ok()) {
+    spdlog::error("{}", analytics.status().message());
+    return kExitUsage;
+  }
   auto source = MakeSource(config);
   if (!source.ok()) {
     spdlog::error("{}", source.status().message());
@@ -397,8 +452,8 @@ int RunCommand(const Config& config) {
     spdlog::error("{}", dashboard.status().message());
     return kExitUsage;
   }
-  if (kafka) return RunKafka(config, *source.value(), dashboard.value().get());
-  return RunMemory(config, *source.value(), dashboard.value().get());
+  if (kafka) return RunKafka(config, analytics.value(), *source.value(), dashboard.value().get());
+  return RunMemory(config, analytics.value(), *source.value(), dashboard.value().get());
 }
 
 int ProduceCommand(const Config& config) {
@@ -463,6 +518,11 @@ int ProduceCommand(const Config& config) {
 
 int ProcessCommand(const Config& config) {
   const auto started_at = std::chrono::system_clock::now();
+  auto analytics = ParseAnalytics(config);
+  if (!analytics.ok()) {
+    spdlog::error("{}", analytics.status().message());
+    return kExitUsage;
+  }
   auto settings = MakeKafkaSettings(config);
   if (!settings.ok()) {
     spdlog::error("{}", settings.status().message());
@@ -474,7 +534,7 @@ int ProcessCommand(const Config& config) {
     return kExitUsage;
   }
   DashboardServer* dashboard = started.value().get();
-  ProcessSide side = MakeProcessSide(config, settings.value());
+  ProcessSide side = MakeProcessSide(config, settings.value(), analytics.value());
   if (side.exit_code != kExitOk) return side.exit_code;
   auto& source = side.consumer;
   auto& sinks = side.sinks;
@@ -485,7 +545,8 @@ int ProcessCommand(const Config& config) {
       return kExitFailure;
     }
   }
-  Pipeline pipeline(*source, SinkPointers(sinks), MakePipelineOptions(config, true));
+  Pipeline pipeline(*source, SinkPointers(sinks),
+                    MakePipelineOptions(config, true, &analytics.value()));
   spdlog::info("spate process: {} -> {}{}", source->Describe(),
                fmt::join(config.GetList("sink"), ", "),
                exit_at_end ? " (until the end of the topic)" : " (until Ctrl-C)");
@@ -498,8 +559,7 @@ int ProcessCommand(const Config& config) {
             {[&] {
                return fmt::format("{} consumed  {}", Thousands(s.ingested), ProgressText(names, s));
              },
-             [&] { return s.stored.load() + s.rejected.load(); }, nullptr,
-             [&] { return s.ingested.load(); }});
+             [&] { return Finished(s); }, nullptr, [&] { return s.ingested.load(); }});
   Status status = pipeline.Wait();
   // Commits the offsets of everything stored, then leaves the group.
   source->Close();
@@ -510,7 +570,8 @@ int ProcessCommand(const Config& config) {
   const int code = Conclude(
       drive, status,
       [&](Ending ending) {
-        PrintSummary("spate process", s, drive, sinks, config, ending, /*busy_rate=*/!exit_at_end);
+        PrintSummary("spate process", s, drive, sinks, config, analytics.value(), ending,
+                     /*busy_rate=*/!exit_at_end);
       },
       /*runs_until_stopped=*/!exit_at_end);
   AwaitFinalScrape(dashboard, code);

@@ -6,10 +6,14 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "analytics/aggregate.h"
+#include "analytics/expr.h"
+#include "analytics/rules.h"
 #include "config/config.h"
 #include "core/status.h"
 #include "pipeline/pipeline.h"
@@ -25,8 +29,22 @@ namespace spate {
 
 // --source and its options (generator, randomuser, file).
 Result<std::unique_ptr<Source>> MakeSource(const Config& config);
-// --sink (sqlite, postgres, discard), each once.
-Result<std::vector<std::unique_ptr<Sink>>> MakeSinks(const Config& config);
+// What `run` and `process` apply to the rows they make (issue 19): --where (YAML where: or
+// filter:), --rule (rules:) and --aggregate (aggregations:), parsed once at start.
+struct Analytics {
+  std::optional<Predicate> filter;
+  std::vector<QualityRule> rules;
+  std::vector<AggregationSpec> aggregations;
+};
+// Errors name the option or config key and say what to write (exit 2). Aggregations with
+// a cassandra sink and no SQL one are an error too: Cassandra keeps no aggregates (no
+// multi-row transactions, and its counters are not idempotent, so a replay would count
+// twice); with an SQL sink as well it is a warning, and the SQL sinks keep them.
+Result<Analytics> ParseAnalytics(const Config& config);
+
+// --sink (sqlite, postgres, discard), each once; the SQL sinks keep `aggregations`.
+Result<std::vector<std::unique_ptr<Sink>>> MakeSinks(
+    const Config& config, const std::vector<AggregationSpec>& aggregations = {});
 // The --sink names in the order of MakeSinks' sinks (each once).
 std::vector<std::string> SinkNames(const Config& config);
 // True when every --sink is discard: nothing is stored, so `process` neither joins a group
@@ -53,8 +71,9 @@ Result<std::unique_ptr<KafkaSource>> MakeKafkaConsumer(const Config& config,
 // A new identifier for one `run --transport kafka` (random, 16 hex digits).
 std::string NewRunId();
 
-// --pg-dsn (or SPATE_PG_DSN), --pg-timeout.
-PostgresSinkOptions PostgresOptions(const Config& config, bool raw);
+// --pg-dsn (or SPATE_PG_DSN), --pg-timeout; a --sink (not raw) keeps `aggregations`.
+PostgresSinkOptions PostgresOptions(const Config& config, bool raw,
+                                    const std::vector<AggregationSpec>& aggregations = {});
 // The Cassandra sink's options from --cassandra-* (and the user and password from the
 // config file or SPATE_CASSANDRA_*).
 CassandraSinkOptions CassandraOptions(const Config& config);
@@ -66,7 +85,10 @@ Status OpenSinks(const std::vector<std::unique_ptr<Sink>>& sinks, std::string_vi
 Status CloseSinks(const std::vector<std::unique_ptr<Sink>>& sinks);
 std::vector<Sink*> SinkPointers(const std::vector<std::unique_ptr<Sink>>& sinks);
 
-PipelineOptions MakePipelineOptions(const Config& config, bool transform);
+// With `analytics`, the process stage applies its filter, rules and aggregations' lateness
+// (nullptr: none; produce forwards records and applies none).
+PipelineOptions MakePipelineOptions(const Config& config, bool transform,
+                                    const Analytics* analytics = nullptr);
 
 // 1,234,567
 std::string Thousands(uint64_t n);

@@ -66,6 +66,21 @@ spate::Status CheckBeforeStart(const spate::CommandOptions& options, const spate
   return spate::Status::Ok();
 }
 
+// produce forwards raw records and makes no rows: a filter, rule or aggregation given to it
+// as a flag would be silently ignored, so it is an error that says where it belongs. (From
+// a config file they are ignored: one file may serve produce and process.)
+spate::Status RefuseOnProduce(const spate::Config& config) {
+  for (std::string_view name : {"where", "rule", "aggregate"}) {
+    const std::string flag = spate::FlagName(name);
+    if (config.Origin(name) != flag) continue;
+    return spate::Status::Fatal(fmt::format(
+        "{}: filters and aggregations apply where rows are made: run or process (produce only "
+        "forwards raw records to the topic); give {} to spate process, or drop it",
+        flag, flag));
+  }
+  return spate::Status::Ok();
+}
+
 // CLI11's message for words it did not expect quotes them, and an unquoted connection string
 // (--pg-dsn host=db password=my secret) leaves a piece of the password among them. Secrets reach
 // the command line only through --pg-dsn and --kafka-opt (the Cassandra password has no flag),
@@ -171,6 +186,8 @@ int Main(int argc, char** argv) {
   const std::vector<std::string_view> process_options =
       Concat({"group", "from", "sink", "data_dir", "max_record_bytes", "pg_dsn", "pg_timeout"},
              cassandra_options);
+  // What run and process apply to the rows they make (issue 19).
+  const std::vector<std::string_view> analytics_options = {"where", "rule", "aggregate"};
   // The long-running commands; --http serves their dashboard and metrics.
   const std::vector<std::string_view> common_options = {"batch_size", "queue_capacity", "linger",
                                                         "progress",   "log_level",      "http"};
@@ -185,7 +202,7 @@ int Main(int argc, char** argv) {
                                          "group", "from", "raw_sink", "pg_dsn", "pg_timeout"}),
                                  cassandra_options),
                           kafka_options),
-                   common_options));
+                   Concat(analytics_options, common_options)));
 
   CLI::App* produce = app.add_subcommand(
       "produce",
@@ -195,7 +212,11 @@ int Main(int argc, char** argv) {
   spate::CommandOptions produce_options(
       *produce, Concat(Concat(Concat(kSourceOptions, kafka_options),
                               {"raw_sink", "pg_dsn", "pg_timeout", "max_record_bytes"}),
-                       common_options));
+                       Concat(analytics_options, common_options)));
+  // Taken only to say where they belong (RefuseOnProduce), so not shown in produce --help.
+  for (std::string_view name : analytics_options) {
+    produce->get_option(spate::FlagName(name))->group("");
+  }
 
   CLI::App* process = app.add_subcommand(
       "process",
@@ -203,8 +224,8 @@ int Main(int argc, char** argv) {
       "sinks; run several copies to share the partitions. Offsets are committed only for "
       "records the sinks have stored. Dead letters go to the table and the dead-letter topic.");
   spate::CommandOptions process_options_(
-      *process,
-      Concat(Concat(Concat(kafka_options, process_options), {"exit_at_end"}), common_options));
+      *process, Concat(Concat(Concat(kafka_options, process_options), {"exit_at_end"}),
+                       Concat(analytics_options, common_options)));
 
   CLI::App* mock = app.add_subcommand(
       "mock-api",
@@ -244,6 +265,7 @@ int Main(int argc, char** argv) {
     spate::Config config;
     spate::Status status = options->Build(config);
     if (status.ok()) status = CheckBeforeStart(*options, config);
+    if (status.ok() && options == &produce_options) status = RefuseOnProduce(config);
     SetupLogging(config);
     if (!status.ok()) {
       spdlog::error("{}", status.message());

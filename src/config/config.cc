@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
+#include "core/json_writer.h"
 #include "core/text.h"
 
 namespace spate {
@@ -105,6 +106,52 @@ const std::vector<PropertyDef>& Table() {
        {},
        1024,
        1LL << 30},
+      // Analytics (issue 19): where rows are made (run, process), before the sinks.
+      {"where",
+       PropType::kString,
+       "",
+       "Store only the rows that satisfy this predicate, a SQL WHERE clause over the row's "
+       "columns (= != < <= > >=, in (...), between, like, matches 'regex', is empty, and, or, "
+       "not, parentheses; text in single quotes), e.g. --where \"gender = 'female' and age >= "
+       "30\" or --where \"country in ('Germany', 'France')\". Other rows are counted as "
+       "filtered, not rejected. YAML: where: or filter:",
+       {},
+       0,
+       INT64_MAX,
+       false,
+       "filter",
+       true,
+       {},
+       /*default_text=*/"none: every row"},
+      [] {
+        PropertyDef def{"rule", PropType::kList, "",
+                        "A data-quality rule NAME:ACTION:CHECK (repeatable): a good row satisfies "
+                        "CHECK (a --where predicate); ACTION reject sends a row that breaks it to "
+                        "the dead letters with the reason 'rule NAME: CHECK', count stores it and "
+                        "counts it. E.g. --rule valid_email:reject:\"email matches "
+                        "'^[^@ ]+@[^@ ]+$'\". YAML: rules: a list of mappings with name, check "
+                        "and action"};
+        def.yaml_alias = "rules";
+        def.split_commas = false;  // Checks hold commas: in ('a', 'b').
+        def.mapping_items = true;
+        def.default_text = "none";
+        return def;
+      }(),
+      [] {
+        PropertyDef def{
+            "aggregate", PropType::kList, "",
+            "A windowed aggregation kept exact in its own table next to created_users (sqlite, "
+            "postgres), NAME:WINDOW[:COLUMN,...] (repeatable): rows counted per window of event "
+            "time (ingested_at) and group, e.g. --aggregate "
+            "users_per_minute_by_country:1m:country; "
+            "or a JSON object with name, window, slide, lateness, group_by and agg (avg(age), "
+            "max(age)...). YAML: aggregations: a list of mappings with the same keys"};
+        def.yaml_alias = "aggregations";
+        def.split_commas = false;  // NAME:1m:country,gender is one aggregation.
+        def.mapping_items = true;
+        def.default_text = "none";
+        return def;
+      }(),
       // Real time.
       {"rate",
        PropType::kInt,
@@ -485,6 +532,70 @@ const std::vector<Applicability>& ApplicabilityTable() {
   return table;
 }
 
+// One YAML mapping of a mapping_items list (an aggregation, a rule) as a compact JSON object:
+// scalars as strings, a list of scalars as an array of strings. The module that reads the
+// property parses that object; anything nested deeper has no meaning there, so it is an
+// error here, where the line is still known.
+Result<std::string> MappingItemJson(const YAML::Node& item, std::string_view origin,
+                                    std::string_view key) {
+  std::string json;
+  JsonWriter out(json);
+  out.BeginObject();
+  std::map<std::string, bool> names;
+  for (const auto& entry : item) {
+    const int line = entry.first.Mark().line + 1;
+    if (!entry.first.IsScalar()) {
+      return Status::Fatal(fmt::format(
+          "{}: line {}: {}: a key must be a plain name, not a list or mapping", origin, line, key));
+    }
+    const std::string& name = entry.first.Scalar();
+    if (!names.emplace(name, true).second) {
+      return Status::Fatal(
+          fmt::format("{}: line {}: {}: '{}' is given twice: keep one", origin, line, key, name));
+    }
+    const YAML::Node& value = entry.second;
+    auto plain = [&](const YAML::Node& node) -> Status {
+      if (node.Scalar().find('\0') != std::string::npos) {
+        return Status::Fatal(
+            fmt::format("{}: line {}: {}: '{}' contains a NUL character", origin, line, key, name));
+      }
+      return Status::Ok();
+    };
+    if (name.find('\0') != std::string::npos) {
+      return Status::Fatal(
+          fmt::format("{}: line {}: {}: a key contains a NUL character", origin, line, key));
+    }
+    out.Key(name);
+    if (value.IsScalar()) {
+      if (Status s = plain(value); !s.ok()) return s;
+      out.String(value.Scalar());
+    } else if (value.IsSequence()) {
+      out.BeginArray();
+      for (const auto& element : value) {
+        if (!element.IsScalar()) {
+          return Status::Fatal(fmt::format(
+              "{}: line {}: {}: '{}' is nested too deep: give a value or a list of plain values "
+              "([a, b])",
+              origin, element.Mark().line + 1, key, name));
+        }
+        if (Status s = plain(element); !s.ok()) return s;
+        out.String(element.Scalar());
+      }
+      out.EndArray();
+    } else if (value.IsNull()) {
+      return Status::Fatal(
+          fmt::format("{}: line {}: {}: '{}' has no value", origin, line, key, name));
+    } else {
+      return Status::Fatal(fmt::format(
+          "{}: line {}: {}: '{}' is nested too deep: give a value or a list of plain values "
+          "([a, b])",
+          origin, line, key, name));
+    }
+  }
+  out.EndObject();
+  return json;
+}
+
 const PropertyDef& MustFind(std::string_view name) {
   const PropertyDef* def = FindProperty(name);
   assert(def != nullptr && "unknown property name in code");
@@ -769,6 +880,12 @@ Status Config::LoadYamlNode(const YAML::Node& root, std::string_view origin) {
     if (value.IsSequence()) {
       std::vector<std::string> items;
       for (const auto& item : value) {
+        if (item.IsMap() && def->mapping_items) {
+          auto json = MappingItemJson(item, origin, key);
+          if (!json.ok()) return json.status();
+          items.push_back(std::move(json).value());
+          continue;
+        }
         if (!item.IsScalar()) {
           return Status::Fatal(fmt::format("{}: {}: list items must be plain values", origin, key));
         }
@@ -779,6 +896,11 @@ Status Config::LoadYamlNode(const YAML::Node& root, std::string_view origin) {
               : Status::Fatal(fmt::format("{}: takes one value, not a list", def->name));
     } else if (value.IsScalar()) {
       s = Set(def->name, value.Scalar());
+    } else if (value.IsMap() && def->mapping_items) {
+      // One mapping where a list of them is expected: taking it as one item would guess.
+      return Status::Fatal(fmt::format(
+          "{}: line {}: {}: expected a list of mappings: start each one with '- ' (- name: ...)",
+          origin, value.Mark().line + 1, key));
     } else if (value.IsMap() && def->type == PropType::kList) {
       std::vector<std::string> items;
       std::map<std::string, bool> names;

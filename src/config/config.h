@@ -39,7 +39,7 @@ struct PropertyDef {
   int64_t max = INT64_MAX;                     // For kInt; for kDuration see kMaxDurationMillis.
   bool secret = false;                         // Never printed (passwords, DSNs).
   // Another YAML key for the same property (kafka: for kafka_opt). A YAML mapping given to a
-  // list property becomes "key=value" items.
+  // list property becomes "key=value" items (unless mapping_items).
   std::string_view yaml_alias = {};
   // For kList: whether "a,b" given once means two items. Off for values that contain commas.
   bool split_commas = true;
@@ -49,6 +49,10 @@ struct PropertyDef {
   // What --help shows as the default when default_value is empty and "none" would mislead
   // (--nat: empty means every nationality).
   std::string_view default_text = {};
+  // For kList (rule, aggregate): each YAML mapping in its list becomes one item, a compact
+  // JSON object (scalar values as strings, a list of scalars as an array of strings), which
+  // the module that reads the property parses; plain items stay flag shorthand.
+  bool mapping_items = false;
 };
 
 // The longest duration any option takes (about 24 days): the libraries that receive them

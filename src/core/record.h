@@ -108,7 +108,10 @@ struct Row {
   double longitude = 0;
   std::string_view timezone = kNoText;  // timezone.offset, e.g. "+5:45"
   std::string_view cell = kNoText;
-  int64_t ingested_at_ms = 0;  // Unix epoch milliseconds when process made the row.
+  // Unix epoch milliseconds when the record entered spate (RawRecord::ingest_us / 1000; on
+  // Kafka the message timestamp, so a replay gives the same value): the row's event time,
+  // which aggregation windows are over. The pipeline falls back to when it made the row.
+  int64_t ingested_at_ms = 0;
   // RawRecord::ingest_us of the record the row was made from (not stored; for latency).
   int64_t ingest_us = 0;
 

@@ -117,7 +117,8 @@ struct SinkMeters {
 
 struct PipelineMeters {
   PipelineMeters(MetricsRegistry& m, const std::string& pipeline, const Source& source,
-                 const std::vector<Sink*>& sinks, size_t queue_capacity)
+                 const std::vector<Sink*>& sinks, size_t queue_capacity,
+                 const PipelineOptions& options)
       : ingest_dead(m, pipeline, "ingest"),
         process_dead(m, pipeline, "process"),
         sink_dead(m, pipeline, "sink") {
@@ -149,6 +150,19 @@ struct PipelineMeters {
     dead_letters = outcome("dead_letter");
     forwarded = outcome("forwarded");
     for (const Sink* sink : sinks) this->sinks.emplace_back(m, pipeline, *sink);
+    if (options.transform) {
+      // Also without a filter, so that a dashboard's query finds 0 rather than nothing.
+      filtered = &m.GetCounter("spate_filtered_rows_total",
+                               "Rows the filter (--where) dropped: not stored, not rejected",
+                               {{"pipeline", pipeline}});
+      for (const QualityRule& rule : options.rules) {
+        rule_violations.push_back(
+            &m.GetCounter("spate_rule_violations_total", "Rows that broke a data-quality rule",
+                          {{"pipeline", pipeline},
+                           {"rule", rule.name},
+                           {"action", rule.action == RuleAction::kReject ? "reject" : "count"}}));
+      }
+    }
   }
 
   Counter* source_records;
@@ -161,7 +175,9 @@ struct PipelineMeters {
   Counter* rows;
   Counter* dead_letters;
   Counter* forwarded;
-  std::vector<SinkMeters> sinks;  // In the order of Pipeline::sinks_.
+  Counter* filtered = nullptr;            // When transforming.
+  std::vector<Counter*> rule_violations;  // In PipelineOptions::rules order.
+  std::vector<SinkMeters> sinks;          // In the order of Pipeline::sinks_.
   // One per stage, each used by that stage's thread only.
   DeadLetterMeter ingest_dead;
   DeadLetterMeter process_dead;
@@ -188,9 +204,10 @@ Pipeline::Pipeline(Source& source, std::vector<Sink*> sinks, PipelineOptions opt
       ingested_(options.queue_capacity),
       processed_(options.queue_capacity) {
   stats_.sinks = std::vector<SinkCounts>(sinks_.size());
+  stats_.rule_violations = std::vector<std::atomic<uint64_t>>(options_.rules.size());
   if (options_.metrics != nullptr) {
     meters_ = std::make_unique<PipelineMeters>(*options_.metrics, name_, source_, sinks_,
-                                               ingested_.capacity());
+                                               ingested_.capacity(), options_);
     ingested_.set_on_size(
         [fill = meters_->ingested_fill](size_t n) { fill->Set(static_cast<double>(n)); });
     processed_.set_on_size(
@@ -351,10 +368,18 @@ bool Pipeline::LandRaw(Batch& batch, KeyReader& keys) {
 void Pipeline::ProcessLoop() {
   UserTransform transform(options_.max_record_bytes);
   KeyReader keys;
+  // Filter, rules and lateness (issue 19); skipped entirely when there are none.
+  RowGate gate(options_.filter, options_.rules, options_.aggregations);
+  const bool gated = !gate.empty();
+  RowGate::Counts published;  // What the stats and metrics hold of gate.counts().
+  published.violations.assign(options_.rules.size(), 0);
+  std::string reason;  // A rejected row's; reused.
   while (std::optional<Batch> batch = ingested_.Pop()) {
     if (aborted_) break;  // Abort means stop now, not drain.
     if (!LandRaw(*batch, keys)) break;
-    const int64_t now = NowUnixMillis();  // One ingested_at per batch: cheap and honest.
+    // A record's ingested_at is when it entered spate (its event time); a record that does
+    // not know (0) gets the time process made it: one clock read per batch.
+    const int64_t now = NowUnixMillis();
     batch->rows = spare_rows_.Take();
     batch->rows.resize(batch->records.size());
     batch->ingest_runs.clear();
@@ -369,7 +394,8 @@ void Pipeline::ProcessLoop() {
       }
       // The row takes the record's buffer when the source left room in it (Kafka does).
       const size_t record_size = record.json.size();
-      Status status = transform.ApplyOwned(record.json, now, batch->rows[stored]);
+      const int64_t ingested_at = record.ingest_us > 0 ? record.ingest_us / 1000 : now;
+      Status status = transform.ApplyOwned(record.json, ingested_at, batch->rows[stored]);
       if (status.ok()) {
         // Where the row came from, for a sink that must dead-letter it (a NUL PostgreSQL
         // cannot hold): the same position, item and bytes as the record's own dead letter.
@@ -379,6 +405,22 @@ void Pipeline::ProcessLoop() {
         row.partition = record.partition;
         row.record_size = static_cast<uint32_t>(record_size);
         row.ingest_us = record.ingest_us;
+        if (gated) {
+          const RowGate::Verdict verdict = gate.Check(row, &reason);
+          // Filtered: the slot is reused by the next row; nothing is stored or rejected.
+          if (verdict == RowGate::Verdict::kFiltered) continue;
+          if (verdict == RowGate::Verdict::kReject) {
+            // The record's bytes are the row's first record_size bytes (the record.json
+            // buffer may be the row's now); through the same secret-safe rule as every dead
+            // letter.
+            batch->dead.push_back(MakeDeadLetter(
+                reason,
+                record.partition < 0 ? batch->origin
+                                     : fmt::format("{}/{}", batch->origin, record.partition),
+                record.position, record.item, row.record()));
+            continue;
+          }
+        }
         AddIngestTime(batch->ingest_runs, record.ingest_us);
         ++stored;
       } else {
@@ -392,6 +434,7 @@ void Pipeline::ProcessLoop() {
       }
     }
     batch->rows.resize(stored);
+    if (gated) PublishGateCounts(gate.counts(), published);
     if (meters_) {
       meters_->rows->Add(stored);
       meters_->dead_letters->Add(batch->dead.size() - ingest_dead);
@@ -405,6 +448,22 @@ void Pipeline::ProcessLoop() {
   // Records not in the layout the fast reader takes cost several times more to transform.
   spdlog::debug("transform: {} records taken by the canonical reader", transform.canonical_reads());
   processed_.Close();
+}
+
+void Pipeline::PublishGateCounts(const RowGate::Counts& counts, RowGate::Counts& published) {
+  const uint64_t filtered = counts.filtered - published.filtered;
+  stats_.filtered += filtered;
+  stats_.late += counts.late - published.late;
+  if (meters_ && filtered > 0) meters_->filtered->Add(filtered);
+  for (size_t i = 0; i < counts.violations.size() && i < published.violations.size(); ++i) {
+    const uint64_t broke = counts.violations[i] - published.violations[i];
+    if (broke == 0) continue;
+    stats_.rule_violations[i] += broke;
+    if (meters_) meters_->rule_violations[i]->Add(broke);
+  }
+  published.filtered = counts.filtered;
+  published.late = counts.late;
+  published.violations = counts.violations;  // Same size: no allocation.
 }
 
 void Pipeline::ForwardLoop() {

@@ -23,12 +23,20 @@
 // full or `linger` after its first record was due, and after a stall it catches up by at
 // most one batch. With a duration (--duration) the source ends after that long, as if its
 // input ended. Each record is stamped with its ingest time after the source returned it (one
-// clock read per batch) unless the source set one (Kafka: the message's timestamp).
+// clock read per batch) unless the source set one (Kafka: the message's timestamp). That
+// time is the row's ingested_at, its event time (issue 19): a replay of the same Kafka
+// records gives the same rows and falls in the same aggregation windows.
+//
+// Analytics (issue 19): the process stage asks a RowGate (analytics/rules.h) about each row
+// it made, when PipelineOptions has a filter, rules or aggregations with a lateness: rows
+// the filter drops are counted (PipelineStats::filtered) and go nowhere; rows that break a
+// reject rule or are late become dead letters, like records the transform refused.
 //
 // Metrics (src/observe/README.md, the catalogue), under the label pipeline=`name`: records
 // and bytes in, batch sizes, queue fill, what process made of the records, each sink's rows,
 // rejects, errors, retries, commit time and ingest->stored latency, dead letters by reason
-// (also to the DeadLetters() feed), and rows landed (Landed()) once every sink has a batch.
+// (also to the DeadLetters() feed), rows filtered and rule violations (issue 19), and rows
+// landed (Landed()) once every sink has a batch.
 // Series are looked up once, here, and updated once per batch.
 //
 // Thread-safety: Start/RequestStop/Abort/Wait from one controlling thread; stats() from any.
@@ -40,12 +48,16 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <stop_token>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
 
+#include "analytics/aggregate.h"
+#include "analytics/expr.h"
+#include "analytics/rules.h"
 #include "core/bounded_queue.h"
 #include "core/checkpoint.h"
 #include "core/record.h"
@@ -85,6 +97,14 @@ struct PipelineOptions {
   std::string name;
   // Where the metrics go; nullptr reports none (for measuring what they cost).
   MetricsRegistry* metrics = &Metrics();
+  // What the process stage decides about each row it made (issue 19; a RowGate, see
+  // analytics/rules.h): rows that fail `filter` are dropped and counted, rows that break a
+  // reject rule or come later than an aggregation's lateness become dead letters. Only
+  // `aggregations`' lateness is read here; the sinks keep the tables. Not applied when
+  // forwarding (produce makes no rows).
+  std::optional<Predicate> filter;
+  std::vector<QualityRule> rules;
+  std::vector<AggregationSpec> aggregations;
 };
 
 // What one sink made of the batches it committed.
@@ -101,6 +121,13 @@ struct PipelineStats {
   std::atomic<uint64_t> stored{0};
   std::atomic<uint64_t> rejected{0};
   std::atomic<uint64_t> sink_retries{0};
+  // What the process stage's RowGate decided, added once per batch as the process stage
+  // hands it on: rows the filter dropped (neither stored nor rejected), rows later than an
+  // aggregation's lateness (dead letters, also in `rejected` once stored), and per rule (in
+  // PipelineOptions::rules order) the rows that broke it, rejected or counted.
+  std::atomic<uint64_t> filtered{0};
+  std::atomic<uint64_t> late{0};
+  std::vector<std::atomic<uint64_t>> rule_violations;
   // Per sink, in the order given to the Pipeline. With several sinks a row one of them
   // refuses is stored by the others: each count is exact for its own store, and
   // stored + rejected is the same for every sink.
@@ -139,6 +166,8 @@ class Pipeline {
   size_t Pace(Pacer& pacer, const std::stop_token& stop, std::chrono::steady_clock::time_point end,
               bool* last);
   void ProcessLoop();
+  // Adds what the gate counted since `published` to the stats and metrics (once per batch).
+  void PublishGateCounts(const RowGate::Counts& counts, RowGate::Counts& published);
   void ForwardLoop();
   void SinkLoop();
   void PipelinedSinkLoop(Sink& sink);

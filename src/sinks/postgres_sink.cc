@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bit>
 #include <map>
+#include <optional>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -12,6 +13,7 @@
 
 #include "core/clock.h"
 #include "core/uuid.h"
+#include "sinks/pg_aggregate.h"
 
 namespace spate {
 namespace {
@@ -239,6 +241,16 @@ std::string PostgresSink::SchemaSql() {
   return sql + "COMMIT;\n";
 }
 
+Result<std::string> PostgresSink::SchemaSql(const std::vector<AggregationSpec>& aggregations) {
+  auto script = PgAggregationsScript(aggregations);
+  if (!script.ok()) return script.status();
+  std::string sql = SchemaSql();
+  // In the same transaction as the tables: created_users exists by then.
+  constexpr std::string_view kCommit = "COMMIT;\n";
+  sql.insert(sql.size() - kCommit.size(), *script);
+  return sql;
+}
+
 Result<std::string> PostgresSink::UpgradeSql(int from_version) {
   if (from_version != 1) {
     return Status::Fatal(fmt::format(
@@ -464,6 +476,7 @@ Status PostgresSink::SetUp() {
           table.name, diff)));
     }
   }
+  if (Status s = SetUpAggregations(c); !s.ok()) return rollback(s);
   if (Status s = PgExec(c, "COMMIT", "commit set-up"); !s.ok()) return s;
   // Per-connection staging tables for the upsert paths; emptied by every commit. TEMP on the
   // database is all they need (PUBLIC has it by default).
@@ -476,6 +489,201 @@ Status PostgresSink::SetUp() {
     return Status::Fatal(
         fmt::format("{} (spate needs TEMP on the database: GRANT TEMP ON DATABASE <db> TO <role>)",
                     s.message()));
+  }
+  return Status::Ok();
+}
+
+namespace {
+
+// Runs `sql` with text parameters and returns its rows' first column (NULL as nullopt).
+Result<std::vector<std::optional<std::string>>> QueryColumn(PGconn* c, const char* sql,
+                                                            const std::vector<std::string>& params,
+                                                            std::string_view what) {
+  std::vector<const char*> values;
+  for (const std::string& p : params) values.push_back(p.c_str());
+  PgResult result(PQexecParams(c, sql, static_cast<int>(values.size()), nullptr, values.data(),
+                               nullptr, nullptr, 0));
+  if (PQresultStatus(result.get()) != PGRES_TUPLES_OK) return PgError(c, result.get(), what);
+  std::vector<std::optional<std::string>> out;
+  for (int i = 0; i < PQntuples(result.get()); ++i) {
+    if (PQgetisnull(result.get(), i, 0)) {
+      out.emplace_back();
+    } else {
+      out.emplace_back(PQgetvalue(result.get(), i, 0));
+    }
+  }
+  return out;
+}
+
+// A PostgreSQL text[] literal of names made only of [a-z0-9_] (checked aggregation names).
+std::string NameArray(const std::vector<std::string>& names) {
+  std::string out = "{";
+  for (const std::string& n : names) out += (out.size() > 1 ? "," : "") + n;
+  return out + "}";
+}
+
+// What a failed DDL statement means for a role that may not create: the fix.
+Status NeedsAdmin(const Status& s) {
+  if (s.retriable()) return s;
+  return Status::Fatal(fmt::format(
+      "{} (have an admin run the SQL `spate schema --sink postgres` prints with the same "
+      "aggregations, or give spate's role ownership of created_users)",
+      s.message()));
+}
+
+}  // namespace
+
+Status PostgresSink::SetUpAggregations(PGconn* c) {
+  if (options_.raw) return Status::Ok();  // The raw landing never touches created_users.
+  std::vector<PgAggregateSql> made;
+  std::vector<std::string> names;
+  for (const AggregationSpec& spec : options_.aggregations) {
+    auto sql = MakePgAggregateSql(spec);
+    if (!sql.ok()) return sql.status();
+    made.push_back(std::move(sql).value());
+    names.push_back(spec.name);
+  }
+  const Table registry{"spate_aggregations", {{"name", "text"}, {"definition", "text"}}, {"name"}};
+  auto found = ExistingColumns(c, registry.name);
+  if (!found.ok()) return found.status();
+  if (found->empty()) {
+    if (made.empty()) return Status::Ok();  // None configured, none made before.
+    if (Status s = PgExec(c, kPgAggregationsTableSql, "create spate_aggregations"); !s.ok()) {
+      return NeedsAdmin(s);
+    }
+  } else {
+    auto key = PrimaryKey(c, registry.name);
+    if (!key.ok()) return key.status();
+    if (const std::string diff = Difference(registry, *found, std::move(key).value());
+        !diff.empty()) {
+      return Status::Fatal(fmt::format(
+          "table spate_aggregations is not what spate expects: {} (rename or drop it)", diff));
+    }
+  }
+  const bool min_max =
+      std::any_of(made.begin(), made.end(), [](const PgAggregateSql& a) { return a.uses_min_max; });
+  if (min_max) {
+    auto index = QueryColumn(c, "SELECT to_regclass($1)::text", {kPgIngestedAtIndex},
+                             "look for the ingested_at index");
+    if (!index.ok()) return index.status();
+    if (!index->at(0)) {
+      if (Status s = PgExec(c, kPgIngestedAtIndexSql, "create the ingested_at index"); !s.ok()) {
+        return NeedsAdmin(s);
+      }
+    }
+  }
+  for (size_t i = 0; i < made.size(); ++i) {
+    const AggregationSpec& spec = options_.aggregations[i];
+    const PgAggregateSql& a = made[i];
+    const std::string definition = spec.Definition();
+    auto stored = QueryColumn(c, "SELECT definition FROM spate_aggregations WHERE name = $1",
+                              {spec.name}, "read the definition of " + spec.name);
+    if (!stored.ok()) return stored.status();
+    auto columns = ExistingColumns(c, a.table);
+    if (!columns.ok()) return columns.status();
+    if (!columns->empty() && stored->empty()) {
+      return Status::Fatal(fmt::format(
+          "aggregation {}: a table of that name exists and spate did not make it (no row in "
+          "spate_aggregations): rename the aggregation or the table",
+          spec.name));
+    }
+    std::string why;  // Why the table is (re)built; empty: it is as configured.
+    if (columns->empty()) {
+      why = "it was missing";
+    } else if (stored->front().value_or("") != definition) {
+      why = "its definition changed";
+    } else {
+      Table expected{a.table, {}, a.key};
+      for (const auto& [name, type] : a.columns) expected.columns.push_back({name, type});
+      auto key = PrimaryKey(c, a.table);
+      if (!key.ok()) return key.status();
+      if (!Difference(expected, *columns, std::move(key).value()).empty()) {
+        why = "its columns were not spate's";
+      } else {
+        auto triggers = QueryColumn(
+            c,
+            "SELECT count(*)::text FROM pg_trigger WHERE tgrelid = to_regclass('created_users') "
+            "AND tgname = ANY ($1::text[]) AND tgenabled <> 'D'",
+            {NameArray(a.trigger_names)}, "look for the triggers of " + spec.name);
+        if (!triggers.ok()) return triggers.status();
+        // Without its triggers the table was not kept meanwhile (not configured for a while).
+        if (triggers->at(0).value_or("") != std::to_string(a.trigger_names.size())) {
+          why = "it was not maintained";
+        }
+      }
+    }
+    if (why.empty()) {
+      // The table is right; the function may be an older spate's.
+      auto source = QueryColumn(c, "SELECT prosrc FROM pg_proc WHERE oid = to_regprocedure($1)",
+                                {a.function_name + "()"}, "read the function of " + spec.name);
+      if (!source.ok()) return source.status();
+      if (source->empty() || source->front().value_or("") != a.function_body) {
+        if (Status s = PgExec(c, a.create_function.c_str(), "replace the function of " + spec.name);
+            !s.ok()) {
+          return NeedsAdmin(s);
+        }
+      }
+      continue;
+    }
+    // Writers wait (SHARE ROW EXCLUSIVE conflicts with their ROW EXCLUSIVE) from here to the
+    // commit, so the GROUP BY and the triggers see the same rows: none is counted twice or
+    // missed.
+    const std::string rebuild = fmt::format(
+        "LOCK TABLE created_users IN SHARE ROW EXCLUSIVE MODE; DROP TABLE IF EXISTS "
+        "\"{}\"; {}",
+        a.table, a.create_table);
+    if (Status s = PgExec(c, rebuild.c_str(), "create the table of " + spec.name); !s.ok()) {
+      return NeedsAdmin(s);
+    }
+    PgResult built(PQexec(c, a.build.c_str()));
+    if (PQresultStatus(built.get()) != PGRES_COMMAND_OK) {
+      return PgError(c, built.get(), "build " + spec.name + " from created_users");
+    }
+    const std::string groups = PQcmdTuples(built.get());
+    const char* params[] = {spec.name.c_str(), definition.c_str()};
+    PgResult upsert(
+        PQexecParams(c,
+                     "INSERT INTO spate_aggregations (name, definition) VALUES ($1, $2) "
+                     "ON CONFLICT (name) DO UPDATE SET definition = excluded.definition",
+                     2, nullptr, params, nullptr, nullptr, 0));
+    if (PQresultStatus(upsert.get()) != PGRES_COMMAND_OK) {
+      return PgError(c, upsert.get(), "record the definition of " + spec.name);
+    }
+    const std::string keep = a.create_function + a.drop_triggers + a.create_triggers;
+    if (Status s = PgExec(c, keep.c_str(), "create the triggers of " + spec.name); !s.ok()) {
+      return NeedsAdmin(s);
+    }
+    spdlog::info("{}: built aggregation {} from created_users ({} rows) because {}", description_,
+                 spec.name, groups, why);
+  }
+  // Aggregations made before and not configured now stop being maintained (issue 19: their
+  // tables stay for `spate query`); a later run that configures one again rebuilds it, as its
+  // triggers are gone.
+  auto stale = QueryColumn(
+      c,
+      "SELECT a.name FROM spate_aggregations a WHERE a.name <> ALL ($1::text[]) AND EXISTS "
+      "(SELECT FROM pg_trigger t WHERE t.tgrelid = to_regclass('created_users') AND t.tgname = "
+      "'spate_agg_' || a.name || '_ins') ORDER BY a.name",
+      {NameArray(names)}, "look for aggregations no longer configured");
+  if (!stale.ok()) return stale.status();
+  for (const std::optional<std::string>& name : *stale) {
+    AggregationSpec old;
+    old.name = name.value_or("");
+    old.size_ms = old.slide_ms = 1;
+    if (!CheckPgAggregation(old).ok()) continue;  // Not a name spate would have made.
+    std::string drop = "SAVEPOINT unkeep;";
+    for (const std::string& trigger : PgAggregateTriggerNames(old.name)) {
+      drop += fmt::format(" DROP TRIGGER IF EXISTS \"{}\" ON created_users;", trigger);
+    }
+    if (Status s = PgExec(c, drop.c_str(), "drop the triggers of " + old.name); !s.ok()) {
+      if (s.retriable()) return s;
+      (void)PgExec(c, "ROLLBACK TO SAVEPOINT unkeep", "rollback to savepoint");
+      spdlog::warn("{}: aggregation {} is not configured but stays maintained: {}", description_,
+                   old.name, s.message());
+      continue;
+    }
+    spdlog::info("{}: aggregation {} is not configured: its table is no longer maintained",
+                 description_, old.name);
   }
   return Status::Ok();
 }

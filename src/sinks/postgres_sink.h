@@ -8,6 +8,8 @@
 //                   (origin, position, item). Different documents never share a row; the
 //                   same document replayed lands on the row it made first (unchanged).
 //   rejected_users  dead letters: reason, origin, position, item, the raw bytes.
+// and, with aggregations configured (issue 19), spate_aggregations (name, definition) and one
+// table per aggregation, kept by triggers on created_users (pg_aggregate.h).
 //
 // Open looks before it creates: it creates only the tables that are missing, and checks the
 // ones that exist (columns, types, primary key), refusing with the difference. So a role that
@@ -39,6 +41,7 @@
 #include <utility>
 #include <vector>
 
+#include "analytics/aggregate.h"
 #include "sinks/pg.h"
 #include "sinks/sink.h"
 
@@ -56,6 +59,11 @@ struct PostgresSinkOptions {
   // (partition >= 0: read from Kafka, where any producer may have written secrets). Unset:
   // such dead letters keep none.
   std::function<std::string(std::string_view)> scrub_raw;
+  // Windowed aggregations kept exact next to created_users (pg_aggregate.h): Open builds
+  // each one's table from created_users when it is missing or was made under another
+  // definition, and installs the triggers that keep it; aggregations in the database that
+  // are not here any more stop being maintained (their tables stay). Unused when raw.
+  std::vector<AggregationSpec> aggregations;
 };
 
 class PostgresSink final : public Sink {
@@ -73,6 +81,9 @@ class PostgresSink final : public Sink {
   // The DDL an admin runs: every table spate needs (CREATE TABLE IF NOT EXISTS, one
   // transaction), the version row, and the privileges spate needs, as comments.
   static std::string SchemaSql();
+  // The same with the tables, definitions, function and triggers of `aggregations` (rebuilt
+  // from created_users); fails on an aggregation spate cannot keep.
+  static Result<std::string> SchemaSql(const std::vector<AggregationSpec>& aggregations);
   // The SQL that upgrades a database of schema version `from_version` to this one.
   static Result<std::string> UpgradeSql(int from_version);
   // One row in COPY's binary format (columns in kRowColumns order).
@@ -81,6 +92,9 @@ class PostgresSink final : public Sink {
  private:
   Status Connect(bool reconnecting);
   Status SetUp();
+  // Within SetUp's transaction: the configured aggregations' tables (built or rebuilt from
+  // created_users), definitions and triggers; the triggers of unconfigured ones dropped.
+  Status SetUpAggregations(PGconn* c);
   // Each appends what it cannot store (and stores nothing of) to `extra`.
   Status WriteRows(const Batch& batch, std::vector<DeadLetter>& extra);
   Status WriteRaw(const Batch& batch, std::vector<DeadLetter>& extra);

@@ -232,7 +232,7 @@ TEST(RowGate, LatenessFollowsTheRowsOutOfOrder) {
   EXPECT_EQ(gate.counts().late, 4u);
 }
 
-TEST(RowGate, TheRowItselfMovesTheWatermarkFirst) {
+TEST(RowGate, EveryKeptRowMovesTheWatermark) {
   RowGate gate(std::nullopt, {}, {Aggregation("strict", 0)});
   std::string reason;
   EXPECT_EQ(gate.Check(MakeRow("x", 1, 5000), &reason), RowGate::Verdict::kKeep);
