@@ -19,6 +19,7 @@
     dead: 'api/dead_letters?limit=50',
     landed: 'api/landed',
     kafka: 'api/kafka',
+    aggregates: 'api/aggregates',
   };
 
   const $ = (id) => document.getElementById(id);
@@ -500,17 +501,76 @@
   }
 
   // ---- what landed --------------------------------------------------------------------------
+  // Each chart shows, where the store keeps an aggregation grouped by that column alone, the
+  // latest complete window of it as the store holds it (api/aggregates, issue 19); otherwise
+  // the in-process tally of every row this run stored (api/landed).
   const TOP_COUNTRIES = 10;
-  function renderLanded(l) {
+  const TITLES = { countries: 'Rows by country', gender: 'Gender', ages: 'Age' };
+  let landedData = null;
+  let aggregatesData = null;
+
+  function duration(ms) {
+    if (ms % 3600000 === 0) return ms / 3600000 + ' h';
+    if (ms % 60000 === 0) return ms / 60000 + ' min';
+    if (ms % 1000 === 0) return ms / 1000 + ' s';
+    return ms + ' ms';
+  }
+
+  // The aggregation grouped by `column` alone with a complete window, and that window.
+  function storeWindow(column) {
+    for (const a of (aggregatesData && aggregatesData.aggregations) || []) {
+      if (a.error || !a.group_by || a.group_by.length !== 1 || a.group_by[0] !== column) continue;
+      const w = (a.windows || []).find((x) => x.complete);
+      if (w) return { a, w };
+    }
+    return null;
+  }
+
+  // Counts in the tally's shape ({key, rows}) from a store window; `rest` is what the top
+  // groups leave out ({groups, rows}).
+  function storeCounts(sw, column) {
+    const list = sw.w.rows.map((r) => ({ key: r[column], rows: r.users }));
+    const shownRows = list.reduce((a, c) => a + c.rows, 0);
+    return { list, total: sw.w.users, rest: { groups: sw.w.groups - list.length, rows: sw.w.users - shownRows } };
+  }
+
+  // A chart's title and hooks: the table and window it shows, or the tally's title.
+  function source(id, sw) {
+    const el = $(id);
+    setAttr(el, 'data-source', sw ? 'store' : 'tally');
+    setAttr(el, 'data-table', sw ? sw.a.name : '');
+    setAttr(el, 'data-window', sw ? sw.w.start : '');
+    setText($(id + '-title'), sw ? sw.a.name + ' · ' + clock(Date.parse(sw.w.start)) + '–' +
+      clock(Date.parse(sw.w.end)) + ' (' + duration(sw.a.window_ms) + ' window, from the store)' : TITLES[id]);
+  }
+
+  function renderLanded() {
+    const l = landedData || {};
     const total = l.rows || 0;
     const rowsEl = $('landed-rows');
     setText(rowsEl, plural(total, 'row'));
     setAttr(rowsEl, 'data-value', total);
-    let countries = (l.by_country || []).slice().sort((a, b) => b.rows - a.rows);
-    if (countries.length > TOP_COUNTRIES + 1) {
-      const rest = countries.slice(TOP_COUNTRIES);
-      countries = countries.slice(0, TOP_COUNTRIES);
-      countries.push({ key: rest.length + ' more countries', rows: rest.reduce((a, c) => a + c.rows, 0), rest: true });
+    const err = $('aggregates-error');
+    const error = aggregatesData && aggregatesData.error;
+    err.hidden = !error;
+    setText(err, error ? 'aggregations: ' + error : '');
+
+    const byCountry = storeWindow('country');
+    source('countries', byCountry);
+    let countries;
+    let ctotal = total;
+    if (byCountry) {
+      const c = storeCounts(byCountry, 'country');
+      countries = c.list;
+      ctotal = c.total;
+      if (c.rest.groups > 0) countries.push({ key: c.rest.groups + ' more countries', rows: c.rest.rows, rest: true });
+    } else {
+      countries = (l.by_country || []).slice().sort((a, b) => b.rows - a.rows);
+      if (countries.length > TOP_COUNTRIES + 1) {
+        const rest = countries.slice(TOP_COUNTRIES);
+        countries = countries.slice(0, TOP_COUNTRIES);
+        countries.push({ key: rest.length + ' more countries', rows: rest.reduce((a, c) => a + c.rows, 0), rest: true });
+      }
     }
     // Bars are to the scale of the largest country; the remainder is a number, not a bar.
     const cmax = Math.max(1, ...countries.filter((c) => !c.rest).map((c) => c.rows));
@@ -520,10 +580,13 @@
       const fill = h('span', { class: 'fill' });
       fill.style.width = c.rest ? '0' : ((100 * c.rows) / cmax).toFixed(1) + '%';
       track.append(fill);
-      row.append(h('span', { class: 'k' }, c.key), track, h('span', { class: 'v' }, num(c.rows) + ' · ' + pct(c.rows, total)));
+      row.append(h('span', { class: 'k' }, c.key), track, h('span', { class: 'v' }, num(c.rows) + ' · ' + pct(c.rows, ctotal)));
       return row;
     }));
-    const genders = l.by_gender || [];
+
+    const byGender = storeWindow('gender');
+    source('gender', byGender);
+    const genders = byGender ? storeCounts(byGender, 'gender').list : l.by_gender || [];
     const gsum = genders.reduce((a, g) => a + g.rows, 0);
     const stack = h('div', { class: 'stack' });
     const legend = h('div', { class: 'legend' });
@@ -537,7 +600,14 @@
       legend.append(it);
     });
     $('gender').replaceChildren(stack, legend);
-    drawAges(l.by_age || []);
+
+    // Age bands in the store are the band's first year (20 for 20-29); shown in order.
+    const byAge = storeWindow('age_band');
+    source('ages', byAge);
+    drawAges(byAge
+      ? storeCounts(byAge, 'age_band').list.slice().sort((a, b) => a.key - b.key)
+        .map((b) => ({ key: b.key + '-' + (b.key + 9), rows: b.rows }))
+      : l.by_age || []);
   }
 
   function drawAges(bands) {
@@ -596,16 +666,21 @@
         return;
       }
       let chartsDirty = false;
+      let landedDirty = false;
       keys.forEach((k, i) => {
-        if (!changed(k, texts[i])) return;
+        // The reading's time alone changes every second: it is not a change of data.
+        const same = k === 'aggregates' ? texts[i].replace(/"read_at":"[^"]*"/, '') : texts[i];
+        if (!changed(k, same)) return;
         const data = JSON.parse(texts[i]);
         if (k === 'overview') renderOverview(data);
         else if (k === 'series') (seriesData = data), (chartsDirty = true);
         else if (k === 'kafka') (kafkaData = data), (chartsDirty = true);
         else if (k === 'dead') renderDead(data);
-        else if (k === 'landed') renderLanded(data);
+        else if (k === 'landed') (landedData = data), (landedDirty = true);
+        else if (k === 'aggregates') (aggregatesData = data), (landedDirty = true);
       });
       if (chartsDirty) renderCharts();
+      if (landedDirty) renderLanded();
       document.body.dataset.pollsShown = n;
       setTimeout(poll, POLL_MS);
     } catch (err) {
@@ -623,7 +698,7 @@
     clearTimeout(resizeTimer);
     resizeTimer = setTimeout(() => {
       renderCharts();
-      if (seen.landed) renderLanded(JSON.parse(seen.landed));
+      if (landedData || aggregatesData) renderLanded();
     }, 150);
   });
 
