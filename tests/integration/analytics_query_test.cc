@@ -13,6 +13,7 @@
 #include <tuple>
 #include <vector>
 
+#include "pg_rig.h"
 #include "sinks/sqlite_db.h"
 #include "spate_process.h"
 
@@ -20,6 +21,9 @@ namespace spate {
 namespace {
 
 using spate::testing::Outcome;
+using spate::testing::PgRig;
+using spate::testing::PgRows;
+using spate::testing::PgStatus;
 using spate::testing::RunSpate;
 using spate::testing::TempDir;
 
@@ -85,25 +89,22 @@ std::vector<Window> ShownWindows(const std::string& out, const std::string& name
   return windows;
 }
 
-// What the table holds, read whole: its latest `windows` windows, newest first, each with
+// One row of an aggregation table by country: window_start, window_end, country, users.
+using TableRow = std::tuple<std::string, std::string, std::string, int64_t>;
+
+// What the table holds, given whole: its latest `windows` windows, newest first, each with
 // its `groups` top groups (most users, then by name).
-std::vector<Window> StoredWindows(SqliteDb& db, const std::string& table, int windows, int groups,
+std::vector<Window> LatestWindows(const std::vector<TableRow>& table, int windows, int groups,
                                   const std::string& now) {
-  auto stmt = db.Prepare("SELECT window_start, window_end, country, users FROM " + table);
-  EXPECT_TRUE(stmt.ok()) << stmt.status().message();
-  if (!stmt.ok()) return {};
   std::map<std::string, Window, std::greater<>> all;
-  while (sqlite3_step(stmt->get()) == SQLITE_ROW) {
-    auto text = [&](int i) {
-      return std::string(reinterpret_cast<const char*>(sqlite3_column_text(stmt->get(), i)));
-    };
-    Window& w = all[text(0)];
-    w.start = text(0);
-    w.end = text(1);
+  for (const auto& [start, end, country, users] : table) {
+    Window& w = all[start];
+    w.start = start;
+    w.end = end;
     w.complete = w.end <= now;
     w.groups += 1;
-    w.users += sqlite3_column_int64(stmt->get(), 3);
-    w.rows.emplace_back(text(2), sqlite3_column_int64(stmt->get(), 3));
+    w.users += users;
+    w.rows.emplace_back(country, users);
   }
   std::vector<Window> out;
   for (auto& [start, w] : all) {
@@ -115,6 +116,20 @@ std::vector<Window> StoredWindows(SqliteDb& db, const std::string& table, int wi
     out.push_back(w);
   }
   return out;
+}
+
+std::vector<TableRow> SqliteTable(SqliteDb& db, const std::string& table) {
+  std::vector<TableRow> rows;
+  auto stmt = db.Prepare("SELECT window_start, window_end, country, users FROM " + table);
+  EXPECT_TRUE(stmt.ok()) << stmt.status().message();
+  if (!stmt.ok()) return rows;
+  auto text = [&](int i) {
+    return std::string(reinterpret_cast<const char*>(sqlite3_column_text(stmt->get(), i)));
+  };
+  while (sqlite3_step(stmt->get()) == SQLITE_ROW) {
+    rows.emplace_back(text(0), text(1), text(2), sqlite3_column_int64(stmt->get(), 3));
+  }
+  return rows;
 }
 
 // A store as spate makes it, from a real run, with aggregation tables in the documented
@@ -175,7 +190,7 @@ TEST(AnalyticsQuery, ShowsTheLatestWindowsOfEachAggregationAsStored) {
   auto db = SqliteDb::Open(data + "/spate.db", false);
   ASSERT_TRUE(db.ok());
   const std::vector<Window> stored =
-      StoredWindows(*db, "users_per_minute_by_country", 3, 10, Now());
+      LatestWindows(SqliteTable(*db, "users_per_minute_by_country"), 3, 10, Now());
   ASSERT_EQ(stored.size(), 3u);
   EXPECT_EQ(shown, stored) << query.out;
   // The newest is the one still in progress; the one with ties lists them by name.
@@ -203,6 +218,46 @@ TEST(AnalyticsQuery, ATableThatCannotBeReadIsAnError) {
   EXPECT_NE(query.out.find("no such table"), std::string::npos) << query.out;
   // The rest of the summary is still there.
   EXPECT_NE(query.out.find("created_users:  50 rows"), std::string::npos) << query.out;
+}
+
+// A real run into PostgreSQL with aggregations (the sink keeps them by triggers): the query
+// shows each table's latest windows as the table holds them; the DSN's password is never
+// printed.
+TEST(AnalyticsQuery, ShowsPostgresAggregationsAsStored) {
+  PgRig rig;
+  const PgStatus started = rig.Start();
+  ASSERT_TRUE(started.ok()) << started.error();
+  ASSERT_TRUE(rig.CreateDatabase("spate").ok());
+  TempDir dir;
+  // One-second windows, and a run of about three seconds: several windows.
+  Outcome run = RunSpate(dir, {"run", "--sink", "postgres", "--pg-dsn", rig.Dsn("spate"), "--count",
+                               "900", "--rate", "300", "--aggregate", "by_country:1s:country",
+                               "--aggregate", "per_second:1s", "--progress", "never"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  Outcome query = RunSpate(dir, {"query", "--sink", "postgres", "--pg-dsn", rig.Dsn("spate")});
+  ASSERT_EQ(query.exit_code, 0) << query.err << query.out;
+  EXPECT_EQ(query.out.find(rig.password()), std::string::npos);
+  EXPECT_EQ(query.err.find(rig.password()), std::string::npos);
+  EXPECT_NE(query.out.find("\n  by_country: window 1s, by country\n"), std::string::npos)
+      << query.out;
+  EXPECT_NE(query.out.find("\n  per_second: window 1s\n"), std::string::npos) << query.out;
+
+  const PgRows table = rig.Query(
+      "spate",
+      "SELECT to_char(window_start AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), "
+      "to_char(window_end AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), country, "
+      "users::text FROM by_country");
+  ASSERT_TRUE(table.ok()) << table.status.error();
+  std::vector<TableRow> rows;
+  for (const auto& r : table.rows) rows.emplace_back(*r[0], *r[1], *r[2], std::stoll(*r[3]));
+  const std::vector<Window> stored = LatestWindows(rows, 3, 10, Now());
+  ASSERT_GE(stored.size(), 2u) << "a run of about 3 s fills more than one 1 s window";
+  const std::vector<Window> shown = ShownWindows(query.out, "by_country");
+  EXPECT_EQ(shown, stored) << query.out;
+  // Every user of the run is in exactly one window.
+  const PgRows sum = rig.Query("spate", "SELECT sum(users)::text FROM by_country");
+  ASSERT_TRUE(sum.ok()) << sum.status.error();
+  EXPECT_EQ(*sum.rows.at(0).at(0), "900");
 }
 
 }  // namespace
