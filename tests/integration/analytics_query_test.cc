@@ -13,6 +13,9 @@
 #include <tuple>
 #include <vector>
 
+#include <simdjson.h>
+
+#include "dashboard_rig.h"
 #include "pg_rig.h"
 #include "sinks/sqlite_db.h"
 #include "spate_process.h"
@@ -20,12 +23,18 @@
 namespace spate {
 namespace {
 
+using spate::testing::DashboardPort;
+using spate::testing::Eventually;
+using spate::testing::Fifo;
+using spate::testing::HttpGet;
 using spate::testing::Outcome;
 using spate::testing::PgRig;
 using spate::testing::PgRows;
 using spate::testing::PgStatus;
 using spate::testing::RunSpate;
+using spate::testing::SpateProcess;
 using spate::testing::TempDir;
+using spate::testing::UserLines;
 
 struct Window {
   std::string start;
@@ -258,6 +267,76 @@ TEST(AnalyticsQuery, ShowsPostgresAggregationsAsStored) {
   const PgRows sum = rig.Query("spate", "SELECT sum(users)::text FROM by_country");
   ASSERT_TRUE(sum.ok()) << sum.status.error();
   EXPECT_EQ(*sum.rows.at(0).at(0), "900");
+}
+
+// The same reading on the dashboard: /api/aggregates of a run into PostgreSQL (the run's
+// DSN, never served) holds the table's latest windows as the table holds them.
+TEST(AnalyticsQuery, TheDashboardServesTheSameWindows) {
+  PgRig rig;
+  const PgStatus started = rig.Start();
+  ASSERT_TRUE(started.ok()) << started.error();
+  ASSERT_TRUE(rig.CreateDatabase("spate").ok());
+  TempDir dir;
+  Fifo fifo(dir.File("users.jsonl"));
+  ASSERT_TRUE(fifo.ok());
+  SpateProcess spate(dir, {"run", "--source", "file", "--input", fifo.path(), "--sink", "postgres",
+                           "--pg-dsn", rig.Dsn("spate"), "--aggregate", "by_country:1s:country",
+                           "--http", "127.0.0.1:0", "--progress", "never"});
+  ASSERT_TRUE(fifo.OpenWriter());  // The run opens its input before the dashboard starts.
+  const int port = DashboardPort(spate);
+  ASSERT_GT(port, 0) << spate.Stderr();
+  ASSERT_TRUE(fifo.Write(UserLines(0, 300)));
+  // All stored: the table no longer changes.
+  ASSERT_TRUE(Eventually([&] {
+    const PgRows sum = rig.Query("spate", "SELECT coalesce(sum(users), 0)::text FROM by_country");
+    return sum.ok() && *sum.rows.at(0).at(0) == "300";
+  })) << spate.Stderr();
+  const PgRows table = rig.Query(
+      "spate",
+      "SELECT to_char(window_start AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), "
+      "to_char(window_end AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), country, "
+      "users::text FROM by_country");
+  ASSERT_TRUE(table.ok()) << table.status.error();
+  std::vector<TableRow> rows;
+  for (const auto& r : table.rows) rows.emplace_back(*r[0], *r[1], *r[2], std::stoll(*r[3]));
+
+  std::string body;
+  std::vector<Window> served, stored;
+  // A reading from before the last commit is at most a second old: the next one has all.
+  const bool same = Eventually([&] {
+    auto r = HttpGet(port, "/api/aggregates");
+    if (!r || r->status != 200) return false;
+    body = r->body;
+    simdjson::dom::parser parser;
+    simdjson::dom::element doc;
+    if (parser.parse(body).get(doc)) return false;
+    stored = LatestWindows(rows, 3, 10, std::string(doc["read_at"].get_string().value()));
+    served.clear();
+    for (simdjson::dom::element a : doc["aggregations"].get_array()) {
+      if (std::string_view(a["name"]) != "by_country") continue;
+      if (!a["error"].is_null() || std::string_view(a["store"]) != "postgres") return false;
+      for (simdjson::dom::element w : a["windows"].get_array()) {
+        Window& got = served.emplace_back();
+        got.start = std::string(w["start"].get_string().value());
+        got.end = std::string(w["end"].get_string().value());
+        got.complete = bool(w["complete"]);
+        got.groups = int64_t(w["groups"]);
+        got.users = int64_t(w["users"]);
+        for (simdjson::dom::element row : w["rows"].get_array()) {
+          got.rows.emplace_back(std::string(row["country"].get_string().value()),
+                                int64_t(row["users"]));
+        }
+      }
+    }
+    return served == stored;
+  });
+  EXPECT_TRUE(same) << body;
+  EXPECT_FALSE(stored.empty());
+  EXPECT_EQ(body.find(rig.password()), std::string::npos);
+  fifo.Close();
+  const Outcome end = spate.Wait();
+  EXPECT_EQ(end.exit_code, 0) << end.err;
+  EXPECT_EQ(end.err.find(rig.password()), std::string::npos);
 }
 
 }  // namespace
