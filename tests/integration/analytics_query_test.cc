@@ -209,6 +209,32 @@ TEST(AnalyticsQuery, ShowsTheLatestWindowsOfEachAggregationAsStored) {
   EXPECT_NE(query.out.find("more groups"), std::string::npos);
 }
 
+// A real run with aggregations into SQLite (the sink keeps the tables in the rows'
+// transactions): the query shows each table's latest windows as the table holds them.
+TEST(AnalyticsQuery, ShowsTheAggregationsOfASqliteRun) {
+  TempDir dir;
+  const std::string data = dir.File("data");
+  // One-second windows, and a run of about three seconds: several windows.
+  Outcome run = RunSpate(
+      dir, {"run", "--count", "900", "--rate", "300", "--data-dir", data, "--aggregate",
+            "by_country:1s:country", "--aggregate", "per_second:1s", "--progress", "never"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  Outcome query = RunSpate(dir, {"query", "--data-dir", data});
+  ASSERT_EQ(query.exit_code, 0) << query.err << query.out;
+  EXPECT_NE(query.out.find("\n  by_country: window 1s, by country\n"), std::string::npos)
+      << query.out;
+  EXPECT_NE(query.out.find("\n  per_second: window 1s\n"), std::string::npos) << query.out;
+  auto db = SqliteDb::Open(data + "/spate.db", false);
+  ASSERT_TRUE(db.ok());
+  const std::vector<TableRow> rows = SqliteTable(*db, "by_country");
+  int64_t users = 0;
+  for (const TableRow& r : rows) users += std::get<3>(r);
+  EXPECT_EQ(users, 900) << "every user of the run is in exactly one window";
+  const std::vector<Window> stored = LatestWindows(rows, 3, 10, Now());
+  ASSERT_GE(stored.size(), 2u) << "a run of about 3 s fills more than one 1 s window";
+  EXPECT_EQ(ShownWindows(query.out, "by_country"), stored) << query.out;
+}
+
 TEST(AnalyticsQuery, ATableThatCannotBeReadIsAnError) {
   TempDir dir;
   const std::string data = dir.File("data");
