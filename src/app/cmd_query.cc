@@ -217,6 +217,14 @@ std::string GroupOrder(const AggregateTable& t) {
 }
 std::string Quoted(std::string_view name) { return fmt::format("\"{}\"", name); }
 
+// How many of a table's latest windows to read: `windows`, or for the dashboard, which shows
+// the latest complete one, enough to hold one: a hopping window overlaps size/slide - 1
+// newer ones that may all be open.
+int WindowsToRead(const AggregationSpec& spec, int windows, bool complete_one) {
+  if (!complete_one || spec.slide_ms <= 0) return windows;
+  return static_cast<int>(std::clamp<int64_t>(spec.size_ms / spec.slide_ms + 1, windows, 64));
+}
+
 // The time in the tables' form, to compare window ends with as text (the same fixed width).
 std::string NowText() { return Rfc3339(std::chrono::system_clock::now()); }
 
@@ -313,7 +321,8 @@ Status ReadSqliteWindows(SqliteDb& db, AggregateTable& t, const std::string& now
 
 // Every aggregation table of the database (none when it has no spate_aggregations table,
 // as one made before issue 19). A table that cannot be read says so in its `error`.
-Result<std::vector<StoreAggregate>> SqliteAggregates(SqliteDb& db, int windows, int groups) {
+Result<std::vector<StoreAggregate>> SqliteAggregates(SqliteDb& db, int windows, int groups,
+                                                     bool complete_one = false) {
   std::vector<std::pair<std::string, std::string>> tables;
   Status s = ForEachRow(db, "SELECT name, definition FROM spate_aggregations ORDER BY name", -1,
                         [&](sqlite3_stmt* st) { tables.emplace_back(Text(st, 0), Text(st, 1)); });
@@ -326,7 +335,8 @@ Result<std::vector<StoreAggregate>> SqliteAggregates(SqliteDb& db, int windows, 
   for (auto& [name, definition] : tables) {
     AggregateTable t = DescribeAggregate("sqlite", std::move(name), std::move(definition));
     if (t.out.error.empty()) {
-      if (Status r = ReadSqliteWindows(db, t, now, windows, groups); !r.ok()) {
+      const int n = WindowsToRead(t.spec, windows, complete_one);
+      if (Status r = ReadSqliteWindows(db, t, now, n, groups); !r.ok()) {
         t.out.error = r.message();
         t.out.windows.clear();
       }
@@ -515,7 +525,8 @@ Status ReadPgWindows(PGconn* c, AggregateTable& t, const std::string& now, int w
 }
 
 // As SqliteAggregates. Errors are redacted (a server's message may quote the DSN).
-Result<std::vector<StoreAggregate>> PgAggregates(PGconn* c, int windows, int groups) {
+Result<std::vector<StoreAggregate>> PgAggregates(PGconn* c, int windows, int groups,
+                                                 bool complete_one = false) {
   PgResult listed(PQexec(c, "SELECT name, definition FROM spate_aggregations ORDER BY name"));
   if (PQresultStatus(listed.get()) != PGRES_TUPLES_OK) {
     const char* state = PQresultErrorField(listed.get(), PG_DIAG_SQLSTATE);
@@ -530,7 +541,8 @@ Result<std::vector<StoreAggregate>> PgAggregates(PGconn* c, int windows, int gro
     AggregateTable t = DescribeAggregate("postgres", PQgetvalue(listed.get(), i, 0),
                                          PQgetvalue(listed.get(), i, 1));
     if (t.out.error.empty()) {
-      if (Status r = ReadPgWindows(c, t, now, windows, groups); !r.ok()) {
+      const int n = WindowsToRead(t.spec, windows, complete_one);
+      if (Status r = ReadPgWindows(c, t, now, n, groups); !r.ok()) {
         t.out.error = RedactSecrets(r.message());
         t.out.windows.clear();
       }
@@ -653,8 +665,9 @@ class StoreReader {
           take(db.status(), "sqlite");
         }
       }
-      if (sqlite_ &&
-          !take(SqliteAggregates(*sqlite_, kAggregateWindows, kAggregateGroups), "sqlite")) {
+      if (sqlite_ && !take(SqliteAggregates(*sqlite_, kAggregateWindows, kAggregateGroups,
+                                            /*complete_one=*/true),
+                           "sqlite")) {
         sqlite_.reset();
       }
     }
@@ -670,7 +683,9 @@ class StoreReader {
           take(Status::Fatal(RedactSecrets(conn.status().message())), "postgres");
         }
       }
-      if (pg_ && !take(PgAggregates(pg_.get(), kAggregateWindows, kAggregateGroups), "postgres")) {
+      if (pg_ &&
+          !take(PgAggregates(pg_.get(), kAggregateWindows, kAggregateGroups, /*complete_one=*/true),
+                "postgres")) {
         pg_.reset();
       }
     }

@@ -6,10 +6,12 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -295,8 +297,45 @@ TEST(AnalyticsQuery, ShowsPostgresAggregationsAsStored) {
   EXPECT_EQ(*sum.rows.at(0).at(0), "900");
 }
 
+// The windows of table `name` in an /api/aggregates answer (rows by country).
+std::vector<Window> ServedWindows(simdjson::dom::element doc, std::string_view name) {
+  std::vector<Window> served;
+  for (simdjson::dom::element a : doc["aggregations"].get_array()) {
+    if (std::string_view(a["name"]) != name) continue;
+    EXPECT_TRUE(a["error"].is_null()) << simdjson::to_string(a);
+    EXPECT_EQ(std::string_view(a["store"]), "postgres");
+    for (simdjson::dom::element w : a["windows"].get_array()) {
+      Window& got = served.emplace_back();
+      got.start = std::string(w["start"].get_string().value());
+      got.end = std::string(w["end"].get_string().value());
+      got.complete = bool(w["complete"]);
+      got.groups = int64_t(w["groups"]);
+      got.users = int64_t(w["users"]);
+      for (simdjson::dom::element row : w["rows"].get_array()) {
+        got.rows.emplace_back(std::string(row["country"].get_string().value()),
+                              int64_t(row["users"]));
+      }
+    }
+  }
+  return served;
+}
+
+std::vector<TableRow> PgTable(const PgRig& rig, const std::string& table) {
+  const PgRows found = rig.Query(
+      "spate",
+      "SELECT to_char(window_start AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), "
+      "to_char(window_end AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), country, "
+      "users::text FROM " +
+          table);
+  EXPECT_TRUE(found.ok()) << found.status.error();
+  std::vector<TableRow> rows;
+  for (const auto& r : found.rows) rows.emplace_back(*r[0], *r[1], *r[2], std::stoll(*r[3]));
+  return rows;
+}
+
 // The same reading on the dashboard: /api/aggregates of a run into PostgreSQL (the run's
-// DSN, never served) holds the table's latest windows as the table holds them.
+// DSN, never served) holds each table's latest windows as the table holds them: 3 of a
+// tumbling one; of a hopping one (4 s every 1 s) 5, enough to hold a complete window.
 TEST(AnalyticsQuery, TheDashboardServesTheSameWindows) {
   PgRig rig;
   const PgStatus started = rig.Start();
@@ -305,29 +344,29 @@ TEST(AnalyticsQuery, TheDashboardServesTheSameWindows) {
   TempDir dir;
   Fifo fifo(dir.File("users.jsonl"));
   ASSERT_TRUE(fifo.ok());
-  SpateProcess spate(dir, {"run", "--source", "file", "--input", fifo.path(), "--sink", "postgres",
-                           "--pg-dsn", rig.Dsn("spate"), "--aggregate", "by_country:1s:country",
-                           "--http", "127.0.0.1:0", "--progress", "never"});
+  SpateProcess spate(
+      dir, {"run", "--source", "file", "--input", fifo.path(), "--sink", "postgres", "--pg-dsn",
+            rig.Dsn("spate"), "--aggregate", "by_country:1s:country", "--aggregate",
+            R"({"name":"hopping","window":"4s","slide":"1s","group_by":["country"]})", "--http",
+            "127.0.0.1:0", "--progress", "never"});
   ASSERT_TRUE(fifo.OpenWriter());  // The run opens its input before the dashboard starts.
   const int port = DashboardPort(spate);
   ASSERT_GT(port, 0) << spate.Stderr();
-  ASSERT_TRUE(fifo.Write(UserLines(0, 300)));
-  // All stored: the table no longer changes.
+  // Three bursts a second and a half apart: windows of both tables on either side of them.
+  for (int burst = 0; burst < 3; ++burst) {
+    if (burst > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    ASSERT_TRUE(fifo.Write(UserLines(burst * 100, 100)));
+  }
+  // All stored: the tables no longer change.
   ASSERT_TRUE(Eventually([&] {
     const PgRows sum = rig.Query("spate", "SELECT coalesce(sum(users), 0)::text FROM by_country");
     return sum.ok() && *sum.rows.at(0).at(0) == "300";
   })) << spate.Stderr();
-  const PgRows table = rig.Query(
-      "spate",
-      "SELECT to_char(window_start AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), "
-      "to_char(window_end AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), country, "
-      "users::text FROM by_country");
-  ASSERT_TRUE(table.ok()) << table.status.error();
-  std::vector<TableRow> rows;
-  for (const auto& r : table.rows) rows.emplace_back(*r[0], *r[1], *r[2], std::stoll(*r[3]));
+  const std::vector<TableRow> tumbling = PgTable(rig, "by_country");
+  const std::vector<TableRow> hopping = PgTable(rig, "hopping");
 
   std::string body;
-  std::vector<Window> served, stored;
+  std::vector<Window> served, stored, served_hopping, stored_hopping;
   // A reading from before the last commit is at most a second old: the next one has all.
   const bool same = Eventually([&] {
     auto r = HttpGet(port, "/api/aggregates");
@@ -336,28 +375,18 @@ TEST(AnalyticsQuery, TheDashboardServesTheSameWindows) {
     simdjson::dom::parser parser;
     simdjson::dom::element doc;
     if (parser.parse(body).get(doc)) return false;
-    stored = LatestWindows(rows, 3, 10, std::string(doc["read_at"].get_string().value()));
-    served.clear();
-    for (simdjson::dom::element a : doc["aggregations"].get_array()) {
-      if (std::string_view(a["name"]) != "by_country") continue;
-      if (!a["error"].is_null() || std::string_view(a["store"]) != "postgres") return false;
-      for (simdjson::dom::element w : a["windows"].get_array()) {
-        Window& got = served.emplace_back();
-        got.start = std::string(w["start"].get_string().value());
-        got.end = std::string(w["end"].get_string().value());
-        got.complete = bool(w["complete"]);
-        got.groups = int64_t(w["groups"]);
-        got.users = int64_t(w["users"]);
-        for (simdjson::dom::element row : w["rows"].get_array()) {
-          got.rows.emplace_back(std::string(row["country"].get_string().value()),
-                                int64_t(row["users"]));
-        }
-      }
-    }
-    return served == stored;
+    const std::string read_at(doc["read_at"].get_string().value());
+    stored = LatestWindows(tumbling, 3, 10, read_at);
+    stored_hopping = LatestWindows(hopping, 5, 10, read_at);
+    served = ServedWindows(doc, "by_country");
+    served_hopping = ServedWindows(doc, "hopping");
+    return served == stored && served_hopping == stored_hopping;
   });
   EXPECT_TRUE(same) << body;
-  EXPECT_FALSE(stored.empty());
+  EXPECT_EQ(served, stored);
+  EXPECT_EQ(served_hopping, stored_hopping);
+  EXPECT_GE(stored.size(), 2u);
+  EXPECT_EQ(stored_hopping.size(), 5u) << "3 s of bursts fill 6 or more 4 s windows every 1 s";
   EXPECT_EQ(body.find(rig.password()), std::string::npos);
   fifo.Close();
   const Outcome end = spate.Wait();
