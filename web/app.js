@@ -501,47 +501,26 @@
   }
 
   // ---- what landed --------------------------------------------------------------------------
-  // Each chart shows, where the store keeps an aggregation grouped by that column alone, the
-  // latest complete window of it as the store holds it (api/aggregates, issue 19); otherwise
-  // the in-process tally of every row this run stored (api/landed).
+  // Where the store keeps an aggregation grouped by a chart's column alone, the chart shows
+  // its latest complete window (api/aggregates, issue 19); otherwise the in-process tally.
   const TOP_COUNTRIES = 10;
   const TITLES = { countries: 'Rows by country', gender: 'Gender', ages: 'Age' };
   let landedData = null;
-  let aggregatesData = null;
+  let aggData = null;
+  const dur = (ms) => (ms % 60000 ? ms / 1000 + ' s' : ms / 60000 + ' min');
 
-  function duration(ms) {
-    if (ms % 3600000 === 0) return ms / 3600000 + ' h';
-    if (ms % 60000 === 0) return ms / 60000 + ' min';
-    if (ms % 1000 === 0) return ms / 1000 + ' s';
-    return ms + ' ms';
-  }
-
-  // The aggregation grouped by `column` alone with a complete window, and that window.
-  function storeWindow(column) {
-    for (const a of (aggregatesData && aggregatesData.aggregations) || []) {
-      if (a.error || !a.group_by || a.group_by.length !== 1 || a.group_by[0] !== column) continue;
-      const w = (a.windows || []).find((x) => x.complete);
-      if (w) return { a, w };
-    }
-    return null;
-  }
-
-  // Counts in the tally's shape ({key, rows}) from a store window; `rest` is what the top
-  // groups leave out ({groups, rows}).
-  function storeCounts(sw, column) {
-    const list = sw.w.rows.map((r) => ({ key: r[column], rows: r.users }));
-    const shownRows = list.reduce((a, c) => a + c.rows, 0);
-    return { list, total: sw.w.users, rest: { groups: sw.w.groups - list.length, rows: sw.w.users - shownRows } };
-  }
-
-  // A chart's title and hooks: the table and window it shows, or the tally's title.
-  function source(id, sw) {
-    const el = $(id);
-    setAttr(el, 'data-source', sw ? 'store' : 'tally');
-    setAttr(el, 'data-table', sw ? sw.a.name : '');
-    setAttr(el, 'data-window', sw ? sw.w.start : '');
-    setText($(id + '-title'), sw ? sw.a.name + ' · ' + clock(Date.parse(sw.w.start)) + '–' +
-      clock(Date.parse(sw.w.end)) + ' (' + duration(sw.a.window_ms) + ' window, from the store)' : TITLES[id]);
+  // Titles chart `id` and marks its source; the store's window as {list, total, more, moreRows}.
+  function fromStore(id, column) {
+    const f = ((aggData && aggData.aggregations) || []).map((a) => ({ a, w: !a.error && a.group_by.length === 1 &&
+      a.group_by[0] === column && a.windows.find((x) => x.complete) })).find((x) => x.w);
+    setAttr($(id), 'data-source', f ? 'store' : 'tally');
+    setAttr($(id), 'data-table', f ? f.a.name : '');
+    setAttr($(id), 'data-window', f ? f.w.start : '');
+    setText($(id + '-title'), f ? f.a.name + ' · ' + clock(Date.parse(f.w.start)) + '–' + clock(Date.parse(f.w.end)) +
+      ' (' + dur(f.a.window_ms) + ' window, from the store)' : TITLES[id]);
+    if (!f) return null;
+    const list = f.w.rows.map((r) => ({ key: r[column], rows: r.users }));
+    return { list, total: f.w.users, more: f.w.groups - list.length, moreRows: f.w.users - list.reduce((t, c) => t + c.rows, 0) };
   }
 
   function renderLanded() {
@@ -550,20 +529,17 @@
     const rowsEl = $('landed-rows');
     setText(rowsEl, plural(total, 'row'));
     setAttr(rowsEl, 'data-value', total);
-    const err = $('aggregates-error');
-    const error = aggregatesData && aggregatesData.error;
-    err.hidden = !error;
-    setText(err, error ? 'aggregations: ' + error : '');
+    const err = aggData && aggData.error;
+    $('aggregates-error').hidden = !err;
+    setText($('aggregates-error'), err ? 'aggregations: ' + err : '');
 
-    const byCountry = storeWindow('country');
-    source('countries', byCountry);
+    const byCountry = fromStore('countries', 'country');
     let countries;
     let ctotal = total;
     if (byCountry) {
-      const c = storeCounts(byCountry, 'country');
-      countries = c.list;
-      ctotal = c.total;
-      if (c.rest.groups > 0) countries.push({ key: c.rest.groups + ' more countries', rows: c.rest.rows, rest: true });
+      countries = byCountry.list;
+      ctotal = byCountry.total;
+      if (byCountry.more > 0) countries.push({ key: byCountry.more + ' more countries', rows: byCountry.moreRows, rest: true });
     } else {
       countries = (l.by_country || []).slice().sort((a, b) => b.rows - a.rows);
       if (countries.length > TOP_COUNTRIES + 1) {
@@ -584,9 +560,8 @@
       return row;
     }));
 
-    const byGender = storeWindow('gender');
-    source('gender', byGender);
-    const genders = byGender ? storeCounts(byGender, 'gender').list : l.by_gender || [];
+    const byGender = fromStore('gender', 'gender');
+    const genders = byGender ? byGender.list : l.by_gender || [];
     const gsum = genders.reduce((a, g) => a + g.rows, 0);
     const stack = h('div', { class: 'stack' });
     const legend = h('div', { class: 'legend' });
@@ -601,12 +576,9 @@
     });
     $('gender').replaceChildren(stack, legend);
 
-    // Age bands in the store are the band's first year (20 for 20-29); shown in order.
-    const byAge = storeWindow('age_band');
-    source('ages', byAge);
-    drawAges(byAge
-      ? storeCounts(byAge, 'age_band').list.slice().sort((a, b) => a.key - b.key)
-        .map((b) => ({ key: b.key + '-' + (b.key + 9), rows: b.rows }))
+    // The store's age bands are their first year (20 for 20-29).
+    const byAge = fromStore('ages', 'age_band');
+    drawAges(byAge ? byAge.list.sort((a, b) => a.key - b.key).map((b) => ({ key: b.key + '-' + (b.key + 9), rows: b.rows }))
       : l.by_age || []);
   }
 
@@ -677,7 +649,7 @@
         else if (k === 'kafka') (kafkaData = data), (chartsDirty = true);
         else if (k === 'dead') renderDead(data);
         else if (k === 'landed') (landedData = data), (landedDirty = true);
-        else if (k === 'aggregates') (aggregatesData = data), (landedDirty = true);
+        else if (k === 'aggregates') (aggData = data), (landedDirty = true);
       });
       if (chartsDirty) renderCharts();
       if (landedDirty) renderLanded();
@@ -698,7 +670,7 @@
     clearTimeout(resizeTimer);
     resizeTimer = setTimeout(() => {
       renderCharts();
-      if (landedData || aggregatesData) renderLanded();
+      if (landedData || aggData) renderLanded();
     }, 150);
   });
 
