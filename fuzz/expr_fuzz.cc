@@ -7,13 +7,16 @@
 //   input ("--where: at N"), with no control bytes (it goes to a terminal and a log);
 // - the same bytes give the same outcome;
 // - a parsed predicate keeps its text, reads only known columns, each listed once, gives the
-//   same answer twice and from a copy, and "not (TEXT)" (when it parses) gives the opposite.
+//   same answer twice and from a copy, and "not (TEXT)" (when it parses) gives the opposite;
+// - the same bytes as a rule (ParseRule: JSON object or NAME:ACTION:CHECK) give a rule with a
+//   valid name, or an error with a message; nothing escapes.
 #include <cstdint>
 #include <cstdlib>
 #include <string>
 #include <string_view>
 
 #include "analytics/expr.h"
+#include "analytics/rules.h"
 #include "fuzz_check.h"
 
 namespace {
@@ -55,10 +58,31 @@ spate::Row RowFrom(std::string_view text, size_t variant) {
   return row;
 }
 
+void CheckRule(std::string_view text) {
+  spate::Result<spate::QualityRule> rule = spate::Status::Fatal("");
+  try {
+    rule = spate::ParseRule(text);
+  } catch (...) {
+    FUZZ_CHECK(false, "an exception escaped ParseRule");
+  }
+  if (!rule.ok()) {
+    FUZZ_CHECK(rule.status().message().rfind("rule", 0) == 0, "a rule error not naming the rule");
+    return;
+  }
+  const std::string& name = rule->name;
+  FUZZ_CHECK(!name.empty() && name.size() <= 48 && name[0] >= 'a' && name[0] <= 'z',
+             "an invalid rule name accepted");
+  for (const char c : name) {
+    FUZZ_CHECK((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_',
+               "an invalid rule name accepted");
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
+  CheckRule(text);
   spate::Result<spate::Predicate> parsed = Parse(text);
   spate::Result<spate::Predicate> again = Parse(text);
   FUZZ_CHECK(parsed.ok() == again.ok(), "the same bytes parsed differently");

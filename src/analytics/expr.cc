@@ -334,7 +334,8 @@ struct Node {
       case Kind::kMatches: {
         // regexec wants a C string (sanitizers check up to its NUL even with REG_STARTEND),
         // and folded bytes for lower()/upper(): a copy into one buffer per thread, grown to
-        // the longest value seen, so a warm pipeline does not allocate here either.
+        // the longest value seen. (glibc's regexec itself still takes a lock and allocates
+        // its match state per call: the price of POSIX regex, about 100 ns a row.)
         thread_local std::string subject;
         subject.assign(text[0].Get(row));
         if (text[0].fold != Fold::kNone) {
@@ -551,7 +552,7 @@ class Parser {
         Fail(i, close, "text literals take single quotes ('female'), not double quotes");
         return false;
       } else {
-        Fail(i, i + 1, "unexpected character");
+        Fail(i, NextChar(s, i), "unexpected character");  // The whole UTF-8 character.
         return false;
       }
       t.end = i;
@@ -727,7 +728,9 @@ class Parser {
     } else if (std::string near = Nearest(t.keyword); !near.empty()) {
       message += fmt::format(" (did you mean '{}'?)", near);
     } else {
-      message += " (columns: the columns of created_users and age_band)";
+      message += fmt::format(
+          " (columns: those of created_users and age_band; a text goes in single quotes: '{}')",
+          input_.substr(t.begin, t.end - t.begin));
     }
     Fail(t.begin, t.end, message);
     return std::nullopt;
@@ -829,7 +832,11 @@ class Parser {
       if (number.literal) message += ": quote the number ('30') to compare text";
     } else if (!number.column.empty()) {
       message = fmt::format("numeric column '{}' compared with text", number.column);
-      if (text.literal) message += ": write the number without quotes";
+      if (number.column == "ingested_at") {
+        message += ": ingested_at is epoch milliseconds (1796547600000)";
+      } else if (text.literal) {
+        message += ": write the number without quotes";
+      }
     } else {
       message = "text compared with a number";
     }

@@ -322,6 +322,12 @@ TEST(Predicate, ErrorsSayWhereAndWhat) {
       {"gender == 'female'", "at 8 ('=='): '==' is not an operator: write ="},
       {"age ! 3", "at 5 ('!'): unexpected '!'"},
       {"age > 3 # comment", "at 9 ('#'): unexpected character"},
+      {"city = Zürich", "at 9 ('ü'): unexpected character"},
+      {"city = Berlin",
+       "at 8 ('Berlin'): unknown column 'berlin' (columns: those of "
+       "created_users and age_band; a text goes in single quotes: 'Berlin')"},
+      {"city ≠ 'x'", "at 6 ('≠'): unexpected character"},
+      {"ingested_at >= '2026-12-06'", "ingested_at is epoch milliseconds"},
       {"age > 1.2.3", "at 7 ('1.2.3'): malformed number"},
       {"age > 12abc", "at 7 ('12abc'): malformed number"},
       {"age > 5.", "at 7 ('5.'): malformed number"},
