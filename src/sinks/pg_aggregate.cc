@@ -337,10 +337,13 @@ class Generator {
         "{2}"
         "  ELSIF TG_OP = 'DELETE' THEN\n"
         "{3}"
+        "  ELSIF TG_OP = 'TRUNCATE' THEN\n"
+        "    DELETE FROM {4};\n"
         "  END IF;\n"
         "  RETURN NULL;\n"
         "END\n",
-        spec_.name, Insert(inserted, true), retracting(updated), retracting(deleted));
+        spec_.name, Insert(inserted, true), retracting(updated), retracting(deleted),
+        Q(spec_.name));
   }
 
   std::string Build() const { return Insert(Contributions(Part("1", "created_users")), false); }
@@ -406,7 +409,8 @@ Status CheckPgAggregation(const AggregationSpec& spec) {
 }
 
 std::vector<std::string> PgAggregateTriggerNames(const std::string& name) {
-  return {"spate_agg_" + name + "_ins", "spate_agg_" + name + "_upd", "spate_agg_" + name + "_del"};
+  return {"spate_agg_" + name + "_ins", "spate_agg_" + name + "_upd", "spate_agg_" + name + "_del",
+          "spate_agg_" + name + "_trn"};
 }
 
 Result<PgAggregateSql> MakePgAggregateSql(const AggregationSpec& spec) {
@@ -430,14 +434,15 @@ Result<PgAggregateSql> MakePgAggregateSql(const AggregationSpec& spec) {
       "CREATE OR REPLACE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql AS $spate${}$spate$;\n",
       Q(out.function_name), out.function_body);
   out.trigger_names = PgAggregateTriggerNames(spec.name);
-  const char* events[] = {"INSERT", "UPDATE", "DELETE"};
-  const char* transitions[] = {"NEW TABLE AS spate_new",
-                               "OLD TABLE AS spate_old NEW TABLE AS spate_new",
-                               "OLD TABLE AS spate_old"};
-  for (size_t i = 0; i < 3; ++i) {
+  // TRUNCATE empties the table too (it fires no DELETE trigger, and has no transition table).
+  const char* events[] = {"INSERT", "UPDATE", "DELETE", "TRUNCATE"};
+  const char* transitions[] = {"REFERENCING NEW TABLE AS spate_new ",
+                               "REFERENCING OLD TABLE AS spate_old NEW TABLE AS spate_new ",
+                               "REFERENCING OLD TABLE AS spate_old ", ""};
+  for (size_t i = 0; i < 4; ++i) {
     out.create_triggers += fmt::format(
-        "CREATE TRIGGER {} AFTER {} ON created_users REFERENCING {} FOR EACH STATEMENT EXECUTE "
-        "FUNCTION {}();\n",
+        "CREATE TRIGGER {} AFTER {} ON created_users {}FOR EACH STATEMENT EXECUTE FUNCTION "
+        "{}();\n",
         Q(out.trigger_names[i]), events[i], transitions[i], Q(out.function_name));
     out.drop_triggers +=
         fmt::format("DROP TRIGGER IF EXISTS {} ON created_users;\n", Q(out.trigger_names[i]));

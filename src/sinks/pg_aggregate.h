@@ -3,11 +3,11 @@
 // Each aggregation is a table (aggregate.h's layout: window_start/window_end timestamptz,
 // group columns text or bigint, users bigint, min_/max_/sum_ typed like the source column,
 // avg_ double precision; primary key window_start + group columns), a row in
-// spate_aggregations (name, definition), and one plpgsql function fired by three
-// statement-level AFTER triggers on created_users (INSERT, UPDATE, DELETE), each with its
-// transition tables. The function applies the set-based delta of the statement: new rows'
-// contributions in, old rows' out (an UPDATE that leaves a row's contribution as it was, a
-// replay, contributes nothing), summed per (window, group), upserted in key order (so
+// spate_aggregations (name, definition), and one plpgsql function fired by statement-level
+// AFTER triggers on created_users: INSERT, UPDATE and DELETE, each with its transition
+// tables, and TRUNCATE (which empties the table). The function applies the set-based delta of the
+// statement: new rows' contributions in, old rows' out (an UPDATE that leaves a row's contribution
+// as it was, a replay, contributes nothing), summed per (window, group), upserted in key order (so
 // concurrent writers lock aggregate rows in one order), then groups that reach 0 rows are
 // deleted and min/max are recomputed from created_users where a retracted value could have
 // been the extreme. COPY and INSERT ... ON CONFLICT DO UPDATE fire these triggers like any
@@ -65,9 +65,9 @@ struct PgAggregateSql {
   std::string function_name;    // Unquoted.
   std::string function_body;    // The plpgsql body (what pg_proc.prosrc holds).
   std::string create_function;  // CREATE OR REPLACE FUNCTION ... with the body.
-  std::vector<std::string> trigger_names;  // Unquoted: _ins, _upd, _del.
-  std::string create_triggers;             // The three CREATE TRIGGER statements.
-  std::string drop_triggers;               // DROP TRIGGER IF EXISTS for the three.
+  std::vector<std::string> trigger_names;  // Unquoted: _ins, _upd, _del, _trn.
+  std::string create_triggers;             // The CREATE TRIGGER statements.
+  std::string drop_triggers;               // DROP TRIGGER IF EXISTS for each.
   bool uses_min_max = false;               // Needs kPgIngestedAtIndex.
 };
 

@@ -527,7 +527,7 @@ Status NeedsAdmin(const Status& s) {
   if (s.retriable()) return s;
   return Status::Fatal(fmt::format(
       "{} (have an admin run the SQL `spate schema --sink postgres` prints with the same "
-      "aggregations, or give spate's role ownership of created_users)",
+      "aggregations, or let spate's role own created_users and the aggregations' tables)",
       s.message()));
 }
 
@@ -608,7 +608,7 @@ Status PostgresSink::SetUpAggregations(PGconn* c) {
         if (!triggers.ok()) return triggers.status();
         // Without its triggers the table was not kept meanwhile (not configured for a while).
         if (triggers->at(0).value_or("") != std::to_string(a.trigger_names.size())) {
-          why = "it was not maintained";
+          why = "its triggers on created_users were missing or disabled";
         }
       }
     }
@@ -633,7 +633,8 @@ Status PostgresSink::SetUpAggregations(PGconn* c) {
         "\"{}\"; {}",
         a.table, a.create_table);
     if (Status s = PgExec(c, rebuild.c_str(), "create the table of " + spec.name); !s.ok()) {
-      return NeedsAdmin(s);
+      return NeedsAdmin(s).WithContext(
+          fmt::format("aggregation {} must be rebuilt because {}", spec.name, why));
     }
     PgResult built(PQexec(c, a.build.c_str()));
     if (PQresultStatus(built.get()) != PGRES_COMMAND_OK) {
