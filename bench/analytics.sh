@@ -15,11 +15,14 @@
 #                                          max of age (min/max also make the sink index
 #                                          created_users(ingested_at)).
 # The rate is spate's own summary figure (records over the time from the first record to the
-# last stored). After each "with" run the script checks that every aggregation counted every
+# last stored). The SQLite commit (an fsync) is the bottleneck, so extra CPU in the other
+# stages can hide behind it; the CPU time of each run (user + system, /usr/bin/time) is
+# therefore reported too, as the median ratio with / without. After each "with" run the script checks that every aggregation counted every
 # stored row (sum(users) = rows), so a run that silently skipped them cannot pass.
 # Target: median over the rounds of (with / without) >= 85%, i.e. a cost under 15%.
 #
-# Environment: ANALYTICS_COUNT (800000: about 10 s a run at ~80k rows/s), ANALYTICS_ROUNDS (5),
+# Environment: ANALYTICS_COUNT (500000: about 10 s a run; SQLite takes ~50k rows/s once the
+# table holds several 100k rows), ANALYTICS_ROUNDS (5),
 # ANALYTICS_SINKS ("sqlite"; "sqlite postgres" adds the same pairs into a throwaway
 # PostgreSQL 15 server, reported against the same 85%), SPATE_ARGS (extra flags for every
 # timed run, for experiments). Exits 1 if a target was missed, 2 if it could not run.
@@ -33,12 +36,13 @@ fi
 spate=$1/spate
 py=/usr/bin/python3
 [[ -x $spate ]] || { echo "$0: $spate is missing: build first" >&2; exit 2; }
+[[ -x /usr/bin/time ]] || { echo "$0: /usr/bin/time is missing: apt-get install time" >&2; exit 2; }
 help=$("$spate" run --help 2>&1 || true)
 if [[ $help != *--where* || $help != *--aggregate* ]]; then
   echo "$0: $spate has no --where: build a spate with issue 19's analytics" >&2
   exit 2
 fi
-count=${ANALYTICS_COUNT:-800000}
+count=${ANALYTICS_COUNT:-500000}
 rounds=${ANALYTICS_ROUNDS:-5}
 sinks=${ANALYTICS_SINKS:-sqlite}
 tables=(users_per_minute_by_country users_per_minute_by_gender age_per_minute_by_band)
@@ -109,7 +113,8 @@ start_postgres() {
   echo "server: PostgreSQL $("$bin/postgres" --version | awk '{print $3}') at 127.0.0.1:$pg_port"
 }
 
-# Runs one timed spate run; prints its rate (records/s from the summary line).
+# Runs one timed spate run; prints its rate (records/s from the summary line) and its CPU
+# seconds (user + system).
 #   run_one SINK with|without LOG
 run_one() {
   local sink=$1 mode=$2 log=$3 extra=() dsn line
@@ -122,19 +127,19 @@ run_one() {
     extra+=(--sink postgres)
   fi
   # shellcheck disable=SC2086 # SPATE_ARGS: extra flags, split on purpose.
-  SPATE_PG_DSN=${dsn:-} "$spate" run --count "$count" --seed analytics-bench --progress never \
+  SPATE_PG_DSN=${dsn:-} /usr/bin/time -f '%U %S' -o "$log.cpu" "$spate" run --count "$count" --seed analytics-bench --progress never \
     --data-dir "$work/data" "${extra[@]}" ${SPATE_ARGS:-} 2>"$log" ||
     die "spate run ($sink, $mode) failed: $(tail -3 "$log")"
   line=$(grep -m1 '^spate run:' "$log") || die "no summary line in $log"
   # "spate run: 800,000 records in 10.02 s (79,840/s): 800,000 rows stored, ..."
-  "$py" - "$line" "$count" <<'EOF' || die "unexpected summary: $line"
+  "$py" - "$line" "$count" "$(cat "$log.cpu")" <<'EOF' || die "unexpected summary: $line"
 import re, sys
-line, count = sys.argv[1], int(sys.argv[2])
+line, count, cpu = sys.argv[1], int(sys.argv[2]), sys.argv[3].split()
 m = re.search(r"\(([\d,]+)/s\)", line)
 stored = re.search(r"([\d,]+) rows stored", line)
 if not m or not stored or int(stored.group(1).replace(",", "")) != count:
     sys.exit(1)
-print(m.group(1).replace(",", ""))
+print(m.group(1).replace(",", ""), f"{float(cpu[-2]) + float(cpu[-1]):.2f}")
 EOF
 }
 
@@ -168,41 +173,51 @@ for sink in $sinks; do
     "$sink" "$count" "$rounds"
   with=()
   without=()
+  with_cpu=()
+  without_cpu=()
   for ((r = 1; r <= rounds; r++)); do
     if ((r % 2)); then order=(without with); else order=(with without); fi
     for mode in "${order[@]}"; do
-      rate=$(run_one "$sink" "$mode" "$work/$sink-$mode-$r.log")
+      read -r rate cpu <<<"$(run_one "$sink" "$mode" "$work/$sink-$mode-$r.log")"
+      [[ -n $cpu ]] || exit 2  # run_one said why.
       if [[ $mode == with ]]; then
         check_aggregates "$sink"
         with+=("$rate")
+        with_cpu+=("$cpu")
       else
         without+=("$rate")
+        without_cpu+=("$cpu")
       fi
     done
-    echo "round $r: without ${without[-1]}  with ${with[-1]}  ratio" \
-      "$("$py" -c "print(f'{100 * ${with[-1]} / ${without[-1]}:.1f}%')")" \
-      " load $(cut -d' ' -f1 /proc/loadavg)"
+    echo "round $r: without ${without[-1]}/s ${without_cpu[-1]} s CPU," \
+      "with ${with[-1]}/s ${with_cpu[-1]} s CPU: ratio" \
+      "$("$py" -c "print(f'{100 * ${with[-1]} / ${without[-1]}:.1f}%')")," \
+      "load $(cut -d' ' -f1 /proc/loadavg)"
   done
   # The median of the per-round ratios (pairs ran back to back, so the machine's slow
   # minutes hit both runs of a pair); the middle half of the pairs shows the noise.
-  result=$("$py" - "${with[*]}" "${without[*]}" <<'EOF'
+  result=$("$py" - "${with[*]}" "${without[*]}" "${with_cpu[*]}" "${without_cpu[*]}" <<'EOF'
 import statistics, sys
-w = [float(x) for x in sys.argv[1].split()]
-wo = [float(x) for x in sys.argv[2].split()]
+w, wo, wc, woc = ([float(x) for x in arg.split()] for arg in sys.argv[1:5])
 ratios = sorted(a / b for a, b in zip(w, wo))
 q = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
 med = statistics.median(ratios)
+cpu = statistics.median(a / b for a, b in zip(wc, woc))
 print(f"{med * 100:.1f} {q[0] * 100:.1f} {q[2] * 100:.1f} "
-      f"{statistics.median(wo):,.0f} {statistics.median(w):,.0f} {'MET' if med >= 0.85 else 'MISSED'}")
+      f"{statistics.median(wo):,.0f} {statistics.median(w):,.0f} "
+      f"{statistics.median(woc):.2f} {statistics.median(wc):.2f} {cpu * 100:.1f} "
+      f"{'MET' if med >= 0.85 else 'MISSED'}")
 EOF
 )
-  read -r ratio lo hi med_without med_with verdict <<<"$result"
+  read -r ratio lo hi med_without med_with cpu_without cpu_with cpu_ratio verdict <<<"$result"
   [[ $verdict == MET ]] || failed=1
   summary+=("$(printf '%-48s %20s %12s %s' "$sink: with filter+3 aggregations / without" \
     "$ratio%" ">= 85%" "$verdict")")
   summary+=("$(printf '%-48s %20s %12s' "  middle half of the pairs" "$lo% .. $hi%" "(reported)")")
   summary+=("$(printf '%-48s %20s %12s' "  records/s without / with (medians)" \
     "$med_without / $med_with" "(reported)")")
+  summary+=("$(printf '%-48s %20s %12s' "  CPU s without / with (medians); with/without" \
+    "$cpu_without / $cpu_with; $cpu_ratio%" "(reported)")")
 done
 
 printf '\n== summary (load average at end: %s)\n' "$(cut -d' ' -f1-3 /proc/loadavg)"

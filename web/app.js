@@ -19,6 +19,7 @@
     dead: 'api/dead_letters?limit=50',
     landed: 'api/landed',
     kafka: 'api/kafka',
+    aggregates: 'api/aggregates',
   };
 
   const $ = (id) => document.getElementById(id);
@@ -500,17 +501,52 @@
   }
 
   // ---- what landed --------------------------------------------------------------------------
+  // Where the store keeps an aggregation grouped by a chart's column alone, the chart shows
+  // its latest complete window (api/aggregates, issue 19); otherwise the in-process tally.
   const TOP_COUNTRIES = 10;
-  function renderLanded(l) {
+  const TITLES = { countries: 'Rows by country', gender: 'Gender', ages: 'Age' };
+  let landedData = null;
+  let aggData = null;
+  const dur = (ms) => (ms % 60000 ? ms / 1000 + ' s' : ms / 60000 + ' min');
+
+  // Titles chart `id` and marks its source; the store's window as {list, total, more, moreRows}.
+  function fromStore(id, column) {
+    const f = ((aggData && aggData.aggregations) || []).map((a) => ({ a, w: !a.error && a.group_by.length === 1 &&
+      a.group_by[0] === column && a.windows.find((x) => x.complete) })).find((x) => x.w);
+    setAttr($(id), 'data-source', f ? 'store' : 'tally');
+    setAttr($(id), 'data-table', f ? f.a.name : '');
+    setAttr($(id), 'data-window', f ? f.w.start : '');
+    setText($(id + '-title'), f ? f.a.name + ' · ' + clock(Date.parse(f.w.start)) + '–' + clock(Date.parse(f.w.end)) +
+      ' (' + dur(f.a.window_ms) + ' window, from the store)' : TITLES[id]);
+    if (!f) return null;
+    const list = f.w.rows.map((r) => ({ key: r[column], rows: r.users }));
+    return { list, total: f.w.users, more: f.w.groups - list.length, moreRows: f.w.users - list.reduce((t, c) => t + c.rows, 0) };
+  }
+
+  function renderLanded() {
+    const l = landedData || {};
     const total = l.rows || 0;
     const rowsEl = $('landed-rows');
     setText(rowsEl, plural(total, 'row'));
     setAttr(rowsEl, 'data-value', total);
-    let countries = (l.by_country || []).slice().sort((a, b) => b.rows - a.rows);
-    if (countries.length > TOP_COUNTRIES + 1) {
-      const rest = countries.slice(TOP_COUNTRIES);
-      countries = countries.slice(0, TOP_COUNTRIES);
-      countries.push({ key: rest.length + ' more countries', rows: rest.reduce((a, c) => a + c.rows, 0), rest: true });
+    const err = aggData && aggData.error;
+    $('aggregates-error').hidden = !err;
+    setText($('aggregates-error'), err ? 'aggregations: ' + err : '');
+
+    const byCountry = fromStore('countries', 'country');
+    let countries;
+    let ctotal = total;
+    if (byCountry) {
+      countries = byCountry.list;
+      ctotal = byCountry.total;
+      if (byCountry.more > 0) countries.push({ key: byCountry.more + ' more countries', rows: byCountry.moreRows, rest: true });
+    } else {
+      countries = (l.by_country || []).slice().sort((a, b) => b.rows - a.rows);
+      if (countries.length > TOP_COUNTRIES + 1) {
+        const rest = countries.slice(TOP_COUNTRIES);
+        countries = countries.slice(0, TOP_COUNTRIES);
+        countries.push({ key: rest.length + ' more countries', rows: rest.reduce((a, c) => a + c.rows, 0), rest: true });
+      }
     }
     // Bars are to the scale of the largest country; the remainder is a number, not a bar.
     const cmax = Math.max(1, ...countries.filter((c) => !c.rest).map((c) => c.rows));
@@ -520,10 +556,12 @@
       const fill = h('span', { class: 'fill' });
       fill.style.width = c.rest ? '0' : ((100 * c.rows) / cmax).toFixed(1) + '%';
       track.append(fill);
-      row.append(h('span', { class: 'k' }, c.key), track, h('span', { class: 'v' }, num(c.rows) + ' · ' + pct(c.rows, total)));
+      row.append(h('span', { class: 'k' }, c.key), track, h('span', { class: 'v' }, num(c.rows) + ' · ' + pct(c.rows, ctotal)));
       return row;
     }));
-    const genders = l.by_gender || [];
+
+    const byGender = fromStore('gender', 'gender');
+    const genders = byGender ? byGender.list : l.by_gender || [];
     const gsum = genders.reduce((a, g) => a + g.rows, 0);
     const stack = h('div', { class: 'stack' });
     const legend = h('div', { class: 'legend' });
@@ -537,7 +575,11 @@
       legend.append(it);
     });
     $('gender').replaceChildren(stack, legend);
-    drawAges(l.by_age || []);
+
+    // The store's age bands are their first year (20 for 20-29).
+    const byAge = fromStore('ages', 'age_band');
+    drawAges(byAge ? byAge.list.sort((a, b) => a.key - b.key).map((b) => ({ key: b.key + '-' + (b.key + 9), rows: b.rows }))
+      : l.by_age || []);
   }
 
   function drawAges(bands) {
@@ -596,16 +638,21 @@
         return;
       }
       let chartsDirty = false;
+      let landedDirty = false;
       keys.forEach((k, i) => {
-        if (!changed(k, texts[i])) return;
+        // The reading's time alone changes every second: it is not a change of data.
+        const same = k === 'aggregates' ? texts[i].replace(/"read_at":"[^"]*"/, '') : texts[i];
+        if (!changed(k, same)) return;
         const data = JSON.parse(texts[i]);
         if (k === 'overview') renderOverview(data);
         else if (k === 'series') (seriesData = data), (chartsDirty = true);
         else if (k === 'kafka') (kafkaData = data), (chartsDirty = true);
         else if (k === 'dead') renderDead(data);
-        else if (k === 'landed') renderLanded(data);
+        else if (k === 'landed') (landedData = data), (landedDirty = true);
+        else if (k === 'aggregates') (aggData = data), (landedDirty = true);
       });
       if (chartsDirty) renderCharts();
+      if (landedDirty) renderLanded();
       document.body.dataset.pollsShown = n;
       setTimeout(poll, POLL_MS);
     } catch (err) {
@@ -623,7 +670,7 @@
     clearTimeout(resizeTimer);
     resizeTimer = setTimeout(() => {
       renderCharts();
-      if (seen.landed) renderLanded(JSON.parse(seen.landed));
+      if (landedData || aggData) renderLanded();
     }, 150);
   });
 

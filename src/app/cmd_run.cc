@@ -13,6 +13,7 @@
 
 #include "app/commands.h"
 #include "app/components.h"
+#include "app/query_aggregates.h"
 #include "app/signals.h"
 #include "http/dashboard_server.h"
 #include "transport/kafka_source.h"
@@ -208,7 +209,11 @@ Result<std::unique_ptr<DashboardServer>> StartDashboard(
   if (!address.ok()) return address.status().WithContext(FlagName("http"));
   const DashboardInfo info{command, std::string(SpateVersion()), std::move(topic), started_at};
   RegisterProcessInfo(Metrics(), info);
-  auto server = std::make_unique<DashboardServer>(info);
+  // /api/aggregates reads the store's aggregation tables where this command writes rows.
+  auto server = std::make_unique<DashboardServer>(info, DashboardSources::Global(),
+                                                  std::string_view(command) == "produce"
+                                                      ? AggregatesReader()
+                                                      : MakeStoreAggregatesReader(config));
   DashboardServerOptions options;
   options.host = address->host;
   options.port = address->port;

@@ -32,9 +32,13 @@ std::string OneStatementALine(const std::string& sql) {
   return out;
 }
 
-Result<std::string> Statements(const std::string& store, const Config& config, int upgrade_from) {
+Result<std::string> Statements(const std::string& store, const Config& config, int upgrade_from,
+                               const std::vector<AggregationSpec>& aggregations) {
   if (store == "postgres") {
     if (upgrade_from > 0) return PostgresSink::UpgradeSql(upgrade_from);
+    // With --aggregate: their tables and the triggers that keep them too (issue 19), so that
+    // spate can keep them as a role that may not create tables.
+    if (!aggregations.empty()) return PostgresSink::SchemaSql(aggregations);
     return PostgresSink::SchemaSql();
   }
   if (store == "sqlite") {
@@ -80,9 +84,23 @@ int SchemaCommand(const Config& config, const SchemaFlags& flags) {
     if (std::find(stores.begin(), stores.end(), name) == stores.end()) stores.push_back(name);
   }
   if (stores.empty()) stores.push_back("sqlite");
+  auto aggregations = ParseAggregations(config.GetList("aggregate"));
+  if (!aggregations.ok()) {
+    spdlog::error("{}", aggregations.status().WithContext(config.Origin("aggregate")).message());
+    return kExitUsage;
+  }
+  if (!aggregations->empty() &&
+      std::find(stores.begin(), stores.end(), "postgres") == stores.end()) {
+    // Otherwise the flag would be silently ignored.
+    spdlog::error(
+        "{}: spate schema prints aggregation tables for --sink postgres only (spate makes "
+        "SQLite's itself; Cassandra keeps none)",
+        config.Origin("aggregate"));
+    return kExitUsage;
+  }
   std::string out;
   for (const std::string& store : stores) {
-    auto sql = Statements(store, config, flags.upgrade_from);
+    auto sql = Statements(store, config, flags.upgrade_from, aggregations.value());
     if (!sql.ok()) {
       spdlog::error("{}", sql.status().message());
       return kExitUsage;

@@ -247,7 +247,8 @@ int Main(int argc, char** argv) {
       "Print the statements that create the tables of the --sink store (sqlite, postgres, "
       "cassandra), for an admin to run so spate can run as a role that only reads and writes "
       "them; --upgrade-from N prints the upgrade of an older schema instead.");
-  spate::CommandOptions schema_options(*schema, Concat({"sink", "log_level"}, cassandra_options));
+  spate::CommandOptions schema_options(
+      *schema, Concat({"sink", "log_level", "aggregate"}, cassandra_options));
   spate::SchemaFlags schema_flags;
   spate::AddSchemaFlags(*schema, schema_flags);
 

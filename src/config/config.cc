@@ -122,7 +122,7 @@ const std::vector<PropertyDef>& Table() {
        "filter",
        true,
        {},
-       /*default_text=*/"none: every row"},
+       /*default_text=*/"every row"},
       [] {
         PropertyDef def{"rule", PropType::kList, "",
                         "A data-quality rule NAME:ACTION:CHECK (repeatable): a good row satisfies "

@@ -126,7 +126,8 @@ DashboardSources DashboardSources::Global() {
 }
 
 DashboardApi::DashboardApi(DashboardInfo info, DashboardSources sources,
-                           const MetricsHistory& history)
+                           const MetricsHistory& history, AggregatesReader aggregates,
+                           std::chrono::milliseconds aggregates_every)
     : info_(std::move(info)),
       sources_(sources),
       history_(history),
@@ -134,7 +135,9 @@ DashboardApi::DashboardApi(DashboardInfo info, DashboardSources sources,
       started_monotonic_(std::chrono::steady_clock::now() -
                          std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                              std::max(std::chrono::system_clock::now() - info_.started_at,
-                                      std::chrono::system_clock::duration::zero()))) {}
+                                      std::chrono::system_clock::duration::zero()))),
+      aggregates_(std::move(aggregates)),
+      aggregates_every_(aggregates_every) {}
 
 HttpAnswer DashboardApi::Handle(std::string_view method, std::string_view path,
                                 const std::multimap<std::string, std::string>& params) const {
@@ -164,6 +167,7 @@ HttpAnswer DashboardApi::Handle(std::string_view method, std::string_view path,
   }
   if (path == "/api/landed") return Json(200, LandedJson());
   if (path == "/api/kafka") return Json(200, KafkaJson());
+  if (path == "/api/aggregates") return Json(200, AggregatesJson());
   if (path == "/api/metrics") return Json(200, MetricsJson());
   const std::string_view file = path == "/" ? std::string_view("/index.html") : path;
   for (const DashboardAsset& asset : DashboardAssets()) {
@@ -353,6 +357,127 @@ std::string DashboardApi::LandedJson() const {
   counts("by_gender", landed.by_gender);
   counts("by_age", landed.by_age);
   json.EndObject();
+  return body;
+}
+
+namespace {
+
+std::string AggregatesBody(const StoreAggregates& read, std::string_view read_at) {
+  std::string body;
+  JsonWriter json(body);
+  json.BeginObject();
+  json.Key("read_at");
+  json.String(read_at);
+  json.Key("error");
+  if (read.error.empty()) {
+    json.Null();
+  } else {
+    Text(json, read.error);
+  }
+  json.Key("aggregations");
+  json.BeginArray();
+  for (const StoreAggregate& a : read.aggregations) {
+    json.BeginObject();
+    json.Key("store");
+    Text(json, a.store);
+    json.Key("name");
+    Text(json, a.name);
+    json.Key("definition");
+    Text(json, a.definition);
+    json.Key("error");
+    if (a.error.empty()) {
+      json.Null();
+    } else {
+      Text(json, a.error);
+    }
+    json.Key("window_ms");
+    json.Int(a.window_ms);
+    json.Key("slide_ms");
+    json.Int(a.slide_ms);
+    json.Key("group_by");
+    json.BeginArray();
+    for (const std::string& column : a.group_by) Text(json, column);
+    json.EndArray();
+    json.Key("columns");
+    json.BeginArray();
+    for (const std::string& column : a.columns) Text(json, column);
+    json.EndArray();
+    json.Key("windows");
+    json.BeginArray();
+    for (const StoreAggregate::Window& w : a.windows) {
+      json.BeginObject();
+      json.Key("start");
+      Text(json, w.start);
+      json.Key("end");
+      Text(json, w.end);
+      json.Key("complete");
+      json.Bool(w.complete);
+      json.Key("groups");
+      json.Int(w.groups);
+      json.Key("users");
+      json.Int(w.users);
+      json.Key("rows");
+      json.BeginArray();
+      for (const auto& row : w.rows) {
+        json.BeginObject();
+        // A row shorter than the columns (a reader's bug) writes what it has, never past.
+        for (size_t i = 0; i < row.size() && i < a.columns.size(); ++i) {
+          json.Key(ValidUtf8(a.columns[i]));
+          const AggregateCell& cell = row[i];
+          switch (cell.type) {
+            case AggregateCell::Type::kNull:
+              json.Null();
+              break;
+            case AggregateCell::Type::kInteger:
+              json.Int(cell.integer);
+              break;
+            case AggregateCell::Type::kReal:
+              json.Double(cell.real);
+              break;
+            case AggregateCell::Type::kText:
+              Text(json, cell.text);
+              break;
+          }
+        }
+        json.EndObject();
+      }
+      json.EndArray();
+      json.EndObject();
+    }
+    json.EndArray();
+    json.EndObject();
+  }
+  json.EndArray();
+  json.EndObject();
+  return body;
+}
+
+}  // namespace
+
+std::string DashboardApi::AggregatesJson() const {
+  auto fresh = [&] {
+    std::lock_guard lock(cache_mu_);
+    return read_at_ && std::chrono::steady_clock::now() - *read_at_ < aggregates_every_;
+  };
+  auto cached = [&] {
+    std::lock_guard lock(cache_mu_);
+    return cached_;
+  };
+  if (!aggregates_) return AggregatesBody({}, Rfc3339(std::chrono::system_clock::now()));
+  if (fresh()) return cached();
+  std::unique_lock reading(read_mu_, std::try_to_lock);
+  if (!reading.owns_lock()) {
+    // Another request is reading the store: its answer is at most a read old.
+    std::string last = cached();
+    if (!last.empty()) return last;
+    reading.lock();  // The first reading: nothing to answer yet but that.
+  }
+  if (fresh()) return cached();  // Read while this request waited.
+  const auto at = std::chrono::system_clock::now();
+  std::string body = AggregatesBody(aggregates_(), Rfc3339(at));
+  std::lock_guard lock(cache_mu_);
+  read_at_ = std::chrono::steady_clock::now();
+  cached_ = body;
   return body;
 }
 

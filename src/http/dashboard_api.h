@@ -9,14 +9,20 @@
 // a client that sniffs it (the page must still show data as text).
 //
 // Thread-safety: Handle and the builders may be called from any thread at once; they read
-// the registry and feeds (thread-safe) and the history (thread-safe).
+// the registry and feeds (thread-safe) and the history (thread-safe), and call the
+// aggregates reader from one thread at a time.
 #pragma once
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
+#include <functional>
 #include <map>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "http/metrics_history.h"
 #include "observe/feeds.h"
@@ -41,6 +47,45 @@ struct DashboardSources {
   static DashboardSources Global();
 };
 
+// The aggregation tables of the run's stores (issue 19), as the app reads them. The http
+// layer knows no sinks: the app gives it a reader (cmd_run.cc) and it only serves the answer.
+struct AggregateCell {
+  enum class Type { kNull, kInteger, kReal, kText };
+  Type type = Type::kNull;
+  int64_t integer = 0;
+  double real = 0;
+  std::string text;
+};
+
+struct StoreAggregate {
+  std::string store;  // "sqlite" or "postgres".
+  std::string name;   // The table's.
+  std::string definition;
+  std::string error;  // Set when the table could not be read; then nothing below is.
+  int64_t window_ms = 0;
+  int64_t slide_ms = 0;
+  std::vector<std::string> group_by;
+  // The columns of each row: the group columns, users, then the values' (min_age, ...).
+  std::vector<std::string> columns;
+  struct Window {
+    std::string start;  // "2026-12-06T06:30:00.000Z"
+    std::string end;
+    bool complete = false;  // Its end had passed when it was read.
+    int64_t groups = 0;     // How many groups the window has; `rows` holds the top ones.
+    int64_t users = 0;      // All its groups' users.
+    std::vector<std::vector<AggregateCell>> rows;  // Most users first.
+  };
+  std::vector<Window> windows;  // Newest first.
+};
+
+struct StoreAggregates {
+  std::vector<StoreAggregate> aggregations;
+  std::string error;  // A store that could not be read at all (never holds credentials).
+};
+
+// Called by at most one thread at a time, at most once per DashboardApi::kAggregatesEvery.
+using AggregatesReader = std::function<StoreAggregates()>;
+
 struct HttpAnswer {
   int status = 200;
   std::string content_type;
@@ -58,7 +103,13 @@ inline constexpr std::chrono::seconds kRateWindow{5};
 class DashboardApi {
  public:
   // The history must outlive the API.
-  DashboardApi(DashboardInfo info, DashboardSources sources, const MetricsHistory& history);
+  // `aggregates` reads the store for /api/aggregates; without one that answers no aggregations.
+  DashboardApi(DashboardInfo info, DashboardSources sources, const MetricsHistory& history,
+               AggregatesReader aggregates = {},
+               std::chrono::milliseconds aggregates_every = kAggregatesEvery);
+
+  // The store is read at most once per this; requests in between get the last answer.
+  static constexpr std::chrono::milliseconds kAggregatesEvery{1000};
 
   // The answer to `method path?params`. Only GET and HEAD: anything else is 405; an unknown
   // path is 404; a bad parameter is 400.
@@ -74,6 +125,9 @@ class DashboardApi {
   std::string DeadLettersJson(size_t limit) const;
   std::string LandedJson() const;
   std::string KafkaJson() const;
+  // The last reading of the store's aggregation tables (reads it when older than
+  // aggregates_every; while another request reads, answers the previous reading).
+  std::string AggregatesJson() const;
   std::string MetricsJson() const;
   std::string Healthz() const;
   // The body, and whether every check is ready.
@@ -85,8 +139,16 @@ class DashboardApi {
   const DashboardSources sources_;
   const MetricsHistory& history_;
   const std::chrono::steady_clock::time_point started_monotonic_;
+  const AggregatesReader aggregates_;
+  const std::chrono::milliseconds aggregates_every_;
 
   std::atomic<bool> finished_{false};
+  // One reader of the store at a time; the cache has its own lock so that requests during a
+  // slow read (a PostgreSQL server that does not answer) are answered at once.
+  mutable std::mutex read_mu_;
+  mutable std::mutex cache_mu_;
+  mutable std::optional<std::chrono::steady_clock::time_point> read_at_;  // By cache_mu_.
+  mutable std::string cached_;                                            // By cache_mu_.
 };
 
 // Sets spate_build_info{version,command} = 1 and spate_start_time_seconds in `registry`.

@@ -87,10 +87,11 @@ class BoundedPool : public httplib::TaskQueue {
 
 }  // namespace
 
-DashboardServer::DashboardServer(DashboardInfo info, DashboardSources sources)
+DashboardServer::DashboardServer(DashboardInfo info, DashboardSources sources,
+                                 AggregatesReader aggregates)
     : info_(info),
       history_(*sources.metrics, info.topic),
-      api_(std::move(info), sources, history_) {}
+      api_(std::move(info), sources, history_, std::move(aggregates)) {}
 
 DashboardServer::~DashboardServer() { Stop(); }
 

@@ -55,7 +55,9 @@ struct DashboardServerOptions {
 
 class DashboardServer {
  public:
-  DashboardServer(DashboardInfo info, DashboardSources sources = DashboardSources::Global());
+  // `aggregates` reads the store's aggregation tables for /api/aggregates (none: no tables).
+  DashboardServer(DashboardInfo info, DashboardSources sources = DashboardSources::Global(),
+                  AggregatesReader aggregates = {});
   ~DashboardServer();  // Calls Stop().
   DashboardServer(const DashboardServer&) = delete;
   DashboardServer& operator=(const DashboardServer&) = delete;

@@ -16,6 +16,11 @@ bytes are markup (`<script>`, `<img onerror>`). The test
   - stops feeding, waits until the page shows the final totals, closes the input so spate
     exits, and checks those totals against the SQLite store and what it fed; then the page
     must say the connection is lost, still without a JavaScript error;
+  - runs with an aggregation by country (issue 19): once the store holds a complete window
+    of it, the country chart shows that window, titled with the table's name, and once the
+    input stopped and the last window ended, exactly the store's numbers for the latest
+    complete window (a SELECT on the table); the gender chart, with no aggregation by gender,
+    stays the in-process tally;
   - saves a screenshot (--out-dir, and --screenshot PATH for docs/dashboard.png).
 Exit status 0 when all holds, 1 with a message naming what did not.
 
@@ -55,6 +60,10 @@ HOSTILE = [
 ]
 # Good users before each hostile line: the dead letters arrive while rows flow.
 HOSTILE_AFTER = [100, 250, 400]
+# The aggregation the run keeps: short windows, so that several complete during the test.
+AGGREGATION = "users_by_country"
+AGGREGATE = AGGREGATION + ":5s:country"
+TOP_GROUPS = 10  # the page shows the top 10 countries of a window, then "N more countries"
 
 
 class Failure(Exception):
@@ -118,7 +127,8 @@ class Spate:
 
     def __init__(self, binary, fifo, data_dir):
         self.args = [binary, "run", "--source", "file", "--input", fifo, "--sink", "sqlite",
-                     "--data-dir", data_dir, "--http", "127.0.0.1:0", "--progress", "never"]
+                     "--data-dir", data_dir, "--http", "127.0.0.1:0", "--progress", "never",
+                     "--aggregate", AGGREGATE]
         self.proc = None
         self.stderr = []
         self.url = None
@@ -323,6 +333,75 @@ def check_dead_letters_inert(w, page, base):
     log(f"{len(reasons)} hostile dead letters shown as text, nothing ran")
 
 
+READ_COUNTRIES = """(() => {
+  const c = document.querySelector('[data-testid="landed-countries"]');
+  return {source: c.getAttribute('data-source'), table: c.getAttribute('data-table'),
+          window: c.getAttribute('data-window'),
+          title: document.querySelector('[data-testid="landed-countries-title"]').textContent,
+          gender: document.querySelector('[data-testid="landed-gender"]').getAttribute('data-source'),
+          rows: [...c.querySelectorAll('.bar')].map(b => [b.querySelector('.k').textContent,
+                 b.querySelector('.v').textContent.split(' · ')[0]])};
+})()"""
+
+
+def store_window(data_dir):
+    """The latest complete window of the aggregation, as the store holds it: its start and
+    the rows the page must show for it ([country, users as printed], top 10 then the rest)."""
+    db = sqlite3.connect(f"file:{os.path.join(data_dir, 'spate.db')}?mode=ro", uri=True,
+                         timeout=5)
+    try:
+        now = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + ".000Z"
+        got = db.execute(f"select max(window_start) from {AGGREGATION} where window_end <= ?",
+                         (now,)).fetchone()
+        if not got or not got[0]:
+            return None, []
+        start = got[0]
+        rows = db.execute(f"select country, users from {AGGREGATION} where window_start = ?",
+                          (start,)).fetchall()
+    finally:
+        db.close()
+    rows.sort(key=lambda r: (-r[1], r[0]))
+    shown = [[c, f"{u:,}"] for c, u in rows[:TOP_GROUPS]]
+    if len(rows) > TOP_GROUPS:
+        rest = sum(u for _, u in rows[TOP_GROUPS:])
+        shown.append([f"{len(rows) - TOP_GROUPS} more countries", f"{rest:,}"])
+    return start, shown
+
+
+def check_store_chart_shown(w, page):
+    """While rows flow: the country chart switches to the store's aggregation once a window
+    of it is complete; the gender chart has none and stays the tally."""
+    r = w.wait("the country chart to show the store's aggregation", lambda: (lambda r: r if
+               r["source"] == "store" else None)(page.evaluate(READ_COUNTRIES)), 60)
+    if r["table"] != AGGREGATION or AGGREGATION not in r["title"] or "5 s window" not in r["title"]:
+        raise Failure(f"the country chart shows {r['table']!r} titled {r['title']!r}")
+    if r["gender"] != "tally":
+        raise Failure(f"the gender chart says its source is {r['gender']!r}, not the tally")
+    log(f"country chart from the store: {r['title']}")
+
+
+def check_store_chart_final(w, page, data_dir):
+    """Input stopped, all stored: the store no longer changes, so the page must come to show
+    exactly the latest complete window the table holds."""
+    seen = {}
+
+    def same():
+        start, rows = store_window(data_dir)
+        seen["store"] = (start, rows)
+        r = page.evaluate(READ_COUNTRIES)
+        seen["page"] = (r["window"], r["rows"], r["source"])
+        return start is not None and r["source"] == "store" and r["window"] == start and \
+            r["rows"] == rows
+
+    try:
+        w.wait("the country chart to show the store's latest complete window", same, 40)
+    except Failure:
+        raise Failure(f"the country chart shows {seen.get('page')}, the store holds "
+                      f"{seen.get('store')}")
+    log(f"country chart equals the store's window {seen['store'][0]}: "
+        f"{len(seen['store'][1])} rows")
+
+
 def screenshot(page, paths):
     height = page.evaluate("document.documentElement.scrollHeight")
     shot = page.send("Page.captureScreenshot", format="png", captureBeyondViewport=True,
@@ -381,6 +460,7 @@ def run(args, tmp):
         check_against_api(w, page, base)
         check_graph_and_charts(w, page, base)
         check_dead_letters_inert(w, page, base)
+        check_store_chart_shown(w, page)
 
         if args.hold:
             log(f"holding {args.hold} s for the screenshot")
@@ -405,6 +485,7 @@ def run(args, tmp):
         last = page.evaluate(READ_PAGE)
         log(f"page shows the final totals: {last['stored']['text']} stored, "
             f"{last['rejected']['text']} rejected")
+        check_store_chart_final(w, page, data_dir)
 
         feeder.close_input.set()
         try:
