@@ -435,7 +435,42 @@ Status SqliteSink::Open() {
     if (!stmt.ok()) return stmt.status();
     *target = std::move(stmt).value();
   }
+  if (Status s = MarkUnkeptAggregations(); !s.ok()) return s;
   if (!aggregations_.empty()) return OpenAggregations();
+  return Status::Ok();
+}
+
+// The rows this sink stores reach only the tables of the aggregations it keeps, so every
+// other aggregation of the database is stale from now on: it is marked kept = 0, and a sink
+// that keeps it again rebuilds it (BuildAggregation) instead of adding deltas to a table
+// that misses rows. PostgreSQL needs none of this: its triggers see every writer.
+Status SqliteSink::MarkUnkeptAggregations() {
+  auto table = db_->Prepare(
+      "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'spate_aggregations'");
+  if (!table.ok()) return table.status();
+  if (sqlite3_step(table->get()) != SQLITE_ROW) return db_->Error("look for spate_aggregations");
+  if (sqlite3_column_int64(table->get(), 0) == 0) return Status::Ok();
+  table->reset();
+  std::string kept = "[";
+  for (const AggregationSpec& spec : aggregations_) {
+    kept += fmt::format("{}\"{}\"", kept.size() > 1 ? "," : "", spec.name);
+  }
+  kept += "]";
+  auto mark = db_->Prepare(
+      "UPDATE spate_aggregations SET kept = 0 WHERE kept = 1 AND name NOT IN (SELECT value "
+      "FROM json_each(?1))");
+  if (!mark.ok()) return mark.status().WithContext("mark the aggregations this sink does not keep");
+  BindText(mark->get(), 1, kept);
+  if (Status s = Step(db_->get(), mark->get(), "mark the aggregations this sink does not keep");
+      !s.ok()) {
+    return s;
+  }
+  if (const int stale = sqlite3_changes(db_->get()); stale > 0) {
+    spdlog::warn(
+        "{} aggregation(s) of {} are no longer kept by this run (not configured): they will be "
+        "rebuilt when a run keeps them again",
+        stale, path());
+  }
   return Status::Ok();
 }
 
@@ -546,7 +581,8 @@ Result<SqliteSink::AggStatements> SqliteSink::PrepareAggregation(const Aggregati
 Status SqliteSink::OpenAggregations() {
   if (Status s = ExecWhileBusy(*db_,
                                "CREATE TABLE IF NOT EXISTS spate_aggregations (name TEXT PRIMARY "
-                               "KEY NOT NULL, definition TEXT NOT NULL)");
+                               "KEY NOT NULL, definition TEXT NOT NULL, kept INTEGER NOT NULL "
+                               "DEFAULT 1)");
       !s.ok()) {
     return s.WithContext("create spate_aggregations");
   }
@@ -586,28 +622,32 @@ Status SqliteSink::OpenAggregations() {
 // table built, and a crash leaves either the old table and definition or the new ones.
 Status SqliteSink::BuildAggregation(const AggregationSpec& spec) {
   const std::string definition = spec.Definition();
-  auto state = [&](bool& exists, std::optional<std::string>& stored) -> Status {
+  // `kept`: no writer stored rows without keeping this table since it was last built.
+  auto state = [&](bool& exists, std::optional<std::string>& stored, bool& kept) -> Status {
     auto table =
         db_->Prepare("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1");
     if (!table.ok()) return table.status();
     BindText(table->get(), 1, spec.name);
     if (sqlite3_step(table->get()) != SQLITE_ROW) return db_->Error("look for the table");
     exists = sqlite3_column_int64(table->get(), 0) > 0;
-    auto def = db_->Prepare("SELECT definition FROM spate_aggregations WHERE name = ?1");
+    auto def = db_->Prepare("SELECT definition, kept FROM spate_aggregations WHERE name = ?1");
     if (!def.ok()) return def.status();
     BindText(def->get(), 1, spec.name);
     const int rc = sqlite3_step(def->get());
     if (rc == SQLITE_ROW) {
       stored = reinterpret_cast<const char*>(sqlite3_column_text(def->get(), 0));
+      kept = sqlite3_column_int64(def->get(), 1) != 0;
     } else if (rc != SQLITE_DONE) {
       return db_->Error("read spate_aggregations");
     }
     return Status::Ok();
   };
   bool exists = false;
+  bool kept = false;
   std::optional<std::string> stored;
-  if (Status s = state(exists, stored); !s.ok()) return s;
-  if (exists && stored == definition) return Status::Ok();  // The common case: no lock taken.
+  if (Status s = state(exists, stored, kept); !s.ok()) return s;
+  // The common case: no lock taken.
+  if (exists && stored == definition && kept) return Status::Ok();
 
   if (Status s = ExecWhileBusy(*db_, "BEGIN IMMEDIATE"); !s.ok()) return s;
   auto fail = [&](Status s) {
@@ -615,8 +655,9 @@ Status SqliteSink::BuildAggregation(const AggregationSpec& spec) {
     return s;
   };
   stored.reset();
-  if (Status s = state(exists, stored); !s.ok()) return fail(s);
-  if (exists && stored == definition) return db_->Exec("COMMIT");  // A peer built it.
+  kept = false;
+  if (Status s = state(exists, stored, kept); !s.ok()) return fail(s);
+  if (exists && stored == definition && kept) return db_->Exec("COMMIT");  // A peer built it.
   if (exists && !stored) {
     return fail(Status::Fatal(fmt::format(
         "a table {} exists that spate did not make for an aggregation: rename the aggregation "
@@ -656,16 +697,17 @@ Status SqliteSink::BuildAggregation(const AggregationSpec& spec) {
   if (Status s = ApplyDelta(delta, statements); !s.ok()) return fail(s);
   statements.clear();
   auto save = db_->Prepare(
-      "INSERT INTO spate_aggregations (name, definition) VALUES (?1, ?2) ON CONFLICT (name) DO "
-      "UPDATE SET definition = excluded.definition");
+      "INSERT INTO spate_aggregations (name, definition, kept) VALUES (?1, ?2, 1) ON CONFLICT "
+      "(name) DO UPDATE SET definition = excluded.definition, kept = 1");
   if (!save.ok()) return fail(save.status());
   BindText(save->get(), 1, spec.name);
   BindText(save->get(), 2, definition);
   if (Status s = Step(db_->get(), save->get(), "record the definition"); !s.ok()) return fail(s);
   save->reset();
   if (Status s = db_->Exec("COMMIT"); !s.ok()) return fail(s);
-  spdlog::info("aggregation {}: {} table from {} rows of created_users", spec.name,
-               exists ? "rebuilt the" : "built its", count);
+  spdlog::info("aggregation {}: {} table from {} rows of created_users{}", spec.name,
+               exists ? "rebuilt the" : "built its", count,
+               exists && stored == definition ? " (rows were stored while it was not kept)" : "");
   return Status::Ok();
 }
 

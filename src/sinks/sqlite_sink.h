@@ -91,6 +91,7 @@ class SqliteSink final : public Sink {
   Status WriteLocked(const Batch& batch);
   Status WriteRows(const Batch& batch);
   Status WriteRowsAggregated(const Batch& batch);
+  Status MarkUnkeptAggregations();
   Status OpenAggregations();
   Status BuildAggregation(const AggregationSpec& spec);
   Result<AggStatements> PrepareAggregation(const AggregationSpec& spec);

@@ -623,5 +623,27 @@ TEST(AnalyticsSqliteProcess, RunWithAnotherDefinitionRebuildsTheTable) {
   EXPECT_EQ(Count(data, "SELECT sum(users) FROM by_country"), 3010);
 }
 
+// A run that does not keep an aggregation stores rows its table never sees: a later run that
+// keeps it again must rebuild it, not add to a table that misses them.
+TEST(AnalyticsSqliteProcess, ARunWithoutTheAggregationMakesTheNextOneRebuildIt) {
+  TempDir dir;
+  const std::string data = dir.File("data");
+  const std::vector<std::string> common = {"--data-dir", data, "--progress", "never"};
+  auto run = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), "run");
+    args.insert(args.end(), common.begin(), common.end());
+    return RunSpate(dir, args);
+  };
+  Outcome first = run({"--count", "1000", "--aggregate", "by_country:1m:country"});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  Outcome without = run({"--count", "1000", "--seed", "other"});
+  ASSERT_EQ(without.exit_code, 0) << without.err;
+  EXPECT_NE(without.err.find("no longer kept"), std::string::npos) << without.err;
+  Outcome again = run({"--count", "10", "--seed", "third", "--aggregate", "by_country:1m:country"});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(Invariant(data, {Spec("by_country:1m:country")}), "");
+  EXPECT_EQ(Count(data, "SELECT sum(users) FROM by_country"), 2010);
+}
+
 }  // namespace
 }  // namespace spate
