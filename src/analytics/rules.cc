@@ -14,7 +14,7 @@ namespace spate {
 
 namespace {
 
-constexpr size_t kMaxRuleName = 48;
+constexpr size_t kMaxRuleName = 43;
 
 bool ValidRuleName(std::string_view name) {
   if (name.empty() || name.size() > kMaxRuleName || name[0] < 'a' || name[0] > 'z') return false;

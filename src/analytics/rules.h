@@ -38,8 +38,10 @@ struct AggregationSpec;
 enum class RuleAction { kReject, kCount };
 
 struct QualityRule {
-  std::string name;  // [a-z][a-z0-9_]*, at most 48 bytes: it becomes a metric label.
-  Predicate check;   // A good row satisfies it.
+  // [a-z][a-z0-9_]*, at most 43 bytes: with "rule_" in front it is the dead letters' reason
+  // label, which ReasonClass cuts at 48.
+  std::string name;
+  Predicate check;  // A good row satisfies it.
   RuleAction action = RuleAction::kReject;
 };
 

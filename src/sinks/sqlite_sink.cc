@@ -494,6 +494,7 @@ Result<SqliteSink::AggStatements> SqliteSink::PrepareAggregation(const Aggregati
   AggStatements st;
   st.columns = AggregateColumns(spec);
   std::string extremes, recompute;
+  std::vector<const char*> hold_columns;  // The min/max columns' value columns, in order.
   for (const AggColumn& column : st.columns) {
     const ColumnRole role = RoleOf(spec, column);
     st.roles.emplace_back(role.kind, role.slot);
@@ -503,6 +504,7 @@ Result<SqliteSink::AggStatements> SqliteSink::PrepareAggregation(const Aggregati
     recompute += fmt::format("{}{}({})", recompute.empty() ? "" : ", ",
                              role.kind == ColumnRole::kMin ? "min" : "max",
                              Quoted(kAggValueColumns[role.slot]));
+    hold_columns.push_back(kAggValueColumns[role.slot]);
   }
   std::string group_where;
   for (size_t i = 0; i < spec.group_by.size(); ++i) {
@@ -529,6 +531,14 @@ Result<SqliteSink::AggStatements> SqliteSink::PrepareAggregation(const Aggregati
     auto stmt = db_->Prepare(sql);
     if (!stmt.ok()) return stmt.status().WithContext(fmt::format("aggregation {}", spec.name));
     *target = std::move(stmt).value();
+  }
+  for (const char* column : hold_columns) {
+    auto stmt = db_->Prepare(fmt::format(
+        "SELECT 1 FROM created_users WHERE ingested_at >= ?1 AND ingested_at < ?2{} AND {} = ?{} "
+        "LIMIT 1",
+        group_where, Quoted(column), spec.group_by.size() + 3));
+    if (!stmt.ok()) return stmt.status().WithContext(fmt::format("aggregation {}", spec.name));
+    st.holds.push_back(std::move(stmt).value());
   }
   return st;
 }
@@ -761,11 +771,35 @@ Status SqliteSink::ApplyDelta(AggregateDelta& delta, std::vector<AggStatements>&
     for (const auto& [kind, slot] : st.roles) {
       if (kind != ColumnRole::kMin && kind != ColumnRole::kMax) continue;
       const AggValueDelta& v = g.values[slot];
+      bool suspect = false;
       if (v.has_out()) {
-        if (stored_null[e]) recompute = true;
-        if (kind == ColumnRole::kMin && v.out_min <= stored[e]) recompute = true;
-        if (kind == ColumnRole::kMax && v.out_max >= stored[e]) recompute = true;
+        if (stored_null[e]) suspect = true;
+        if (kind == ColumnRole::kMin && v.out_min <= stored[e]) suspect = true;
+        if (kind == ColumnRole::kMax && v.out_max >= stored[e]) suspect = true;
       }
+      if (suspect && !stored_null[e]) {
+        // The stored value bounds the true one (see AggGroupDelta): if a row of the group
+        // still holds it, it is still right.
+        sqlite3_stmt* holds = st.holds[e].get();
+        BindText(holds, 1, window_text_[0]);
+        BindText(holds, 2, window_text_[1]);
+        for (size_t i = 0; i < key_values_.size(); ++i) {
+          if (key_values_[i].integer) {
+            sqlite3_bind_int64(holds, static_cast<int>(i) + 3, key_values_[i].number);
+          } else {
+            BindText(holds, static_cast<int>(i) + 3, key_values_[i].text);
+          }
+        }
+        bind_number(holds, static_cast<int>(key_values_.size()) + 3, slot, stored[e]);
+        rc = sqlite3_step(holds);
+        sqlite3_reset(holds);
+        if (rc == SQLITE_ROW) {
+          suspect = false;
+        } else if (rc != SQLITE_DONE) {
+          return StepFailed(db, rc, fmt::format("check min/max of {}", spec.name));
+        }
+      }
+      recompute |= suspect;
       ++e;
     }
     if (!recompute) continue;

@@ -80,6 +80,9 @@ class SqliteSink final : public Sink {
     SqliteStmt remove;        // Deletes a group by key.
     SqliteStmt recompute;     // The min/max columns of a group, from created_users.
     SqliteStmt set_extremes;  // Stores them.
+    // Per min/max column: does a row of the group still hold this value? (Ties are common,
+    // e.g. ages: a hit, found early in the window's scan, saves the whole recompute.)
+    std::vector<SqliteStmt> holds;
     std::vector<AggColumn> columns;
     std::vector<std::pair<int, size_t>> roles;  // Per column: what it holds (sqlite_sink.cc).
     int extremes = 0;                           // How many min/max columns.

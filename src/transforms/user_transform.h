@@ -10,7 +10,7 @@
 //   dob dob.date    age dob.age           nat nat    city/state/country  location.*
 //   latitude/longitude  location.coordinates.* (strings in the API) as numbers
 //   timezone        location.timezone.offset           cell cell
-//   ingested_at     when the row was made (passed in by the caller)
+//   ingested_at     when the record entered spate (passed in by the caller)
 // Every one of these fields is required; a record missing one, with a wrong type, an invalid
 // UUID, or in the legacy 0.x shape is rejected with a reason that names the field.
 //

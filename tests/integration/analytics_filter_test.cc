@@ -186,6 +186,19 @@ TEST(AnalyticsFilter, TheIssuesYamlConfigLoads) {
       std::string::npos)
       << run.err;
   EXPECT_NE(run.err.find("rule valid_email (reject): 0 rows"), std::string::npos) << run.err;
+  // The table the issue asks for, over the rows the filter kept: one row per window and
+  // country, users = that GROUP BY over created_users.
+  EXPECT_EQ(Count(data, "SELECT sum(users) FROM users_per_minute_by_country"),
+            Count(data, "SELECT count(*) FROM created_users"));
+  EXPECT_EQ(Count(data, "SELECT count(*) FROM users_per_minute_by_country"),
+            Count(data,
+                  "SELECT count(DISTINCT strftime('%Y-%m-%dT%H:%M', ingested_at) || country) "
+                  "FROM created_users"));
+  EXPECT_EQ(Count(data,
+                  "SELECT count(*) FROM (SELECT window_start, country, users FROM "
+                  "users_per_minute_by_country EXCEPT SELECT strftime('%Y-%m-%dT%H:%M:00.000Z', "
+                  "ingested_at), country, count(*) FROM created_users GROUP BY 1, 2)"),
+            0);
 
   // Nested deeper than a list of values: the key and the line.
   const std::string nested = WriteFile(dir, "nested.yaml",
