@@ -46,6 +46,7 @@ using spate::testing::PgStatus;
 using spate::testing::RunSpate;
 using spate::testing::SpateProcess;
 using spate::testing::TempDir;
+using spate::testing::WaitFor;
 using namespace std::chrono_literals;
 
 AggregationSpec Spec(std::string name, int64_t size_ms, int64_t slide_ms,
@@ -528,15 +529,6 @@ std::vector<AggregationSpec> FlagSpecs() {
   auto specs = ParseAggregations(kAggregateFlags);
   EXPECT_TRUE(specs.ok()) << specs.status().message();
   return specs.ok() ? specs.value() : std::vector<AggregationSpec>{};
-}
-
-bool WaitFor(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return done();
 }
 
 class AnalyticsPostgresKafka : public AnalyticsPostgres {

@@ -36,6 +36,7 @@ using spate::testing::Outcome;
 using spate::testing::RunSpate;
 using spate::testing::SpateProcess;
 using spate::testing::TempDir;
+using spate::testing::WaitFor;
 using namespace std::chrono_literals;
 
 AggregationSpec Spec(std::string_view item) {
@@ -474,15 +475,6 @@ std::vector<AggregationSpec> FlagSpecs() {
   std::vector<AggregationSpec> specs;
   for (size_t i = 1; i < flags.size(); i += 2) specs.push_back(Spec(flags[i]));
   return specs;
-}
-
-bool WaitFor(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return done();
 }
 
 std::vector<std::string> Kafka(const KafkaRig& rig, std::vector<std::string> args) {

@@ -29,16 +29,8 @@ using spate::testing::QueryInt;
 using spate::testing::RunSpate;
 using spate::testing::SpateProcess;
 using spate::testing::TempDir;
+using spate::testing::WaitFor;
 using namespace std::chrono_literals;
-
-bool WaitFor(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return done();
-}
 
 KafkaRig::Options Topic(const std::string& spec) {
   KafkaRig::Options options;

@@ -19,6 +19,7 @@
 #include "kafka_rig.h"
 #include "observe/feeds.h"
 #include "observe/metrics.h"
+#include "spate_process.h"
 #include "transport/kafka_sink.h"
 #include "transport/kafka_source.h"
 
@@ -28,16 +29,8 @@ namespace {
 using spate::testing::CommittedOffsets;
 using spate::testing::KafkaRig;
 using spate::testing::KcatConsume;
+using spate::testing::WaitFor;
 using namespace std::chrono_literals;
-
-bool WaitFor(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return done();
-}
 
 // name's series in `metrics` by the value of `label` (only series that also carry `topic`).
 std::map<std::string, double> Series(const MetricsRegistry& metrics, std::string_view name,

@@ -30,6 +30,7 @@ using spate::testing::QueryStrings;
 using spate::testing::RunSpate;
 using spate::testing::SpateProcess;
 using spate::testing::TempDir;
+using spate::testing::WaitFor;
 using namespace std::chrono_literals;
 
 int64_t TryCount(const std::string& data_dir, const std::string& sql) {
@@ -38,15 +39,6 @@ int64_t TryCount(const std::string& data_dir, const std::string& sql) {
 
 std::set<std::string> Ids(const std::string& data_dir) {
   return QueryStrings(data_dir, "SELECT id FROM created_users");
-}
-
-bool WaitFor(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return done();
 }
 
 KafkaRig::Options Topic(const std::string& spec) {

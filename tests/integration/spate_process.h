@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -99,6 +100,16 @@ inline Outcome RunSpate(const TempDir& dir, std::vector<std::string> args,
                         const std::string& stdin_file = "") {
   SpateProcess process(dir, std::move(args), stdin_file);
   return process.Wait();
+}
+
+// Polls `done` every 20 ms until it is true or `timeout` has passed; its last answer.
+inline bool WaitFor(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return done();
 }
 
 }  // namespace spate::testing
