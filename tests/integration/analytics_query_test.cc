@@ -178,6 +178,14 @@ std::string Now() {
   return reinterpret_cast<const char*>(sqlite3_column_text(stmt->get(), 0));
 }
 
+// Whether a query that started at `before` showed the table's latest windows (3, top 10
+// groups) as they were at some moment of its run: the newest window may end while the
+// query runs (a slow machine), which turns it from in progress into complete.
+bool ShownAsStored(const std::vector<Window>& shown, const std::vector<TableRow>& rows,
+                   const std::string& before) {
+  return shown == LatestWindows(rows, 3, 10, before) || shown == LatestWindows(rows, 3, 10, Now());
+}
+
 TEST(AnalyticsQuery, ShowsTheLatestWindowsOfEachAggregationAsStored) {
   TempDir dir;
   const std::string data = dir.File("data");
@@ -221,6 +229,7 @@ TEST(AnalyticsQuery, ShowsTheAggregationsOfASqliteRun) {
       dir, {"run", "--count", "900", "--rate", "300", "--data-dir", data, "--aggregate",
             "by_country:1s:country", "--aggregate", "per_second:1s", "--progress", "never"});
   ASSERT_EQ(run.exit_code, 0) << run.err;
+  const std::string before = Now();
   Outcome query = RunSpate(dir, {"query", "--data-dir", data});
   ASSERT_EQ(query.exit_code, 0) << query.err << query.out;
   EXPECT_NE(query.out.find("\n  by_country: window 1s, by country\n"), std::string::npos)
@@ -234,7 +243,7 @@ TEST(AnalyticsQuery, ShowsTheAggregationsOfASqliteRun) {
   EXPECT_EQ(users, 900) << "every user of the run is in exactly one window";
   const std::vector<Window> stored = LatestWindows(rows, 3, 10, Now());
   ASSERT_GE(stored.size(), 2u) << "a run of about 3 s fills more than one 1 s window";
-  EXPECT_EQ(ShownWindows(query.out, "by_country"), stored) << query.out;
+  EXPECT_TRUE(ShownAsStored(ShownWindows(query.out, "by_country"), rows, before)) << query.out;
 }
 
 TEST(AnalyticsQuery, ATableThatCannotBeReadIsAnError) {
@@ -271,6 +280,7 @@ TEST(AnalyticsQuery, ShowsPostgresAggregationsAsStored) {
                                "900", "--rate", "300", "--aggregate", "by_country:1s:country",
                                "--aggregate", "per_second:1s", "--progress", "never"});
   ASSERT_EQ(run.exit_code, 0) << run.err;
+  const std::string before = Now();
   Outcome query = RunSpate(dir, {"query", "--sink", "postgres", "--pg-dsn", rig.Dsn("spate")});
   ASSERT_EQ(query.exit_code, 0) << query.err << query.out;
   EXPECT_EQ(query.out.find(rig.password()), std::string::npos);
@@ -289,8 +299,7 @@ TEST(AnalyticsQuery, ShowsPostgresAggregationsAsStored) {
   for (const auto& r : table.rows) rows.emplace_back(*r[0], *r[1], *r[2], std::stoll(*r[3]));
   const std::vector<Window> stored = LatestWindows(rows, 3, 10, Now());
   ASSERT_GE(stored.size(), 2u) << "a run of about 3 s fills more than one 1 s window";
-  const std::vector<Window> shown = ShownWindows(query.out, "by_country");
-  EXPECT_EQ(shown, stored) << query.out;
+  EXPECT_TRUE(ShownAsStored(ShownWindows(query.out, "by_country"), rows, before)) << query.out;
   // Every user of the run is in exactly one window.
   const PgRows sum = rig.Query("spate", "SELECT sum(users)::text FROM by_country");
   ASSERT_TRUE(sum.ok()) << sum.status.error();
