@@ -8,7 +8,7 @@ packages=(
   libsimdjson-dev libyaml-cpp-dev libfmt-dev libspdlog-dev libcli11-dev
   libsqlite3-dev sqlite3 libcurl4-openssl-dev libcpp-httplib-dev
   librdkafka-dev kcat
-  libpq-dev postgresql-15 liblz4-dev
+  libpq-dev postgresql-15 liblz4-dev libicu-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3-kafka python3-cassandra python3-lz4
   clang-14 libclang-rt-14-dev
