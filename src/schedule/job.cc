@@ -1,0 +1,1 @@
+// See job.h. (issue 20: being written)

@@ -1,0 +1,1 @@
+// See launcher.h. (issue 20: being written)

@@ -1,0 +1,1 @@
+// See run_store.h. (issue 20: being written)

@@ -1,0 +1,1 @@
+// See scheduler.h. (issue 20: being written)

@@ -1,0 +1,1 @@
+// See service.h. (issue 20: being written)
