@@ -94,6 +94,9 @@ class JobSet {
   static Result<JobSet> Parse(const std::vector<std::string>& items, std::string_view default_zone,
                               const TakesProperty& takes);
 
+  // The same checks over specs built in code (tests, tools): names, depends_on.
+  static Result<JobSet> FromSpecs(std::vector<JobSpec> jobs);
+
   const std::vector<JobSpec>& jobs() const { return jobs_; }
   const JobSpec* Find(std::string_view name) const;
 
