@@ -9,6 +9,7 @@
 #pragma once
 
 #include <signal.h>
+#include <spawn.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -22,6 +23,8 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+
+extern char** environ;
 
 #include "schedule/run_store.h"
 
@@ -504,6 +507,24 @@ TYPED_TEST_P(ScheduleStoreContract, LockOfASigkilledHolderIsFree) {
   EXPECT_TRUE(taken.ok()) << taken.message();
 }
 
+TYPED_TEST_P(ScheduleStoreContract, ChildProcessesDoNotInheritTheLock) {
+  // The scheduler's runs are child processes; one that outlives a SIGKILLed scheduler must not
+  // keep its lock (or its connection, and with it the lock) alive.
+  ASSERT_TRUE(this->store_->Lock("parent:1", kT0).ok());
+  pid_t child = -1;
+  char sleep_path[] = "/bin/sleep";
+  char seconds[] = "300";
+  char* argv[] = {sleep_path, seconds, nullptr};
+  ASSERT_EQ(posix_spawn(&child, sleep_path, nullptr, nullptr, argv, environ), 0);
+  this->store_.reset();
+  auto other = this->OpenStore();
+  ASSERT_NE(other, nullptr);
+  const Status taken = this->LockWithin(*other, "next:2", std::chrono::seconds(30));
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+  EXPECT_TRUE(taken.ok()) << taken.message();
+}
+
 REGISTER_TYPED_TEST_SUITE_P(ScheduleStoreContract, CreateGetAndUpdateRoundTripEveryField,
                             NullsRoundTripAsNullopt, UnknownRunsAreNotFound,
                             OneScheduledOrBackfillRunPerJobAndInterval,
@@ -511,6 +532,7 @@ REGISTER_TYPED_TEST_SUITE_P(ScheduleStoreContract, CreateGetAndUpdateRoundTripEv
                             LastScheduledStartCountsOnlyScheduledRuns,
                             RunCoveringFindsTheScheduledOrBackfillInterval,
                             TwoStoresOnOneHistorySeeEachOthersWrites,
-                            LockAdmitsOneSchedulerAndNamesIt, LockOfASigkilledHolderIsFree);
+                            LockAdmitsOneSchedulerAndNamesIt, LockOfASigkilledHolderIsFree,
+                            ChildProcessesDoNotInheritTheLock);
 
 }  // namespace spate::testing
