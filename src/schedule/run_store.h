@@ -127,7 +127,8 @@ class RunStore {
   // The last heartbeat written by any scheduler; nullopt if none ever ran.
   virtual Result<std::optional<SchedulerHeartbeat>> LastHeartbeat() = 0;
 
-  // "sqlite DIR/schedule.db" or "postgres host=... dbname=..." (no password): for messages.
+  // "sqlite DIR/schedule.db" or "postgres postgres://USER@HOST:PORT/DB" (no password): for
+  // messages.
   virtual std::string Describe() const = 0;
 };
 

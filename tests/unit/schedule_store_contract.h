@@ -525,6 +525,54 @@ TYPED_TEST_P(ScheduleStoreContract, ChildProcessesDoNotInheritTheLock) {
   EXPECT_TRUE(taken.ok()) << taken.message();
 }
 
+TYPED_TEST_P(ScheduleStoreContract, ConcurrentWritersCreateEachIntervalOnce) {
+  // Several processes write at once (a scheduler, `spate backfill`, `spate trigger`): each
+  // writer waits for the others' short transactions instead of failing, and every interval
+  // gets exactly one run whoever wins.
+  constexpr int kWriters = 4;
+  constexpr int kIntervals = 40;
+  std::vector<std::unique_ptr<RunStore>> stores;
+  for (int i = 0; i < kWriters; ++i) {
+    stores.push_back(this->OpenStore());
+    ASSERT_NE(stores.back(), nullptr);
+  }
+  std::vector<int> created(kWriters, 0);
+  std::vector<std::string> errors(kWriters);
+  {
+    std::vector<std::jthread> writers;
+    for (int w = 0; w < kWriters; ++w) {
+      writers.emplace_back([&, w] {
+        for (int i = 0; i < kIntervals; ++i) {
+          const RunType type = (i + w) % 2 == 0 ? RunType::kScheduled : RunType::kBackfill;
+          auto id =
+              stores[w]->Create(NewRun("race", type, kT0 + i * kMinute, kT0 + (i + 1) * kMinute));
+          if (!id.ok()) {
+            errors[w] = id.status().message();
+            return;
+          }
+          if (id->has_value()) ++created[w];
+          // A manual run alongside, exempt from the index: always created.
+          auto manual = stores[w]->Create(NewRun("race", RunType::kManual, kT0, kT0));
+          if (!manual.ok() || !manual->has_value()) {
+            errors[w] = manual.ok() ? "manual run not created" : manual.status().message();
+            return;
+          }
+        }
+      });
+    }
+  }
+  int total = 0;
+  for (int w = 0; w < kWriters; ++w) {
+    EXPECT_EQ(errors[w], "") << "writer " << w;
+    total += created[w];
+  }
+  EXPECT_EQ(total, kIntervals);
+  RunFilter all;
+  all.limit = 0;
+  all.job = "race";
+  EXPECT_EQ(this->List(all).size(), static_cast<size_t>(kIntervals + kWriters * kIntervals));
+}
+
 REGISTER_TYPED_TEST_SUITE_P(ScheduleStoreContract, CreateGetAndUpdateRoundTripEveryField,
                             NullsRoundTripAsNullopt, UnknownRunsAreNotFound,
                             OneScheduledOrBackfillRunPerJobAndInterval,
@@ -533,6 +581,7 @@ REGISTER_TYPED_TEST_SUITE_P(ScheduleStoreContract, CreateGetAndUpdateRoundTripEv
                             RunCoveringFindsTheScheduledOrBackfillInterval,
                             TwoStoresOnOneHistorySeeEachOthersWrites,
                             LockAdmitsOneSchedulerAndNamesIt, LockOfASigkilledHolderIsFree,
-                            ChildProcessesDoNotInheritTheLock);
+                            ChildProcessesDoNotInheritTheLock,
+                            ConcurrentWritersCreateEachIntervalOnce);
 
 }  // namespace spate::testing
