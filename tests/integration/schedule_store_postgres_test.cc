@@ -36,15 +36,8 @@ class PgBackend {
   PgRig rig_;
 };
 
-class PostgresName {
- public:
-  template <typename T>
-  static std::string GetName(int) {
-    return "Postgres";
-  }
-};
-
-INSTANTIATE_TYPED_TEST_SUITE_P(ScheduleStore, ScheduleStoreContract, PgBackend, PostgresName);
+class ScheduleStorePostgresContract : public ScheduleStoreContract<PgBackend> {};
+SPATE_SCHEDULE_STORE_CONTRACT_TESTS(ScheduleStorePostgresContract)
 
 class ScheduleStorePostgres : public ::testing::Test {
  protected:
