@@ -323,6 +323,8 @@ class PgRunStore final : public RunStore {
     return WriteHeartbeat(now_ms, "heartbeat");
   }
 
+  bool LockLost() const override { return !lost_lock_.ok(); }
+
   Result<std::optional<SchedulerHeartbeat>> LastHeartbeat() override {
     auto result = Exec(fmt::format("SELECT holder, {}, {} FROM spate_scheduler WHERE id = 1",
                                    Ms("started_at"), Ms("heartbeat_at")),

@@ -149,6 +149,7 @@ TEST_F(ScheduleStorePostgres, ReconnectsAfterTheServerRestartsAndKeepsTheLock) {
   EXPECT_FALSE(refused.ok());
   EXPECT_NE(refused.message().find("host-a:1"), std::string::npos) << refused.message();
   EXPECT_TRUE(store_->Heartbeat(kT0 + 1000).ok());
+  EXPECT_FALSE(store_->LockLost());
 }
 
 TEST_F(ScheduleStorePostgres, AHolderThatLostTheLockWhileDisconnectedStops) {
@@ -170,6 +171,8 @@ TEST_F(ScheduleStorePostgres, AHolderThatLostTheLockWhileDisconnectedStops) {
   ASSERT_FALSE(last.ok());
   EXPECT_FALSE(last.retriable()) << last.message();
   EXPECT_NE(last.message().find("host-b:2"), std::string::npos) << last.message();
+  EXPECT_TRUE(store_->LockLost());
+  EXPECT_FALSE(other->LockLost());
   auto later = store_->Unfinished();
   EXPECT_FALSE(later.ok());
   EXPECT_FALSE(store_->Create(NewRun("tick", RunType::kManual, kT0, kT0)).ok());
