@@ -439,5 +439,34 @@ TEST(ScheduleJob, OptionsYamlRoundTripsThroughConfig) {
   EXPECT_TRUE(config.GetBool("exit_at_end"));
 }
 
+// examples/jobs.yaml is the tutorial's DAG: user_automation, @daily from 2023-09-03 10:00
+// (UTC), no catch-up, a 60-second stream from randomuser.me into users_created.
+TEST(ScheduleJob, TheShippedExampleIsTheTutorialsDag) {
+  Config config;
+  Status s = config.LoadYamlFile(std::string(SPATE_FIXTURES_DIR) + "/../../examples/jobs.yaml");
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(config.GetString("history_store"), "sqlite");
+  auto set = JobSet::Parse(config.GetList("jobs"), config.GetString("timezone"), Takes);
+  ASSERT_TRUE(set.ok()) << set.status().message();
+  ASSERT_EQ(set->jobs().size(), 1u);
+  const JobSpec& job = set->jobs().front();
+  EXPECT_EQ(job.name, "user_automation");
+  EXPECT_EQ(job.schedule.text(), "@daily");
+  EXPECT_EQ(job.zone->name(), "UTC");
+  EXPECT_EQ(job.start_date_ms, Utc(2023, 9, 3, 10, 0));
+  EXPECT_FALSE(job.catchup);
+  EXPECT_EQ(job.command, "produce");
+  EXPECT_EQ(job.options,
+            (std::map<std::string, std::vector<std::string>>{{"source", {"randomuser"}},
+                                                             {"duration", {"60s"}},
+                                                             {"topic", {"users_created"}},
+                                                             {"brokers", {"127.0.0.1:9092"}}}));
+  // As in Airflow, the first interval is the first whole day after start_date, run when it
+  // ends: [4 Sep, 5 Sep), at midnight on the 5th.
+  EXPECT_EQ(Text(LatestDueInterval(job, Utc(2023, 9, 4, 23, 59))), "none");
+  EXPECT_EQ(Text(LatestDueInterval(job, Utc(2023, 9, 5))),
+            "2023-09-04T00:00:00Z .. 2023-09-05T00:00:00Z");
+}
+
 }  // namespace
 }  // namespace spate
