@@ -247,6 +247,12 @@ class ItemParser {
         zones_(zones) {}
 
   Result<JobSpec> Parse(std::string_view item) {
+    // A plain list item (jobs: [tick]) is not a job: say what one looks like.
+    if (const size_t first = item.find_first_not_of(" \t\r\n");
+        first == std::string_view::npos || item[first] != '{') {
+      return Fail(fmt::format(
+          "'{}' is not a job: give a mapping with name, schedule and run (- name: ...)", item));
+    }
     simdjson::dom::parser parser;
     const simdjson::padded_string padded(item);
     simdjson::dom::element root;

@@ -214,7 +214,12 @@ TEST(ScheduleJob, EachMistakeIsAnErrorNamingTheJobAndTheKey) {
        "job 't': options: batch_size 100000 x queue_capacity 4096 lets 409600000 records wait in "
        "each queue, more than the 1048576 spate allows (about a gigabyte of users): lower one of "
        "them (from options.batch_size and options.queue_capacity)"},
-      {"[1,2]", "job #1: expected a mapping with name, schedule and run"},
+      {"[1,2]",
+       "job #1: '[1,2]' is not a job: give a mapping with name, schedule and run (- "
+       "name: ...)"},
+      {"tick",
+       "job #1: 'tick' is not a job: give a mapping with name, schedule and run (- "
+       "name: ...)"},
       {"{\"name\":",
        "job #1: not a JSON object: The JSON document has an improper structure: "
        "missing or superfluous commas, braces, missing keys, etc."},
