@@ -527,6 +527,8 @@ const std::vector<Applicability>& ApplicabilityTable() {
     for (std::string_view p : {"pg_dsn", "pg_timeout"}) {
       t.push_back({p, "sink", "postgres"});
       t.push_back({p, "raw_sink", "postgres"});
+      // spate schedule, runs, trigger, backfill: the run history.
+      t.push_back({p, "history_store", "postgres"});
     }
     for (std::string_view p :
          {"cassandra_hosts", "keyspace", "cassandra_user", "cassandra_password",

@@ -88,6 +88,25 @@ TEST(ConfigJobs, Defaults) {
   EXPECT_EQ(Items("jobs: []\n"), std::vector<std::string>{});
 }
 
+// The scheduler's commands take history_store and pg_dsn, not sink: a DSN given as a flag
+// with the SQLite history would be read by nothing.
+TEST(ConfigJobs, PgDsnIsReadOnlyWithThePostgresHistory) {
+  const auto schedule_has = [](std::string_view p) {
+    return p == "history_store" || p == "pg_dsn" || p == "data_dir";
+  };
+  Config config;
+  ASSERT_TRUE(config.Set("pg_dsn", "host=db").ok());
+  config.SetOrigin("pg_dsn", "--pg-dsn");
+  EXPECT_EQ(config.CheckApplies("pg_dsn", schedule_has).message(),
+            "--pg-dsn is read only with --history-store postgres (--history-store is sqlite by "
+            "default): add --history-store postgres, or drop --pg-dsn");
+  ASSERT_TRUE(config.Set("history_store", "postgres").ok());
+  EXPECT_TRUE(config.CheckApplies("pg_dsn", schedule_has).ok());
+  // run takes sink, not history_store: its rule is unchanged.
+  const auto run_has = [](std::string_view p) { return p == "sink" || p == "pg_dsn"; };
+  EXPECT_FALSE(config.CheckApplies("pg_dsn", run_has).ok());
+}
+
 TEST(ConfigJobs, MistakesAreErrorsWithTheLine) {
   EXPECT_EQ(Error("history_store: mysql\n"),
             "jobs.yaml: history_store: 'mysql' is not one of: sqlite, postgres");
