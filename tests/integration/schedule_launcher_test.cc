@@ -29,7 +29,7 @@ using namespace std::chrono_literals;
 
 // The fake child: $1 (the job's command) says what to do; it leaves its files next to its
 // config file ($3), named after its run id.
-constexpr const char* kFakeChild = R"(#!/bin/sh
+constexpr const char* kFakeChild = R"SH(#!/bin/sh
 out="$(dirname "$3")/$SPATE_RUN_ID"
 case "$1" in
   env)
@@ -40,63 +40,41 @@ case "$1" in
     echo "starting"
     echo "error: an earlier problem" >&2
     echo "[2026-12-06 12:00:00.000] [error] cannot open the store: disk full" >&2
-    echo "spate run: 0 records in 0.01 s (failed: see the error above)" > &2 exit 3;
-;
-  quiet_fail) echo "nothing to see";
-  exit 4;
-  ;
-  sigkill) echo "about to die";
-  kill - 9 $$;
-  ;
-  sigsegv) kill -SEGV $$ ;
-  ;
+    echo "spate run: 0 records in 0.01 s (failed: see the error above)" >&2
+    exit 3 ;;
+  quiet_fail) echo "nothing to see"; exit 4 ;;
+  sigkill) echo "about to die"; kill -9 $$ ;;
+  sigsegv) kill -SEGV $$ ;;
   graceful)
     trap 'echo "got TERM, stopping"; exit 0' TERM
     echo ready > "$out.ready"
-    while :;
-  do sleep 0.1;
-  done;
-  ;
+    while :; do sleep 0.1; done ;;
   stubborn)
     trap 'echo term >> "$out.term"' TERM
     echo ready > "$out.ready"
-    while :;
-  do sleep 0.1;
-  done;
-  ;
+    while :; do sleep 0.1; done ;;
   deaf)
     trap '' TERM
     echo ready > "$out.ready"
-    while :;
-  do sleep 0.1;
-  done;
-  ;
+    while :; do sleep 0.1; done ;;
   loop)
     echo ready > "$out.ready"
-    while :;
-  do sleep 0.1;
-  done;
-  ;
+    while :; do sleep 0.1; done ;;
   group)
     sleep 1000 &
     echo $! > "$out.child"
-    wait ;
-  ;
+    wait ;;
   leftover)
     sleep 1000 &
     echo $! > "$out.child"
-    exit 0 ;
-  ;
+    exit 0 ;;
   orphan)
     n=0
     trap 'n=$((n+1)); echo "term $n" >> "$out.term"; [ $n -ge 2 ] && exit 0' TERM
     echo ready > "$out.ready"
-    while :;
-  do sleep 0.1;
-  done;
-  ;
+    while :; do sleep 0.1; done ;;
 esac
-)";
+)SH";
 
 class ScheduleLauncher : public ::testing::Test {
  protected:
@@ -353,8 +331,9 @@ TEST_F(ScheduleLauncher, ChildsOwnChildrenDieWithItsGroup) {
   ASSERT_TRUE(launcher.Start(Request(leftover, 2)).ok());
   const int64_t left = std::stoll(AwaitFile(RunFile(2, ".child")));
   const auto left_start = ProcessStartTime(left);
+  ASSERT_TRUE(left_start.has_value()) << "it lives until its run is reaped";
   ASSERT_TRUE(AwaitExit(launcher, 2).has_value());
-  if (left_start) EXPECT_TRUE(WaitFor([&] { return Gone(left, *left_start); }, 30s));
+  EXPECT_TRUE(WaitFor([&] { return Gone(left, *left_start); }, 30s));
 }
 
 // A launcher in another process (a scheduler), started by fork: it starts `job`'s child,
