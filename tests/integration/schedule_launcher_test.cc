@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -33,9 +34,9 @@ constexpr const char* kFakeChild = R"SH(#!/bin/sh
 out="$(dirname "$3")/$SPATE_RUN_ID"
 case "$1" in
   env)
-    { echo "args=$*"; env | grep '^SPATE_' | sort
-      grep -E '^(SigBlk|SigIgn):' /proc/$$/status; } > "$out.env.tmp"
-    mv "$out.env.tmp" "$out.env" ;;
+    { echo "args=$*"; env | grep '^SPATE_' | sort; } > "$out.env"
+    # What the child was given (the shell blocks signals around its own forks).
+    exec grep -E '^(SigBlk|SigIgn):' /proc/self/status > "$out.signals" ;;
   fail)
     echo "starting"
     echo "error: an earlier problem" >&2
@@ -121,18 +122,20 @@ class ScheduleLauncher : public ::testing::Test {
     return text;
   }
 
-  static std::optional<ChildExit> AwaitExit(ProcessLauncher& launcher, int64_t run_id,
-                                            std::chrono::milliseconds limit = 60s) {
-    std::optional<ChildExit> found;
+  // Reaps until run `run_id` has ended; exits of other runs are kept for their turn.
+  std::optional<ChildExit> AwaitExit(ProcessLauncher& launcher, int64_t run_id,
+                                     std::chrono::milliseconds limit = 60s) {
     WaitFor(
         [&] {
-          for (ChildExit& e : launcher.Reap()) {
-            if (e.run_id == run_id) found = std::move(e);
-          }
-          return found.has_value();
+          for (ChildExit& e : launcher.Reap()) reaped_[e.run_id] = std::move(e);
+          return reaped_.count(run_id) != 0;
         },
         limit);
-    return found;
+    auto it = reaped_.find(run_id);
+    if (it == reaped_.end()) return std::nullopt;
+    ChildExit exit = std::move(it->second);
+    reaped_.erase(it);
+    return exit;
   }
 
   // Whether process `pid` that started at `start` has ended (a zombie has).
@@ -141,6 +144,7 @@ class ScheduleLauncher : public ::testing::Test {
   TempDir dir_;
   std::string fake_;
   ProcessLauncherOptions options_;
+  std::map<int64_t, ChildExit> reaped_;
 };
 
 TEST_F(ScheduleLauncher, RealSpateRunSucceedsWithItsCountsAndLog) {
@@ -210,8 +214,8 @@ TEST_F(ScheduleLauncher, ChildGetsItsArgumentsEnvironmentAndCleanSignalState) {
   EXPECT_NE(env.find("SPATE_ATTEMPT=3\n"), std::string::npos) << env;
   EXPECT_NE(env.find("SPATE_INTERVAL_START=2026-12-06T12:00:00.000Z\n"), std::string::npos) << env;
   EXPECT_NE(env.find("SPATE_INTERVAL_END=2026-12-06T12:00:01.000Z\n"), std::string::npos) << env;
-  EXPECT_NE(env.find("SigBlk:\t0000000000000000\n"), std::string::npos) << env;
-  EXPECT_NE(env.find("SigIgn:\t0000000000000000\n"), std::string::npos) << env;
+  EXPECT_EQ(ReadFile(RunFile(12, ".signals")),
+            "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n");
   EXPECT_TRUE(std::filesystem::exists(options_.logs_dir + "/tick/12-3.log"));
 }
 
@@ -291,6 +295,7 @@ TEST_F(ScheduleLauncher, TerminateLetsTheChildStopGracefully) {
   const JobSpec job = Job("graceful");
   auto started = launcher.Start(Request(job, 1));
   ASSERT_TRUE(started.ok());
+  EXPECT_EQ(getpgid(static_cast<pid_t>(started->pid)), started->pid) << "it leads its own group";
   ASSERT_EQ(AwaitFile(RunFile(1, ".ready")), "ready\n");
   launcher.Terminate(1);
   auto exit = AwaitExit(launcher, 1);
