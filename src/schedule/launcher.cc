@@ -102,6 +102,17 @@ Status WriteFileAtomically(const std::string& path, std::string_view data, mode_
   return Status::Ok();
 }
 
+// Descriptors 0-2 become the child's stdin, stdout and stderr: one of the child's own there
+// would be overwritten by those dup2s (a scheduler started with closed stdio gets them from
+// open()), so they are moved above.
+Status AboveStdio(Fd& fd) {
+  if (fd.get() > 2) return Status::Ok();
+  const int moved = ::fcntl(fd.get(), F_DUPFD_CLOEXEC, 3);
+  if (moved < 0) return Status::Fatal("fcntl: " + ErrnoText(errno));
+  fd = Fd(moved);
+  return Status::Ok();
+}
+
 Status MakeDirectories(const std::string& dir) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
@@ -456,6 +467,9 @@ Result<LaunchedChild> ProcessLauncher::Start(const LaunchRequest& request) {
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return Status::Fatal("pipe: " + ErrnoText(errno));
   Fd report_read(pipe_fds[0]);
   Fd report_write(pipe_fds[1]);
+  for (Fd* fd : {&log, &devnull, &report_write}) {
+    if (Status s = AboveStdio(*fd); !s.ok()) return s;
+  }
 
   // Everything the child needs is built here: after fork it may not allocate.
   const std::string exe = options_.executable.empty() ? "/proc/self/exe" : options_.executable;

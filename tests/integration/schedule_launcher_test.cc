@@ -459,6 +459,37 @@ TEST_F(ScheduleLauncher, DestructorLeavesNoChildOrZombie) {
   }
 }
 
+TEST_F(ScheduleLauncher, WorksForASchedulerWithoutStdio) {
+  // In a process of its own: stdin, stdout and stderr closed (a daemon's), so the launcher's
+  // own descriptors get 0-2. Its exit code says what it saw.
+  const pid_t helper = fork();
+  if (helper == 0) {
+    close(0);
+    close(1);
+    close(2);
+    ProcessLauncher launcher(options_);
+    const JobSpec job = Job("fail");
+    auto started = launcher.Start(Request(job, 1));
+    if (!started.ok()) _exit(10);
+    for (int i = 0; i < 6000; ++i) {  // 60 s at most.
+      for (const ChildExit& e : launcher.Reap()) {
+        const std::string log = ReadFile(started->log_path);
+        _exit(e.exit_code == 3 && log.find("starting\n") != std::string::npos &&
+                      log.find("disk full") != std::string::npos
+                  ? 0
+                  : 11);
+      }
+      usleep(10'000);
+    }
+    _exit(12);
+  }
+  ASSERT_GT(helper, 0);
+  int status = 0;
+  ASSERT_EQ(waitpid(helper, &status, 0), helper);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "10: no start, 11: wrong exit or log, 12: no exit";
+}
+
 TEST_F(ScheduleLauncher, ExecutableThatCannotRunFailsTheStart) {
   options_.executable = dir_.File("no-such-spate");
   ProcessLauncher launcher(options_);
