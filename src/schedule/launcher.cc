@@ -127,38 +127,6 @@ bool SafeName(std::string_view name) {
   });
 }
 
-// A YAML double-quoted scalar: every value is text to the config table, which parses it.
-std::string YamlQuoted(std::string_view text) {
-  std::string out = "\"";
-  for (const char c : text) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (u < 0x20 || u == 0x7f) {
-      out += fmt::format("\\x{:02x}", u);
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
-
-// The child's config file. TODO(issue 20): OptionsYaml (job.h, owner `jobs`) once it is on
-// main; this writes the same mapping meanwhile.
-std::string ChildConfigYaml(const JobSpec& job) {
-  std::string out = fmt::format("# spate schedule: the options of job {}\n", job.name);
-  for (const auto& [key, values] : job.options) {
-    if (values.size() == 1) {
-      out += fmt::format("{}: {}\n", key, YamlQuoted(values.front()));
-      continue;
-    }
-    out += fmt::format("{}:{}\n", key, values.empty() ? " []" : "");
-    for (const std::string& v : values) out += fmt::format("  - {}\n", YamlQuoted(v));
-  }
-  return out;
-}
-
 // Fields of /proc/PID/stat that the launcher needs.
 struct ProcStat {
   char state = '?';
@@ -448,7 +416,7 @@ Result<LaunchedChild> ProcessLauncher::Start(const LaunchRequest& request) {
 
   // Mode 0600: the options may hold credentials.
   const std::string config_path = fmt::format("{}/{}.yaml", options_.runs_dir, run.run_id);
-  if (Status s = WriteFileAtomically(config_path, ChildConfigYaml(job), 0600); !s.ok()) return s;
+  if (Status s = WriteFileAtomically(config_path, OptionsYaml(job), 0600); !s.ok()) return s;
   Child child;
   child.result_path =
       fmt::format("{}/{}-{}.result.json", options_.runs_dir, run.run_id, run.attempt);
