@@ -183,6 +183,20 @@ TEST_F(ScheduleLauncher, RealSpateRunSucceedsWithItsCountsAndLog) {
             "{\"records_in\":100,\"records_stored\":100,\"records_rejected\":0,\"exit_code\":0}\n");
 }
 
+TEST_F(ScheduleLauncher, RealSpateWithABadOptionFailsWithItsError) {
+  options_.executable = SPATE_BINARY;
+  ProcessLauncher launcher(options_);
+  JobSpec job = Job("run");
+  job.options = {{"count", {"abc"}}, {"data_dir", {dir_.File("data")}}};
+  ASSERT_TRUE(launcher.Start(Request(job, 8)).ok());
+  auto exit = AwaitExit(launcher, 8, 120s);
+  ASSERT_TRUE(exit.has_value());
+  EXPECT_EQ(exit->exit_code, 2);
+  EXPECT_NE(exit->error.find("count: 'abc' is not an integer"), std::string::npos) << exit->error;
+  EXPECT_EQ(exit->error.find("[error]"), std::string::npos) << "the message, not the log line";
+  EXPECT_FALSE(exit->counts.has_value()) << "it never ran";
+}
+
 TEST_F(ScheduleLauncher, ChildGetsItsArgumentsEnvironmentAndCleanSignalState) {
   // As spate does: SIGTERM and SIGINT blocked, and something ignored.
   sigset_t stop, old;
