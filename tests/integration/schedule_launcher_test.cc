@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -86,6 +87,14 @@ class ScheduleLauncher : public ::testing::Test {
     options_.executable = fake_;
     options_.runs_dir = dir_.File("runs");
     options_.logs_dir = dir_.File("logs");
+    // Orphans (a killed helper's child, a shell's background sleep) come to this process
+    // rather than to PID 1, which in a container may never reap them: TearDown does.
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
+  }
+
+  void TearDown() override {
+    while (waitpid(-1, nullptr, WNOHANG) > 0) {
+    }
   }
 
   JobSpec Job(const std::string& command) {
