@@ -84,12 +84,12 @@ struct RunRecord {
 };
 
 struct RunFilter {
-  std::string job;                  // Empty: every job.
-  std::optional<RunState> state;    // Unset: every state.
-  std::vector<RunState> states;     // Non-empty: any of these (ANDed with `state`).
+  std::string job;                          // Empty: every job.
+  std::optional<RunState> state;            // Unset: every state.
+  std::vector<RunState> states;             // Non-empty: any of these (ANDed with `state`).
   std::optional<int64_t> interval_from_ms;  // interval_start >= this.
   std::optional<int64_t> interval_to_ms;    // interval_start <= this.
-  size_t limit = 100;               // Newest first (by interval_start, then run_id).
+  size_t limit = 100;  // Newest first (by interval_start, then run_id); 0: no limit.
 };
 
 struct SchedulerHeartbeat {
@@ -117,7 +117,7 @@ class RunStore {
   // The job's scheduled or backfill run whose interval contains `instant_ms`
   // (start <= instant < end), for depends_on; nullopt when there is none.
   virtual Result<std::optional<RunRecord>> RunCovering(std::string_view job,
-                                                      int64_t instant_ms) = 0;
+                                                       int64_t instant_ms) = 0;
 
   // Takes the one-scheduler lock for as long as this store lives. An error names the
   // holder ("another scheduler (host:pid) is using this history").
@@ -127,14 +127,14 @@ class RunStore {
   // The last heartbeat written by any scheduler; nullopt if none ever ran.
   virtual Result<std::optional<SchedulerHeartbeat>> LastHeartbeat() = 0;
 
-  // "sqlite DIR/schedule.db" or "postgres host=... dbname=..." (no password): for messages.
+  // "sqlite DIR/schedule.db" or "postgres postgres://USER@HOST:PORT/DB" (no password): for
+  // messages.
   virtual std::string Describe() const = 0;
 };
 
 // DATA_DIR/schedule.db, created (with its directory) when missing.
 Result<std::unique_ptr<RunStore>> OpenSqliteRunStore(const std::string& data_dir);
 // Creates spate_runs and its companions when missing.
-Result<std::unique_ptr<RunStore>> OpenPostgresRunStore(const std::string& dsn,
-                                                       int64_t timeout_ms);
+Result<std::unique_ptr<RunStore>> OpenPostgresRunStore(const std::string& dsn, int64_t timeout_ms);
 
 }  // namespace spate
