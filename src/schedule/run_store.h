@@ -124,6 +124,12 @@ class RunStore {
   virtual Status Lock(std::string_view holder, int64_t now_ms) = 0;
   // Records that the lock holder is alive (every few seconds).
   virtual Status Heartbeat(int64_t now_ms) = 0;
+  // Whether this store held the lock and lost it: PostgreSQL's advisory lock dies with its
+  // connection, and when the server restarted and another scheduler took the lock before this
+  // store reconnected, every later call fails ("lost the scheduler lock ..."). The scheduler
+  // must then stop (exit 1) rather than log the error at every tick. SQLite's flock cannot be
+  // lost.
+  virtual bool LockLost() const { return false; }
   // The last heartbeat written by any scheduler; nullopt if none ever ran.
   virtual Result<std::optional<SchedulerHeartbeat>> LastHeartbeat() = 0;
 

@@ -369,7 +369,9 @@ Status Scheduler::Launch(RunRecord run, const JobSpec& job, int64_t now_ms) {
   run.pid = child->pid;
   run.pid_start = child->pid_start;
   run.log_path = child->log_path;
-  running_[run.run_id] = Active{run, &job};
+  Active& active = running_[run.run_id];
+  active.run = run;
+  active.job = &job;
   // Not a state change; a failure waits in pending_writes_ (the child runs either way).
   if (Status s = Write(run, false); !s.ok()) {
     spdlog::warn("schedule: cannot record the child of run {} yet: {}", run.run_id, s.message());

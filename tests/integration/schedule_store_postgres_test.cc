@@ -36,15 +36,8 @@ class PgBackend {
   PgRig rig_;
 };
 
-class PostgresName {
- public:
-  template <typename T>
-  static std::string GetName(int) {
-    return "Postgres";
-  }
-};
-
-INSTANTIATE_TYPED_TEST_SUITE_P(ScheduleStore, ScheduleStoreContract, PgBackend, PostgresName);
+class ScheduleStorePostgresContract : public ScheduleStoreContract<PgBackend> {};
+SPATE_SCHEDULE_STORE_CONTRACT_TESTS(ScheduleStorePostgresContract)
 
 class ScheduleStorePostgres : public ::testing::Test {
  protected:
@@ -156,6 +149,7 @@ TEST_F(ScheduleStorePostgres, ReconnectsAfterTheServerRestartsAndKeepsTheLock) {
   EXPECT_FALSE(refused.ok());
   EXPECT_NE(refused.message().find("host-a:1"), std::string::npos) << refused.message();
   EXPECT_TRUE(store_->Heartbeat(kT0 + 1000).ok());
+  EXPECT_FALSE(store_->LockLost());
 }
 
 TEST_F(ScheduleStorePostgres, AHolderThatLostTheLockWhileDisconnectedStops) {
@@ -177,6 +171,8 @@ TEST_F(ScheduleStorePostgres, AHolderThatLostTheLockWhileDisconnectedStops) {
   ASSERT_FALSE(last.ok());
   EXPECT_FALSE(last.retriable()) << last.message();
   EXPECT_NE(last.message().find("host-b:2"), std::string::npos) << last.message();
+  EXPECT_TRUE(store_->LockLost());
+  EXPECT_FALSE(other->LockLost());
   auto later = store_->Unfinished();
   EXPECT_FALSE(later.ok());
   EXPECT_FALSE(store_->Create(NewRun("tick", RunType::kManual, kT0, kT0)).ok());
@@ -215,6 +211,28 @@ TEST_F(ScheduleStorePostgres, ErrorsAndDescribeNeverShowThePassword) {
   EXPECT_TRUE(describe.starts_with("postgres ")) << describe;
   EXPECT_NE(describe.find("history"), std::string::npos) << describe;
   EXPECT_EQ(describe.find(backend_.rig().password()), std::string::npos) << describe;
+}
+
+TEST_F(ScheduleStorePostgres, ARoleThatCanOnlyReadListsTheHistory) {
+  // `spate runs` with a read-only role: opening must not need the CREATE privilege once the
+  // tables exist (the scheduler made them).
+  auto id = store_->Create(NewRun("tick", RunType::kScheduled, kT0, kT0 + kMinute));
+  ASSERT_TRUE(id.ok() && id->has_value()) << id.status().message();
+  PgStatus role = backend_.rig().Exec("history",
+                                      "CREATE ROLE reader LOGIN PASSWORD 'reader-pw'; "
+                                      "REVOKE CREATE ON SCHEMA public FROM PUBLIC; "
+                                      "GRANT SELECT ON spate_runs, spate_scheduler TO reader");
+  ASSERT_TRUE(role.ok()) << role.error();
+  auto reader =
+      OpenPostgresRunStore(backend_.rig().Dsn("history", "reader", "reader-pw"), kTimeoutMs);
+  ASSERT_TRUE(reader.ok()) << reader.status().message();
+  RunFilter all;
+  auto runs = (*reader)->List(all);
+  ASSERT_TRUE(runs.ok()) << runs.status().message();
+  ASSERT_EQ(runs->size(), 1u);
+  EXPECT_EQ(runs->front().run_id, **id);
+  // Reading is all it may do.
+  EXPECT_FALSE((*reader)->Create(NewRun("tick", RunType::kManual, kT0, kT0)).ok());
 }
 
 }  // namespace

@@ -1,6 +1,11 @@
 // The run store's contract (run_store.h), written once and run against both stores:
-// schedule_store_test.cc instantiates it over SQLite in a temporary directory,
-// tests/integration/schedule_store_postgres_test.cc over a throwaway PostgreSQL.
+// schedule_store_test.cc runs it over SQLite in a temporary directory,
+// tests/integration/schedule_store_postgres_test.cc over a throwaway PostgreSQL:
+//
+//   class ScheduleStoreSqliteContract : public ScheduleStoreContract<SqliteBackend> {};
+//   SPATE_SCHEDULE_STORE_CONTRACT_TESTS(ScheduleStoreSqliteContract)
+//
+// (Plain TEST_Fs rather than typed tests: their names, as ctest shows them, say which store.)
 //
 // A Backend type provides:
 //   std::string Setup();                      // "" or why the backend cannot be used.
@@ -98,7 +103,8 @@ inline std::vector<int64_t> Ids(const std::vector<RunRecord>& runs) {
 
 template <typename Backend>
 class ScheduleStoreContract : public ::testing::Test {
- protected:
+ public:
+  // Public: the contract's tests are function templates that take the fixture.
   void SetUp() override {
     const std::string error = backend_.Setup();
     ASSERT_EQ(error, "");
@@ -142,16 +148,17 @@ class ScheduleStoreContract : public ::testing::Test {
   std::unique_ptr<RunStore> store_;
 };
 
-TYPED_TEST_SUITE_P(ScheduleStoreContract);
+namespace contract {
 
-TYPED_TEST_P(ScheduleStoreContract, CreateGetAndUpdateRoundTripEveryField) {
+template <typename Fixture>
+void CreateGetAndUpdateRoundTripEveryField(Fixture* self) {
   RunRecord run = FullRun();
   run.run_id = 999;  // Ignored: the store assigns ids.
-  const int64_t id = this->Create(*this->store_, run);
+  const int64_t id = self->Create(*self->store_, run);
   ASSERT_GT(id, 0);
   EXPECT_NE(id, 999);
   run.run_id = id;
-  auto got = this->store_->Get(id);
+  auto got = self->store_->Get(id);
   ASSERT_TRUE(got.ok()) << got.status().message();
   ASSERT_TRUE(got->has_value());
   ExpectSameRun(**got, run);
@@ -166,22 +173,23 @@ TYPED_TEST_P(ScheduleStoreContract, CreateGetAndUpdateRoundTripEveryField) {
   changed.exit_code = 0;
   changed.error = "";
   changed.host = "worker-2";
-  ASSERT_TRUE(this->store_->Update(changed).ok());
-  got = this->store_->Get(id);
+  ASSERT_TRUE(self->store_->Update(changed).ok());
+  got = self->store_->Get(id);
   ASSERT_TRUE(got.ok()) << got.status().message();
   ASSERT_TRUE(got->has_value());
   ExpectSameRun(**got, changed);
 
   // Ids are distinct and increase.
-  const int64_t second = this->Create(*this->store_, NewRun("tick", RunType::kManual, kT0, kT0));
+  const int64_t second = self->Create(*self->store_, NewRun("tick", RunType::kManual, kT0, kT0));
   EXPECT_GT(second, id);
 }
 
-TYPED_TEST_P(ScheduleStoreContract, NullsRoundTripAsNullopt) {
+template <typename Fixture>
+void NullsRoundTripAsNullopt(Fixture* self) {
   const RunRecord run = NewRun("tick", RunType::kScheduled, kT0, kT0 + kMinute);
-  const int64_t id = this->Create(*this->store_, run);
+  const int64_t id = self->Create(*self->store_, run);
   ASSERT_GT(id, 0);
-  auto got = this->store_->Get(id);
+  auto got = self->store_->Get(id);
   ASSERT_TRUE(got.ok()) << got.status().message();
   ASSERT_TRUE(got->has_value());
   const RunRecord& r = **got;
@@ -202,28 +210,30 @@ TYPED_TEST_P(ScheduleStoreContract, NullsRoundTripAsNullopt) {
   zeros.records_in = 0;
   zeros.exit_code = 0;
   zeros.started_at_ms = 0;
-  ASSERT_TRUE(this->store_->Update(zeros).ok());
-  got = this->store_->Get(id);
+  ASSERT_TRUE(self->store_->Update(zeros).ok());
+  got = self->store_->Get(id);
   ASSERT_TRUE(got.ok() && got->has_value());
   EXPECT_EQ((*got)->records_in, std::optional<int64_t>(0));
   EXPECT_EQ((*got)->exit_code, std::optional<int>(0));
   EXPECT_EQ((*got)->started_at_ms, std::optional<int64_t>(0));
 }
 
-TYPED_TEST_P(ScheduleStoreContract, UnknownRunsAreNotFound) {
-  auto got = this->store_->Get(12345);
+template <typename Fixture>
+void UnknownRunsAreNotFound(Fixture* self) {
+  auto got = self->store_->Get(12345);
   ASSERT_TRUE(got.ok()) << got.status().message();
   EXPECT_FALSE(got->has_value());
   RunRecord ghost = NewRun("tick", RunType::kManual, kT0, kT0);
   ghost.run_id = 12345;
-  const Status s = this->store_->Update(ghost);
+  const Status s = self->store_->Update(ghost);
   EXPECT_FALSE(s.ok());
   EXPECT_NE(s.message().find("12345"), std::string::npos) << s.message();
 }
 
-TYPED_TEST_P(ScheduleStoreContract, OneScheduledOrBackfillRunPerJobAndInterval) {
-  auto& store = *this->store_;
-  const int64_t first = this->Create(store, NewRun("tick", RunType::kScheduled, kT0, kT0 + 1000));
+template <typename Fixture>
+void OneScheduledOrBackfillRunPerJobAndInterval(Fixture* self) {
+  auto& store = *self->store_;
+  const int64_t first = self->Create(store, NewRun("tick", RunType::kScheduled, kT0, kT0 + 1000));
   ASSERT_GT(first, 0);
   // The same interval again, as a restarted scheduler or a backfill would create it.
   RunRecord again = NewRun("tick", RunType::kScheduled, kT0, kT0 + 1000, RunState::kRunning);
@@ -241,110 +251,112 @@ TYPED_TEST_P(ScheduleStoreContract, OneScheduledOrBackfillRunPerJobAndInterval) 
   EXPECT_EQ((*got)->error, "");
 
   // A backfill first, then the scheduler: still one.
-  EXPECT_GT(this->Create(store, NewRun("tick", RunType::kBackfill, kT0 - 1000, kT0)), 0);
+  EXPECT_GT(self->Create(store, NewRun("tick", RunType::kBackfill, kT0 - 1000, kT0)), 0);
   auto sched = store.Create(NewRun("tick", RunType::kScheduled, kT0 - 1000, kT0));
   ASSERT_TRUE(sched.ok());
   EXPECT_EQ(*sched, std::nullopt);
 
   // Other jobs and other intervals are other runs.
-  EXPECT_GT(this->Create(store, NewRun("tock", RunType::kScheduled, kT0, kT0 + 1000)), 0);
-  EXPECT_GT(this->Create(store, NewRun("tick", RunType::kScheduled, kT0 + 1000, kT0 + 2000)), 0);
+  EXPECT_GT(self->Create(store, NewRun("tock", RunType::kScheduled, kT0, kT0 + 1000)), 0);
+  EXPECT_GT(self->Create(store, NewRun("tick", RunType::kScheduled, kT0 + 1000, kT0 + 2000)), 0);
   // Manual runs are exempt: a trigger is a request to run now, whatever ran before.
-  const int64_t m1 = this->Create(store, NewRun("tick", RunType::kManual, kT0, kT0));
-  const int64_t m2 = this->Create(store, NewRun("tick", RunType::kManual, kT0, kT0));
+  const int64_t m1 = self->Create(store, NewRun("tick", RunType::kManual, kT0, kT0));
+  const int64_t m2 = self->Create(store, NewRun("tick", RunType::kManual, kT0, kT0));
   EXPECT_GT(m1, 0);
   EXPECT_GT(m2, m1);
 
   RunFilter all;
   all.job = "tick";
-  EXPECT_EQ(this->List(all).size(), 5u);
+  EXPECT_EQ(self->List(all).size(), 5u);
 }
 
-TYPED_TEST_P(ScheduleStoreContract, ListFiltersNewestFirstWithALimit) {
-  auto& store = *this->store_;
+template <typename Fixture>
+void ListFiltersNewestFirstWithALimit(Fixture* self) {
+  auto& store = *self->store_;
   const int64_t a0 =
-      this->Create(store, NewRun("a", RunType::kScheduled, kT0, kT0 + kMinute, RunState::kSuccess));
-  const int64_t a1 = this->Create(
+      self->Create(store, NewRun("a", RunType::kScheduled, kT0, kT0 + kMinute, RunState::kSuccess));
+  const int64_t a1 = self->Create(
       store, NewRun("a", RunType::kScheduled, kT0 + kMinute, kT0 + 2 * kMinute, RunState::kFailed));
-  const int64_t a2 = this->Create(store, NewRun("a", RunType::kScheduled, kT0 + 2 * kMinute,
+  const int64_t a2 = self->Create(store, NewRun("a", RunType::kScheduled, kT0 + 2 * kMinute,
                                                 kT0 + 3 * kMinute, RunState::kRunning));
   // Created last but for the earliest interval: order is by interval, not by creation.
   const int64_t a_early =
-      this->Create(store, NewRun("a", RunType::kBackfill, kT0 - kMinute, kT0, RunState::kSuccess));
+      self->Create(store, NewRun("a", RunType::kBackfill, kT0 - kMinute, kT0, RunState::kSuccess));
   // Two manual runs of one instant: the later id first.
-  const int64_t m1 = this->Create(
+  const int64_t m1 = self->Create(
       store, NewRun("a", RunType::kManual, kT0 + kMinute, kT0 + kMinute, RunState::kQueued));
-  const int64_t m2 = this->Create(
+  const int64_t m2 = self->Create(
       store, NewRun("a", RunType::kManual, kT0 + kMinute, kT0 + kMinute, RunState::kQueued));
-  const int64_t b0 = this->Create(store, NewRun("b", RunType::kScheduled, kT0 + kMinute,
+  const int64_t b0 = self->Create(store, NewRun("b", RunType::kScheduled, kT0 + kMinute,
                                                 kT0 + 2 * kMinute, RunState::kSkipped));
 
   RunFilter all;
-  EXPECT_EQ(Ids(this->List(all)), (std::vector<int64_t>{a2, b0, m2, m1, a1, a0, a_early}));
+  EXPECT_EQ(Ids(self->List(all)), (std::vector<int64_t>{a2, b0, m2, m1, a1, a0, a_early}));
 
   RunFilter job;
   job.job = "b";
-  EXPECT_EQ(Ids(this->List(job)), (std::vector<int64_t>{b0}));
+  EXPECT_EQ(Ids(self->List(job)), (std::vector<int64_t>{b0}));
   job.job = "nobody";
-  EXPECT_TRUE(this->List(job).empty());
+  EXPECT_TRUE(self->List(job).empty());
 
   RunFilter state;
   state.state = RunState::kSuccess;
-  EXPECT_EQ(Ids(this->List(state)), (std::vector<int64_t>{a0, a_early}));
+  EXPECT_EQ(Ids(self->List(state)), (std::vector<int64_t>{a0, a_early}));
   state.job = "b";
-  EXPECT_TRUE(this->List(state).empty());
+  EXPECT_TRUE(self->List(state).empty());
 
   RunFilter states;
   states.states = {RunState::kFailed, RunState::kSkipped, RunState::kRunning};
-  EXPECT_EQ(Ids(this->List(states)), (std::vector<int64_t>{a2, b0, a1}));
+  EXPECT_EQ(Ids(self->List(states)), (std::vector<int64_t>{a2, b0, a1}));
   states.state = RunState::kFailed;  // ANDed with the list.
-  EXPECT_EQ(Ids(this->List(states)), (std::vector<int64_t>{a1}));
+  EXPECT_EQ(Ids(self->List(states)), (std::vector<int64_t>{a1}));
 
   RunFilter range;
   range.interval_from_ms = kT0;
   range.interval_to_ms = kT0 + kMinute;  // Inclusive at both ends.
-  EXPECT_EQ(Ids(this->List(range)), (std::vector<int64_t>{b0, m2, m1, a1, a0}));
+  EXPECT_EQ(Ids(self->List(range)), (std::vector<int64_t>{b0, m2, m1, a1, a0}));
   range.job = "a";
   range.states = {RunState::kQueued};
-  EXPECT_EQ(Ids(this->List(range)), (std::vector<int64_t>{m2, m1}));
+  EXPECT_EQ(Ids(self->List(range)), (std::vector<int64_t>{m2, m1}));
 
   RunFilter limited;
   limited.limit = 3;
-  EXPECT_EQ(Ids(this->List(limited)), (std::vector<int64_t>{a2, b0, m2}));
+  EXPECT_EQ(Ids(self->List(limited)), (std::vector<int64_t>{a2, b0, m2}));
   limited.limit = 1;
   limited.job = "a";
   limited.state = RunState::kSuccess;
-  EXPECT_EQ(Ids(this->List(limited)), (std::vector<int64_t>{a0}));
+  EXPECT_EQ(Ids(self->List(limited)), (std::vector<int64_t>{a0}));
   // 0: no limit.
   RunFilter unlimited;
   unlimited.limit = 0;
-  EXPECT_EQ(this->List(unlimited).size(), 7u);
+  EXPECT_EQ(self->List(unlimited).size(), 7u);
   // The default is 100.
   for (int i = 0; i < 100; ++i) {
-    ASSERT_GT(this->Create(store, NewRun("c", RunType::kScheduled, kT0 + (10 + i) * kMinute,
+    ASSERT_GT(self->Create(store, NewRun("c", RunType::kScheduled, kT0 + (10 + i) * kMinute,
                                          kT0 + (11 + i) * kMinute)),
               0);
   }
   RunFilter by_default;
-  EXPECT_EQ(this->List(by_default).size(), 100u);
-  EXPECT_EQ(this->List(by_default).front().interval_start_ms, kT0 + 109 * kMinute);
+  EXPECT_EQ(self->List(by_default).size(), 100u);
+  EXPECT_EQ(self->List(by_default).front().interval_start_ms, kT0 + 109 * kMinute);
 }
 
-TYPED_TEST_P(ScheduleStoreContract, UnfinishedRunsOldestFirst) {
-  auto& store = *this->store_;
+template <typename Fixture>
+void UnfinishedRunsOldestFirst(Fixture* self) {
+  auto& store = *self->store_;
   auto unfinished = store.Unfinished();
   ASSERT_TRUE(unfinished.ok()) << unfinished.status().message();
   EXPECT_TRUE(unfinished->empty());
 
-  const int64_t retry = this->Create(store, NewRun("a", RunType::kScheduled, kT0 + 2 * kMinute,
+  const int64_t retry = self->Create(store, NewRun("a", RunType::kScheduled, kT0 + 2 * kMinute,
                                                    kT0 + 3 * kMinute, RunState::kUpForRetry));
-  this->Create(store, NewRun("a", RunType::kScheduled, kT0, kT0 + kMinute, RunState::kSuccess));
+  self->Create(store, NewRun("a", RunType::kScheduled, kT0, kT0 + kMinute, RunState::kSuccess));
   const int64_t running =
-      this->Create(store, NewRun("b", RunType::kScheduled, kT0, kT0 + kMinute, RunState::kRunning));
-  this->Create(
+      self->Create(store, NewRun("b", RunType::kScheduled, kT0, kT0 + kMinute, RunState::kRunning));
+  self->Create(
       store, NewRun("b", RunType::kScheduled, kT0 + kMinute, kT0 + 2 * kMinute, RunState::kFailed));
-  this->Create(store, NewRun("c", RunType::kScheduled, kT0, kT0 + kMinute, RunState::kSkipped));
-  const int64_t queued = this->Create(
+  self->Create(store, NewRun("c", RunType::kScheduled, kT0, kT0 + kMinute, RunState::kSkipped));
+  const int64_t queued = self->Create(
       store, NewRun("a", RunType::kManual, kT0 + kMinute, kT0 + kMinute, RunState::kQueued));
 
   unfinished = store.Unfinished();
@@ -360,20 +372,21 @@ TYPED_TEST_P(ScheduleStoreContract, UnfinishedRunsOldestFirst) {
   EXPECT_EQ(Ids(*unfinished), (std::vector<int64_t>{queued, retry}));
 }
 
-TYPED_TEST_P(ScheduleStoreContract, LastScheduledStartCountsOnlyScheduledRuns) {
-  auto& store = *this->store_;
+template <typename Fixture>
+void LastScheduledStartCountsOnlyScheduledRuns(Fixture* self) {
+  auto& store = *self->store_;
   auto last = store.LastScheduledStart("a");
   ASSERT_TRUE(last.ok()) << last.status().message();
   EXPECT_EQ(*last, std::nullopt);
 
-  this->Create(store, NewRun("a", RunType::kScheduled, kT0, kT0 + kMinute));
-  this->Create(store, NewRun("a", RunType::kScheduled, kT0 + 2 * kMinute, kT0 + 3 * kMinute,
+  self->Create(store, NewRun("a", RunType::kScheduled, kT0, kT0 + kMinute));
+  self->Create(store, NewRun("a", RunType::kScheduled, kT0 + 2 * kMinute, kT0 + 3 * kMinute,
                              RunState::kFailed));
-  this->Create(store, NewRun("a", RunType::kScheduled, kT0 + kMinute, kT0 + 2 * kMinute));
+  self->Create(store, NewRun("a", RunType::kScheduled, kT0 + kMinute, kT0 + 2 * kMinute));
   // Later, but not scheduled, or not this job.
-  this->Create(store, NewRun("a", RunType::kBackfill, kT0 + 9 * kMinute, kT0 + 10 * kMinute));
-  this->Create(store, NewRun("a", RunType::kManual, kT0 + 9 * kMinute, kT0 + 9 * kMinute));
-  this->Create(store, NewRun("b", RunType::kScheduled, kT0 + 9 * kMinute, kT0 + 10 * kMinute));
+  self->Create(store, NewRun("a", RunType::kBackfill, kT0 + 9 * kMinute, kT0 + 10 * kMinute));
+  self->Create(store, NewRun("a", RunType::kManual, kT0 + 9 * kMinute, kT0 + 9 * kMinute));
+  self->Create(store, NewRun("b", RunType::kScheduled, kT0 + 9 * kMinute, kT0 + 10 * kMinute));
 
   last = store.LastScheduledStart("a");
   ASSERT_TRUE(last.ok()) << last.status().message();
@@ -383,12 +396,13 @@ TYPED_TEST_P(ScheduleStoreContract, LastScheduledStartCountsOnlyScheduledRuns) {
   EXPECT_EQ(*last, std::nullopt);
 }
 
-TYPED_TEST_P(ScheduleStoreContract, RunCoveringFindsTheScheduledOrBackfillInterval) {
-  auto& store = *this->store_;
-  const int64_t sched = this->Create(store, NewRun("up", RunType::kScheduled, kT0, kT0 + kMinute));
-  const int64_t back = this->Create(store, NewRun("up", RunType::kBackfill, kT0 - kMinute, kT0));
-  this->Create(store, NewRun("up", RunType::kManual, kT0 + 5 * kMinute, kT0 + 5 * kMinute));
-  this->Create(store, NewRun("other", RunType::kScheduled, kT0 + 2 * kMinute, kT0 + 3 * kMinute));
+template <typename Fixture>
+void RunCoveringFindsTheScheduledOrBackfillInterval(Fixture* self) {
+  auto& store = *self->store_;
+  const int64_t sched = self->Create(store, NewRun("up", RunType::kScheduled, kT0, kT0 + kMinute));
+  const int64_t back = self->Create(store, NewRun("up", RunType::kBackfill, kT0 - kMinute, kT0));
+  self->Create(store, NewRun("up", RunType::kManual, kT0 + 5 * kMinute, kT0 + 5 * kMinute));
+  self->Create(store, NewRun("other", RunType::kScheduled, kT0 + 2 * kMinute, kT0 + 3 * kMinute));
 
   auto covering = [&](int64_t instant) -> int64_t {
     auto run = store.RunCovering("up", instant);
@@ -408,11 +422,12 @@ TYPED_TEST_P(ScheduleStoreContract, RunCoveringFindsTheScheduledOrBackfillInterv
   EXPECT_EQ((*run)->interval_end_ms, kT0 + kMinute);
 }
 
-TYPED_TEST_P(ScheduleStoreContract, TwoStoresOnOneHistorySeeEachOthersWrites) {
-  auto other = this->OpenStore();
+template <typename Fixture>
+void TwoStoresOnOneHistorySeeEachOthersWrites(Fixture* self) {
+  auto other = self->OpenStore();
   ASSERT_NE(other, nullptr);
   const int64_t id =
-      this->Create(*this->store_, NewRun("tick", RunType::kScheduled, kT0, kT0 + kMinute));
+      self->Create(*self->store_, NewRun("tick", RunType::kScheduled, kT0, kT0 + kMinute));
   ASSERT_GT(id, 0);
   auto seen = other->Get(id);
   ASSERT_TRUE(seen.ok() && seen->has_value());
@@ -422,7 +437,7 @@ TYPED_TEST_P(ScheduleStoreContract, TwoStoresOnOneHistorySeeEachOthersWrites) {
   run.state = RunState::kRunning;
   run.attempt = 1;
   ASSERT_TRUE(other->Update(run).ok());
-  auto back = this->store_->Get(id);
+  auto back = self->store_->Get(id);
   ASSERT_TRUE(back.ok() && back->has_value());
   EXPECT_EQ((*back)->state, RunState::kRunning);
   EXPECT_EQ((*back)->attempt, 1);
@@ -436,39 +451,41 @@ TYPED_TEST_P(ScheduleStoreContract, TwoStoresOnOneHistorySeeEachOthersWrites) {
   EXPECT_EQ(Ids(*unfinished), (std::vector<int64_t>{id}));
 }
 
-TYPED_TEST_P(ScheduleStoreContract, LockAdmitsOneSchedulerAndNamesIt) {
-  auto last = this->store_->LastHeartbeat();
+template <typename Fixture>
+void LockAdmitsOneSchedulerAndNamesIt(Fixture* self) {
+  auto last = self->store_->LastHeartbeat();
   ASSERT_TRUE(last.ok()) << last.status().message();
   EXPECT_EQ(*last, std::nullopt);
-  EXPECT_FALSE(this->store_->Heartbeat(kT0).ok());  // Only the holder beats.
+  EXPECT_FALSE(self->store_->Heartbeat(kT0).ok());  // Only the holder beats.
 
-  ASSERT_TRUE(this->store_->Lock("host-a:100", kT0).ok());
-  auto other = this->OpenStore();
+  ASSERT_TRUE(self->store_->Lock("host-a:100", kT0).ok());
+  auto other = self->OpenStore();
   ASSERT_NE(other, nullptr);
   const Status refused = other->Lock("host-b:200", kT0 + 1);
   ASSERT_FALSE(refused.ok());
   EXPECT_NE(refused.message().find("host-a:100"), std::string::npos) << refused.message();
   EXPECT_FALSE(other->Heartbeat(kT0 + 2).ok());
 
-  ASSERT_TRUE(this->store_->Heartbeat(kT0 + 5000).ok());
+  ASSERT_TRUE(self->store_->Heartbeat(kT0 + 5000).ok());
   last = other->LastHeartbeat();
   ASSERT_TRUE(last.ok() && last->has_value()) << last.status().message();
   EXPECT_EQ((*last)->holder, "host-a:100");
   EXPECT_EQ((*last)->started_at_ms, kT0);
   EXPECT_EQ((*last)->heartbeat_at_ms, kT0 + 5000);
   // Taking it again while holding it is fine.
-  EXPECT_TRUE(this->store_->Lock("host-a:100", kT0 + 6000).ok());
+  EXPECT_TRUE(self->store_->Lock("host-a:100", kT0 + 6000).ok());
 
   // The holder goes away: the lock is free for the next one.
-  this->store_.reset();
-  const Status taken = this->LockWithin(*other, "host-b:200", std::chrono::seconds(30));
+  self->store_.reset();
+  const Status taken = self->LockWithin(*other, "host-b:200", std::chrono::seconds(30));
   ASSERT_TRUE(taken.ok()) << taken.message();
   last = other->LastHeartbeat();
   ASSERT_TRUE(last.ok() && last->has_value());
   EXPECT_EQ((*last)->holder, "host-b:200");
 }
 
-TYPED_TEST_P(ScheduleStoreContract, LockOfASigkilledHolderIsFree) {
+template <typename Fixture>
+void LockOfASigkilledHolderIsFree(Fixture* self) {
   int ready[2];
   ASSERT_EQ(pipe(ready), 0);
   const pid_t child = fork();
@@ -477,7 +494,7 @@ TYPED_TEST_P(ScheduleStoreContract, LockOfASigkilledHolderIsFree) {
     // The child: take the lock, say so, wait to be killed. _exit, never return: the parent's
     // gtest state and static destructors are not the child's to run.
     close(ready[0]);
-    auto store = this->backend_.Open();
+    auto store = self->backend_.Open();
     char answer = 'E';
     if (store.ok() && (*store)->Lock("child-host:" + std::to_string(getpid()), kT0).ok()) {
       answer = 'L';
@@ -494,7 +511,7 @@ TYPED_TEST_P(ScheduleStoreContract, LockOfASigkilledHolderIsFree) {
     waitpid(child, nullptr, 0);
     FAIL() << "the child could not take the lock";
   }
-  const Status refused = this->store_->Lock("parent", kT0);
+  const Status refused = self->store_->Lock("parent", kT0);
   EXPECT_FALSE(refused.ok());
   EXPECT_NE(refused.message().find("child-host:" + std::to_string(child)), std::string::npos)
       << refused.message();
@@ -503,29 +520,31 @@ TYPED_TEST_P(ScheduleStoreContract, LockOfASigkilledHolderIsFree) {
   int status = 0;
   ASSERT_EQ(waitpid(child, &status, 0), child);
   ASSERT_TRUE(WIFSIGNALED(status));
-  const Status taken = this->LockWithin(*this->store_, "parent", std::chrono::seconds(30));
+  const Status taken = self->LockWithin(*self->store_, "parent", std::chrono::seconds(30));
   EXPECT_TRUE(taken.ok()) << taken.message();
 }
 
-TYPED_TEST_P(ScheduleStoreContract, ChildProcessesDoNotInheritTheLock) {
+template <typename Fixture>
+void ChildProcessesDoNotInheritTheLock(Fixture* self) {
   // The scheduler's runs are child processes; one that outlives a SIGKILLed scheduler must not
   // keep its lock (or its connection, and with it the lock) alive.
-  ASSERT_TRUE(this->store_->Lock("parent:1", kT0).ok());
+  ASSERT_TRUE(self->store_->Lock("parent:1", kT0).ok());
   pid_t child = -1;
   char sleep_path[] = "/bin/sleep";
   char seconds[] = "300";
   char* argv[] = {sleep_path, seconds, nullptr};
   ASSERT_EQ(posix_spawn(&child, sleep_path, nullptr, nullptr, argv, environ), 0);
-  this->store_.reset();
-  auto other = this->OpenStore();
+  self->store_.reset();
+  auto other = self->OpenStore();
   ASSERT_NE(other, nullptr);
-  const Status taken = this->LockWithin(*other, "next:2", std::chrono::seconds(30));
+  const Status taken = self->LockWithin(*other, "next:2", std::chrono::seconds(30));
   kill(child, SIGKILL);
   waitpid(child, nullptr, 0);
   EXPECT_TRUE(taken.ok()) << taken.message();
 }
 
-TYPED_TEST_P(ScheduleStoreContract, ConcurrentWritersCreateEachIntervalOnce) {
+template <typename Fixture>
+void ConcurrentWritersCreateEachIntervalOnce(Fixture* self) {
   // Several processes write at once (a scheduler, `spate backfill`, `spate trigger`): each
   // writer waits for the others' short transactions instead of failing, and every interval
   // gets exactly one run whoever wins.
@@ -533,7 +552,7 @@ TYPED_TEST_P(ScheduleStoreContract, ConcurrentWritersCreateEachIntervalOnce) {
   constexpr int kIntervals = 40;
   std::vector<std::unique_ptr<RunStore>> stores;
   for (int i = 0; i < kWriters; ++i) {
-    stores.push_back(this->OpenStore());
+    stores.push_back(self->OpenStore());
     ASSERT_NE(stores.back(), nullptr);
   }
   std::vector<int> created(kWriters, 0);
@@ -570,18 +589,51 @@ TYPED_TEST_P(ScheduleStoreContract, ConcurrentWritersCreateEachIntervalOnce) {
   RunFilter all;
   all.limit = 0;
   all.job = "race";
-  EXPECT_EQ(this->List(all).size(), static_cast<size_t>(kIntervals + kWriters * kIntervals));
+  EXPECT_EQ(self->List(all).size(), static_cast<size_t>(kIntervals + kWriters * kIntervals));
 }
 
-REGISTER_TYPED_TEST_SUITE_P(ScheduleStoreContract, CreateGetAndUpdateRoundTripEveryField,
-                            NullsRoundTripAsNullopt, UnknownRunsAreNotFound,
-                            OneScheduledOrBackfillRunPerJobAndInterval,
-                            ListFiltersNewestFirstWithALimit, UnfinishedRunsOldestFirst,
-                            LastScheduledStartCountsOnlyScheduledRuns,
-                            RunCoveringFindsTheScheduledOrBackfillInterval,
-                            TwoStoresOnOneHistorySeeEachOthersWrites,
-                            LockAdmitsOneSchedulerAndNamesIt, LockOfASigkilledHolderIsFree,
-                            ChildProcessesDoNotInheritTheLock,
-                            ConcurrentWritersCreateEachIntervalOnce);
+}  // namespace contract
+
+// The contract's tests, as TEST_Fs of `Fixture` (a ScheduleStoreContract<Backend>).
+#define SPATE_SCHEDULE_STORE_CONTRACT_TESTS(Fixture)                                  \
+  TEST_F(Fixture, CreateGetAndUpdateRoundTripEveryField) {                            \
+    ::spate::testing::contract::CreateGetAndUpdateRoundTripEveryField(this);          \
+  }                                                                                   \
+  TEST_F(Fixture, NullsRoundTripAsNullopt) {                                          \
+    ::spate::testing::contract::NullsRoundTripAsNullopt(this);                        \
+  }                                                                                   \
+  TEST_F(Fixture, UnknownRunsAreNotFound) {                                           \
+    ::spate::testing::contract::UnknownRunsAreNotFound(this);                         \
+  }                                                                                   \
+  TEST_F(Fixture, OneScheduledOrBackfillRunPerJobAndInterval) {                       \
+    ::spate::testing::contract::OneScheduledOrBackfillRunPerJobAndInterval(this);     \
+  }                                                                                   \
+  TEST_F(Fixture, ListFiltersNewestFirstWithALimit) {                                 \
+    ::spate::testing::contract::ListFiltersNewestFirstWithALimit(this);               \
+  }                                                                                   \
+  TEST_F(Fixture, UnfinishedRunsOldestFirst) {                                        \
+    ::spate::testing::contract::UnfinishedRunsOldestFirst(this);                      \
+  }                                                                                   \
+  TEST_F(Fixture, LastScheduledStartCountsOnlyScheduledRuns) {                        \
+    ::spate::testing::contract::LastScheduledStartCountsOnlyScheduledRuns(this);      \
+  }                                                                                   \
+  TEST_F(Fixture, RunCoveringFindsTheScheduledOrBackfillInterval) {                   \
+    ::spate::testing::contract::RunCoveringFindsTheScheduledOrBackfillInterval(this); \
+  }                                                                                   \
+  TEST_F(Fixture, TwoStoresOnOneHistorySeeEachOthersWrites) {                         \
+    ::spate::testing::contract::TwoStoresOnOneHistorySeeEachOthersWrites(this);       \
+  }                                                                                   \
+  TEST_F(Fixture, LockAdmitsOneSchedulerAndNamesIt) {                                 \
+    ::spate::testing::contract::LockAdmitsOneSchedulerAndNamesIt(this);               \
+  }                                                                                   \
+  TEST_F(Fixture, LockOfASigkilledHolderIsFree) {                                     \
+    ::spate::testing::contract::LockOfASigkilledHolderIsFree(this);                   \
+  }                                                                                   \
+  TEST_F(Fixture, ChildProcessesDoNotInheritTheLock) {                                \
+    ::spate::testing::contract::ChildProcessesDoNotInheritTheLock(this);              \
+  }                                                                                   \
+  TEST_F(Fixture, ConcurrentWritersCreateEachIntervalOnce) {                          \
+    ::spate::testing::contract::ConcurrentWritersCreateEachIntervalOnce(this);        \
+  }
 
 }  // namespace spate::testing

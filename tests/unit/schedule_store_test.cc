@@ -27,15 +27,8 @@ class SqliteBackend {
   TempDir dir_;
 };
 
-class SqliteName {
- public:
-  template <typename T>
-  static std::string GetName(int) {
-    return "Sqlite";
-  }
-};
-
-INSTANTIATE_TYPED_TEST_SUITE_P(ScheduleStore, ScheduleStoreContract, SqliteBackend, SqliteName);
+class ScheduleStoreSqliteContract : public ScheduleStoreContract<SqliteBackend> {};
+SPATE_SCHEDULE_STORE_CONTRACT_TESTS(ScheduleStoreSqliteContract)
 
 TEST(ScheduleStoreSqlite, CreatesTheDirectoryAndTheDatabaseInWalMode) {
   TempDir dir;
