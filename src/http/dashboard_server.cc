@@ -200,7 +200,8 @@ void DashboardServer::Route() {
     // Read before answering: a scrape that starts after SetFinished renders final totals.
     const bool final = api_.finished();
     // With a schedule, the page at / is the runs grid (web/schedule.html).
-    const std::string_view path = runs_ && req.path == "/" ? "/schedule.html" : req.path;
+    std::string_view path = req.path;
+    if (runs_ && path == "/") path = "/schedule.html";
     Answer(req, api_.Handle(req.method, path, req.params), res);
     if (req.path == "/metrics" && res.status == 200) CountScrape(final);
     return httplib::Server::HandlerResponse::Handled;

@@ -618,6 +618,11 @@ TEST(RunsApiServer, ServesTheGridTheApiAndJsonPostsOnly) {
   r = client.Get("/healthz");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
+  // The dashboard's paths are still there (longer than a short string: the server must not
+  // keep a view of a temporary copy of the path).
+  r = client.Get("/api/dead_letters?limit=5");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
 
   r = client.Get("/api/jobs");
   ASSERT_TRUE(r);
@@ -695,6 +700,9 @@ TEST(RunsApiServer, WithoutAScheduleThereIsNoRunsApiAndNoPost) {
   auto r = client.Get("/api/runs");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 404);
+  r = client.Get("/api/dead_letters?limit=5");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
   r = client.Post("/api/jobs/load/trigger", "{}", "application/json");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 405);
