@@ -188,7 +188,16 @@ void DashboardServer::Route() {
   // the Post handler below. The pre-routing handler runs before httplib reads any body.
   server_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     if (runs_ && RunsApi::WantsBody(req.method, req.path, req.get_header_value("Content-Type"))) {
-      return httplib::Server::HandlerResponse::Unhandled;
+      // httplib refuses a POST that declares no body at all (400); `curl -X POST -H
+      // 'Content-Type: application/json' .../trigger` sends one, and means "no body".
+      if (req.has_header("Content-Length") || req.has_header("Transfer-Encoding")) {
+        return httplib::Server::HandlerResponse::Unhandled;
+      }
+      Answer(
+          req,
+          runs_->Handle(req.method, req.path, req.params, req.get_header_value("Content-Type"), ""),
+          res);
+      return httplib::Server::HandlerResponse::Handled;
     }
     if (runs_ && RunsApi::Serves(req.path)) {
       Answer(
