@@ -211,6 +211,9 @@ void DashboardServer::Route() {
     // With a schedule, the page at / is the runs grid (web/schedule.html).
     std::string_view path = req.path;
     if (runs_ && path == "/") path = "/schedule.html";
+    // Without a schedule the runs grid's files are not the page of this server: the grid
+    // would only say "connection lost".
+    if (!runs_ && path.starts_with("/schedule.")) path = "/no-schedule-here";
     Answer(req, api_.Handle(req.method, path, req.params), res);
     if (req.path == "/metrics" && res.status == 200) CountScrape(final);
     return httplib::Server::HandlerResponse::Handled;

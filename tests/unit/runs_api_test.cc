@@ -748,6 +748,9 @@ TEST(RunsApiServer, WithoutAScheduleThereIsNoRunsApiAndNoPost) {
   ASSERT_TRUE(r);
   EXPECT_NE(r->body.find("app.js"), std::string::npos) << "/ is the pipeline dashboard";
   EXPECT_EQ(r->body.find("schedule.js"), std::string::npos);
+  r = client.Get("/schedule.html");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 404);
 }
 
 }  // namespace
