@@ -640,6 +640,90 @@ TEST(Scheduler, WakesForTheNextIntervalAndHeartbeats) {
   EXPECT_EQ(beat.value()->heartbeat_at_ms, kMidnight + 5300);
 }
 
+// The real store, but down while `down` is set (every call fails as a lost database would).
+class FlakyStore : public RunStore {
+ public:
+  explicit FlakyStore(std::unique_ptr<RunStore> real) : real_(std::move(real)) {}
+  bool down = false;
+
+  Result<std::optional<int64_t>> Create(const RunRecord& run) override {
+    if (down) return Outage();
+    return real_->Create(run);
+  }
+  Status Update(const RunRecord& run) override { return down ? Outage() : real_->Update(run); }
+  Result<std::optional<RunRecord>> Get(int64_t run_id) override {
+    if (down) return Outage();
+    return real_->Get(run_id);
+  }
+  Result<std::vector<RunRecord>> List(const RunFilter& filter) override {
+    if (down) return Outage();
+    return real_->List(filter);
+  }
+  Result<std::vector<RunRecord>> Unfinished() override {
+    if (down) return Outage();
+    return real_->Unfinished();
+  }
+  Result<std::optional<int64_t>> LastScheduledStart(std::string_view job) override {
+    if (down) return Outage();
+    return real_->LastScheduledStart(job);
+  }
+  Result<std::optional<RunRecord>> RunCovering(std::string_view job, int64_t instant) override {
+    if (down) return Outage();
+    return real_->RunCovering(job, instant);
+  }
+  Status Lock(std::string_view holder, int64_t now_ms) override {
+    return down ? Outage() : real_->Lock(holder, now_ms);
+  }
+  Status Heartbeat(int64_t now_ms) override { return down ? Outage() : real_->Heartbeat(now_ms); }
+  Result<std::optional<SchedulerHeartbeat>> LastHeartbeat() override {
+    if (down) return Outage();
+    return real_->LastHeartbeat();
+  }
+  std::string Describe() const override { return real_->Describe(); }
+
+ private:
+  static Status Outage() { return Status::Retriable("the history store is down (test)"); }
+  std::unique_ptr<RunStore> real_;
+};
+
+TEST(Scheduler, AStoreOutageLosesNoChildsEndAndIsAPauseWithoutCatchup) {
+  TempDir dir;
+  JobSpec daily = MakeJob("daily", "@daily");
+  JobSpec tick = MakeJob("tick", "every 1s");  // catchup off
+  JobSet jobs = MakeJobs({daily, tick});
+  FlakyStore store(OpenStore(dir.path()));
+  FakeLauncher launcher;
+  std::vector<RunRecord> changes;
+  SchedulerOptions options;
+  options.holder = "testhost:1";
+  options.host = "testhost";
+  options.on_change = [&](const RunRecord& run) { changes.push_back(run); };
+  Scheduler scheduler(jobs, store, launcher, options);
+  const int64_t t = kMidnight + kHour;
+  ASSERT_TRUE(scheduler.Start(t).ok());
+  ASSERT_TRUE(scheduler.Tick(t).ok());
+  ASSERT_EQ(launcher.starts.size(), 2u);
+  const int64_t daily_id =
+      launcher.starts[0].job == "daily" ? launcher.starts[0].run_id : launcher.starts[1].run_id;
+  launcher.ExitAll(0);
+
+  store.down = true;
+  for (int64_t at = 1; at <= 10; ++at) {
+    EXPECT_FALSE(scheduler.Tick(t + at * kSecond).ok());
+    EXPECT_GT(scheduler.NextWakeMs(t + at * kSecond), t + at * kSecond) << "a busy loop";
+  }
+  EXPECT_EQ(scheduler.running(), 0u);
+  const size_t changes_before = changes.size();
+  store.down = false;
+  EXPECT_EQ(GetRun(store, daily_id).state, RunState::kRunning) << "written while down?";
+
+  ASSERT_TRUE(scheduler.Tick(t + 11 * kSecond).ok());
+  EXPECT_EQ(GetRun(store, daily_id).state, RunState::kSuccess) << "the child's end was lost";
+  EXPECT_GT(changes.size(), changes_before);
+  // tick: its first interval, then only the latest after the outage, not the ten it held up.
+  EXPECT_EQ(Starts(RunsOf(store, "tick")), (std::vector<int64_t>{t - kSecond, t + 10 * kSecond}));
+}
+
 TEST(Scheduler, ASecondSchedulerOnTheSameHistoryIsRefused) {
   SchedulerRig rig({MakeJob("job", "@daily")});
   rig.Start(kMidnight);
