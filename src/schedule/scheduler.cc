@@ -232,6 +232,9 @@ Status Scheduler::CreateDueRuns(int64_t now_ms) {
     }
     auto last = store_.LastScheduledStart(job.name);
     if (!last.ok()) {
+      // Without catch-up, a store that was down is a pause like any other: when it is back,
+      // the latest interval runs, not every one the outage held up.
+      floor_start_.erase(job.name);
       if (first.ok()) first = last.status();
       continue;
     }
@@ -269,6 +272,7 @@ Status Scheduler::CreateDueRuns(int64_t now_ms) {
       last_due_start_[job.name] = interval.start_ms;
     }
     if (!created_all.ok()) {
+      floor_start_.erase(job.name);
       if (first.ok()) first = created_all;
       continue;
     }

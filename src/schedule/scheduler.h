@@ -185,7 +185,8 @@ class Scheduler {
   // of the latest interval is not a scheduled one, so LastScheduledStart alone would make
   // every tick try to create it again.
   std::map<std::string, int64_t> last_due_start_;
-  // Catch-up off: the latest due interval_start when this scheduler first looked at the job.
+  // Catch-up off: the latest due interval_start when this scheduler first looked at the job
+  // (or first again after the store failed: an outage is a pause too).
   // Intervals before it are the downtime's, skipped; after it, every interval is created even
   // when a tick comes late (a loaded machine must not skip an every-1s job's intervals).
   std::map<std::string, int64_t> floor_start_;

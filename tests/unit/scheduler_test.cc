@@ -401,6 +401,88 @@ TEST(Scheduler, DependsOnWaitsWhileTheUpstreamHasNoRunForTheInterval) {
   EXPECT_FALSE(RunsOf(*rig.store, "downstream").empty());
 }
 
+TEST(Scheduler, AManualRunDoesNotWaitForItsUpstream) {
+  // Its interval [now, now] lies in the upstream's current interval, due only at its end.
+  JobSpec upstream = MakeJob("upstream", "@daily");
+  JobSpec downstream = MakeJob("downstream", "@daily");
+  downstream.depends_on = {"upstream"};
+  SchedulerRig rig({upstream, downstream});
+  const int64_t t = kMidnight + kHour;
+  rig.Start(t);
+  rig.Tick(t);
+  rig.launcher->ExitAll(1);  // Yesterday's upstream run fails: the scheduled downstream skips.
+  rig.Tick(t + kSecond);
+  RunRecord manual;
+  manual.job = "downstream";
+  manual.type = RunType::kManual;
+  manual.interval_start_ms = manual.interval_end_ms = manual.queued_at_ms = t + 2 * kSecond;
+  auto created = rig.store->Create(manual);
+  ASSERT_TRUE(created.ok() && created.value());
+  rig.Tick(t + 2 * kSecond);
+  ASSERT_FALSE(rig.launcher->starts.empty());
+  EXPECT_EQ(rig.launcher->starts.back().run_id, *created.value());
+  EXPECT_EQ(rig.launcher->starts.back().type, RunType::kManual);
+}
+
+TEST(Scheduler, ACatchupLongerThanOneTickGoesOnAtOnceWithoutDuplicates) {
+  JobSpec job = MakeJob("tick", "every 1s");
+  job.catchup = true;
+  job.start_date_ms = kMidnight - 2500 * kSecond;
+  job.max_active_runs = 1;
+  SchedulerRig rig({job});
+  rig.Start(kMidnight);
+  int ticks = 0;
+  do {
+    rig.Tick(kMidnight);
+    ++ticks;
+  } while (rig.scheduler->NextWakeMs(kMidnight) == kMidnight && ticks < 10);
+  EXPECT_GT(ticks, 1) << "2500 intervals made in one tick";
+  EXPECT_EQ(Starts(RunsOf(*rig.store)),
+            Consecutive(kMidnight - 2500 * kSecond, kMidnight - kSecond, kSecond));
+  EXPECT_GT(rig.scheduler->NextWakeMs(kMidnight), kMidnight);
+}
+
+TEST(Scheduler, RunsOfJobsNoLongerInTheFileAreLeftExceptRunningOnes) {
+  JobSpec kept = MakeJob("kept", "@daily");
+  JobSpec gone = MakeJob("gone", "@daily");
+  gone.max_active_runs = 1;
+  SchedulerRig rig({kept, gone});
+  const int64_t t = kMidnight + kHour;
+  rig.Start(t);
+  rig.Tick(t);
+  RunRecord queued;  // A manual run of "gone" still waiting.
+  queued.job = "gone";
+  queued.type = RunType::kManual;
+  queued.interval_start_ms = queued.interval_end_ms = queued.queued_at_ms = t;
+  auto queued_id = rig.store->Create(queued);
+  ASSERT_TRUE(queued_id.ok() && queued_id.value());
+  const std::string dir = rig.dir();
+  rig.scheduler.reset();  // Dies; restarts with "gone" removed from the jobs file.
+  rig.store.reset();
+
+  JobSet only_kept = MakeJobs({kept});
+  std::unique_ptr<RunStore> store = OpenStore(dir);
+  ASSERT_NE(store, nullptr);
+  FakeLauncher launcher;
+  SchedulerOptions options;
+  options.holder = "testhost:2";
+  options.host = "testhost";
+  Scheduler scheduler(only_kept, *store, launcher, options);
+  ASSERT_TRUE(scheduler.Start(t + kMinute).ok());
+  ASSERT_TRUE(scheduler.Tick(t + kMinute).ok());
+  ExpectNoneRunning(*store);
+  for (const RunRecord& run : RunsOf(*store)) {
+    if (run.run_id == *queued_id.value()) {
+      EXPECT_EQ(run.state, RunState::kQueued) << "a run of a removed job was touched";
+    } else {
+      EXPECT_EQ(run.state, RunState::kFailed) << run.job;
+      EXPECT_EQ(run.error, "orphaned: the scheduler stopped while it ran");
+    }
+  }
+  EXPECT_EQ(launcher.orphans.size(), 2u);
+  EXPECT_TRUE(launcher.starts.empty());
+}
+
 TEST(Scheduler, RestartSettlesOrphanedRunsAndNeverRunsAnIntervalTwice) {
   JobSpec once = MakeJob("once", "@daily");  // retries 0: failed.
   JobSpec again = MakeJob("again", "@daily");
@@ -556,6 +638,90 @@ TEST(Scheduler, WakesForTheNextIntervalAndHeartbeats) {
   rig.Tick(kMidnight + 5300);
   beat = rig.store->LastHeartbeat();
   EXPECT_EQ(beat.value()->heartbeat_at_ms, kMidnight + 5300);
+}
+
+// The real store, but down while `down` is set (every call fails as a lost database would).
+class FlakyStore : public RunStore {
+ public:
+  explicit FlakyStore(std::unique_ptr<RunStore> real) : real_(std::move(real)) {}
+  bool down = false;
+
+  Result<std::optional<int64_t>> Create(const RunRecord& run) override {
+    if (down) return Outage();
+    return real_->Create(run);
+  }
+  Status Update(const RunRecord& run) override { return down ? Outage() : real_->Update(run); }
+  Result<std::optional<RunRecord>> Get(int64_t run_id) override {
+    if (down) return Outage();
+    return real_->Get(run_id);
+  }
+  Result<std::vector<RunRecord>> List(const RunFilter& filter) override {
+    if (down) return Outage();
+    return real_->List(filter);
+  }
+  Result<std::vector<RunRecord>> Unfinished() override {
+    if (down) return Outage();
+    return real_->Unfinished();
+  }
+  Result<std::optional<int64_t>> LastScheduledStart(std::string_view job) override {
+    if (down) return Outage();
+    return real_->LastScheduledStart(job);
+  }
+  Result<std::optional<RunRecord>> RunCovering(std::string_view job, int64_t instant) override {
+    if (down) return Outage();
+    return real_->RunCovering(job, instant);
+  }
+  Status Lock(std::string_view holder, int64_t now_ms) override {
+    return down ? Outage() : real_->Lock(holder, now_ms);
+  }
+  Status Heartbeat(int64_t now_ms) override { return down ? Outage() : real_->Heartbeat(now_ms); }
+  Result<std::optional<SchedulerHeartbeat>> LastHeartbeat() override {
+    if (down) return Outage();
+    return real_->LastHeartbeat();
+  }
+  std::string Describe() const override { return real_->Describe(); }
+
+ private:
+  static Status Outage() { return Status::Retriable("the history store is down (test)"); }
+  std::unique_ptr<RunStore> real_;
+};
+
+TEST(Scheduler, AStoreOutageLosesNoChildsEndAndIsAPauseWithoutCatchup) {
+  TempDir dir;
+  JobSpec daily = MakeJob("daily", "@daily");
+  JobSpec tick = MakeJob("tick", "every 1s");  // catchup off
+  JobSet jobs = MakeJobs({daily, tick});
+  FlakyStore store(OpenStore(dir.path()));
+  FakeLauncher launcher;
+  std::vector<RunRecord> changes;
+  SchedulerOptions options;
+  options.holder = "testhost:1";
+  options.host = "testhost";
+  options.on_change = [&](const RunRecord& run) { changes.push_back(run); };
+  Scheduler scheduler(jobs, store, launcher, options);
+  const int64_t t = kMidnight + kHour;
+  ASSERT_TRUE(scheduler.Start(t).ok());
+  ASSERT_TRUE(scheduler.Tick(t).ok());
+  ASSERT_EQ(launcher.starts.size(), 2u);
+  const int64_t daily_id =
+      launcher.starts[0].job == "daily" ? launcher.starts[0].run_id : launcher.starts[1].run_id;
+  launcher.ExitAll(0);
+
+  store.down = true;
+  for (int64_t at = 1; at <= 10; ++at) {
+    EXPECT_FALSE(scheduler.Tick(t + at * kSecond).ok());
+    EXPECT_GT(scheduler.NextWakeMs(t + at * kSecond), t + at * kSecond) << "a busy loop";
+  }
+  EXPECT_EQ(scheduler.running(), 0u);
+  const size_t changes_before = changes.size();
+  store.down = false;
+  EXPECT_EQ(GetRun(store, daily_id).state, RunState::kRunning) << "written while down?";
+
+  ASSERT_TRUE(scheduler.Tick(t + 11 * kSecond).ok());
+  EXPECT_EQ(GetRun(store, daily_id).state, RunState::kSuccess) << "the child's end was lost";
+  EXPECT_GT(changes.size(), changes_before);
+  // tick: its first interval, then only the latest after the outage, not the ten it held up.
+  EXPECT_EQ(Starts(RunsOf(store, "tick")), (std::vector<int64_t>{t - kSecond, t + 10 * kSecond}));
 }
 
 TEST(Scheduler, ASecondSchedulerOnTheSameHistoryIsRefused) {
