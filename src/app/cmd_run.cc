@@ -16,6 +16,7 @@
 #include "app/query_aggregates.h"
 #include "app/signals.h"
 #include "http/dashboard_server.h"
+#include "schedule/launcher.h"
 #include "transport/kafka_source.h"
 
 namespace spate {
@@ -160,6 +161,15 @@ void PrintSummary(const char* command, const PipelineStats& s, const DriveResult
   if (std::find(names.begin(), names.end(), "sqlite") != names.end()) {
     fmt::print(stderr, "  look: spate query --data-dir {}\n", config.GetString("data_dir"));
   }
+}
+
+// The counts of a summary, for `spate schedule`'s run history (SPATE_RUN_RESULT, launcher.h):
+// one sink's own, as its summary line gives them, or what process made of the records.
+RunCounts SummaryCounts(const PipelineStats& s) {
+  const bool one = s.sinks.size() == 1;
+  return {static_cast<int64_t>(s.ingested.load()),
+          static_cast<int64_t>(one ? s.sinks.front().stored.load() : s.stored.load()),
+          static_cast<int64_t>(one ? s.sinks.front().rejected.load() : s.rejected.load())};
 }
 
 // Ends a command: the error first (so that nothing after it reads like success), then the
@@ -335,6 +345,7 @@ int RunMemory(const Config& config, const Analytics& analytics, Source& source,
     PrintSummary("spate run", s, drive, sinks.value(), config, analytics, ending,
                  /*busy_rate=*/false);
   });
+  WriteRunResult(SummaryCounts(s), code);
   AwaitFinalScrape(dashboard, code);
   return code;
 }
@@ -426,6 +437,7 @@ int RunKafka(const Config& config, const Analytics& analytics, Source& source,
                Thousands(produced.stored.load()), config.GetString("topic"),
                Thousands(produced.rejected.load()), DlqTopic(config));
   });
+  WriteRunResult(SummaryCounts(s), code);
   AwaitFinalScrape(dashboard, code);
   return code;
 }
@@ -512,6 +524,10 @@ int ProduceCommand(const Config& config) {
                Thousands(delivered.stored.load()), config.GetString("topic"),
                Thousands(delivered.rejected.load()), DlqTopic(config), EndingText(ending));
   });
+  WriteRunResult(
+      {static_cast<int64_t>(s.ingested.load()), static_cast<int64_t>(delivered.stored.load()),
+       static_cast<int64_t>(delivered.rejected.load())},
+      code);
   AwaitFinalScrape(dashboard, code);
   return code;
 }
@@ -574,6 +590,7 @@ int ProcessCommand(const Config& config) {
                      /*busy_rate=*/!exit_at_end);
       },
       /*runs_until_stopped=*/!exit_at_end);
+  WriteRunResult(SummaryCounts(s), code);
   AwaitFinalScrape(dashboard, code);
   return code;
 }

@@ -604,6 +604,16 @@ std::pair<std::string, bool> DashboardApi::Readyz() const {
   return {body, ready};
 }
 
+HttpAnswer JsonAnswer(int status, std::string body) { return Json(status, std::move(body)); }
+
+HttpAnswer ErrorAnswer(int status, std::string_view message) { return Error(status, message); }
+
+std::optional<int64_t> WholeNumberParam(const std::multimap<std::string, std::string>& params,
+                                        const std::string& key, int64_t fallback, int64_t min,
+                                        int64_t max) {
+  return NumberParam(params, key, fallback, min, max);
+}
+
 void RegisterProcessInfo(MetricsRegistry& registry, const DashboardInfo& info) {
   registry
       .GetGauge("spate_build_info", "spate's version and command (always 1)",

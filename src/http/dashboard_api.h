@@ -90,6 +90,9 @@ struct HttpAnswer {
   int status = 200;
   std::string content_type;
   std::string body;
+  // With a 405: the methods the path takes (the server sends them as `Allow`); "" means
+  // "GET, HEAD".
+  std::string allow;
 };
 
 inline constexpr std::string_view kJsonType = "application/json; charset=utf-8";
@@ -153,6 +156,17 @@ class DashboardApi {
 
 // Sets spate_build_info{version,command} = 1 and spate_start_time_seconds in `registry`.
 void RegisterProcessInfo(MetricsRegistry& registry, const DashboardInfo& info);
+
+// The builders every API of the server shares (runs_api.h too):
+// A JSON answer, with '<', '>' and '&' written as \u escapes (no answer holds markup).
+HttpAnswer JsonAnswer(int status, std::string body);
+// {"error": message} with `status`; the message made valid UTF-8.
+HttpAnswer ErrorAnswer(int status, std::string_view message);
+// A whole-number query parameter clamped to [min, max]; `fallback` when absent or empty;
+// nullopt when it is not a whole number.
+std::optional<int64_t> WholeNumberParam(const std::multimap<std::string, std::string>& params,
+                                        const std::string& key, int64_t fallback, int64_t min,
+                                        int64_t max);
 
 // spate's version (the CMake project's), for spate_build_info and /api/overview.
 std::string_view SpateVersion();

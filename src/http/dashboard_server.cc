@@ -19,7 +19,8 @@
 namespace spate {
 namespace {
 
-// GET requests carry no body; anything bigger than this is not for us.
+// GET requests carry no body and a schedule's POST a small one (runs_api.h); anything
+// bigger than this is not for us.
 constexpr size_t kMaxRequestBody = 8 * 1024;
 // The page loads only what the binary serves: no inline script, nothing from elsewhere. Even
 // a page bug that wrote a dead letter as markup could then run none of it.
@@ -170,28 +171,71 @@ void DashboardServer::Route() {
         res.status = 500;
         res.set_content(R"({"error":"internal error"})", std::string(kJsonType));
       });
-  // Every request, whatever its method, is answered here: DashboardApi decides 404 and 405
-  // itself, so its tests cover what clients get.
-  server_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    // Read before answering: a scrape that starts after SetFinished renders final totals.
-    const bool final = api_.finished();
-    HttpAnswer answer = api_.Handle(req.method, req.path, req.params);
-    res.status = answer.status;
-    res.set_header("X-Content-Type-Options", "nosniff");
-    res.set_header("Referrer-Policy", "no-referrer");
-    res.set_header("Cache-Control", "no-store");
-    if (answer.content_type.starts_with("text/html")) {
-      res.set_header("Content-Security-Policy", kContentSecurityPolicy);
-    }
-    if (answer.status == 405) {
-      res.set_header("Allow", "GET, HEAD");
-      // The request's body (if any) was not read: the connection cannot be reused.
-      res.set_header("Connection", "close");
-    }
-    res.set_content(std::move(answer.body), answer.content_type);
-    if (req.path == "/metrics" && answer.status == 200) CountScrape(final);
+  // httplib's own errors (a body over the limit: 413) get a JSON body like ours.
+  server_->set_error_handler([](const httplib::Request&, httplib::Response& res) {
+    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    const std::string message =
+        res.status == 413 ? fmt::format("the request body is over {} bytes", kMaxRequestBody)
+                          : fmt::format("the request could not be read (HTTP {})", res.status);
+    res.set_content(fmt::format(R"({{"error":"{}"}})", message), std::string(kJsonType));
     return httplib::Server::HandlerResponse::Handled;
   });
+  // Every request, whatever its method, is answered here (DashboardApi and RunsApi decide
+  // 404, 405 and 415 themselves, so their tests cover what clients get), except a JSON POST
+  // to the schedule's POST routes: its body is read (bounded by set_payload_max_length) by
+  // the Post handler below. The pre-routing handler runs before httplib reads any body.
+  server_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (runs_ && RunsApi::WantsBody(req.method, req.path, req.get_header_value("Content-Type"))) {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    if (runs_ && RunsApi::Serves(req.path)) {
+      Answer(
+          req,
+          runs_->Handle(req.method, req.path, req.params, req.get_header_value("Content-Type"), ""),
+          res);
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    // Read before answering: a scrape that starts after SetFinished renders final totals.
+    const bool final = api_.finished();
+    // With a schedule, the page at / is the runs grid (web/schedule.html).
+    const std::string_view path = runs_ && req.path == "/" ? "/schedule.html" : req.path;
+    Answer(req, api_.Handle(req.method, path, req.params), res);
+    if (req.path == "/metrics" && res.status == 200) CountScrape(final);
+    return httplib::Server::HandlerResponse::Handled;
+  });
+  if (runs_) {
+    server_->Post(".*", [this](const httplib::Request& req, httplib::Response& res) {
+      Answer(req,
+             runs_->Handle(req.method, req.path, req.params, req.get_header_value("Content-Type"),
+                           req.body),
+             res);
+    });
+  }
+}
+
+void DashboardServer::Answer(const httplib::Request& req, HttpAnswer answer,
+                             httplib::Response& res) const {
+  res.status = answer.status;
+  res.set_header("X-Content-Type-Options", "nosniff");
+  res.set_header("Referrer-Policy", "no-referrer");
+  res.set_header("Cache-Control", "no-store");
+  if (answer.content_type.starts_with("text/html")) {
+    res.set_header("Content-Security-Policy", kContentSecurityPolicy);
+  }
+  if (answer.status == 405) {
+    res.set_header("Allow", answer.allow.empty() ? "GET, HEAD" : answer.allow);
+  }
+  if (req.method != "GET" && req.method != "HEAD" && req.body.empty()) {
+    // Answered without reading the request's body (if it has one): the connection cannot
+    // be reused.
+    res.set_header("Connection", "close");
+  }
+  res.set_content(std::move(answer.body), answer.content_type);
+}
+
+void DashboardServer::ServeSchedule(ScheduleService* service) {
+  if (server_ || service == nullptr) return;  // Only before Start().
+  runs_ = std::make_unique<RunsApi>(*service);
 }
 
 }  // namespace spate

@@ -34,12 +34,17 @@
 #include "core/status.h"
 #include "http/dashboard_api.h"
 #include "http/metrics_history.h"
+#include "http/runs_api.h"
 
 namespace httplib {
 class Server;
+struct Request;
+struct Response;
 }  // namespace httplib
 
 namespace spate {
+
+class ScheduleService;
 
 struct DashboardServerOptions {
   std::string host = "127.0.0.1";
@@ -61,6 +66,12 @@ class DashboardServer {
   ~DashboardServer();  // Calls Stop().
   DashboardServer(const DashboardServer&) = delete;
   DashboardServer& operator=(const DashboardServer&) = delete;
+
+  // `spate schedule --http`: also serves the schedule (runs_api.h: GET /api/jobs, /api/runs,
+  // POST /api/jobs/NAME/trigger and .../backfill), and `/` is the runs grid instead of the
+  // pipeline dashboard. Call before Start(); `service` must outlive the server. POST is
+  // taken on those two routes only.
+  void ServeSchedule(ScheduleService* service);
 
   // Binds host:port and starts serving; returns the bound port. An error names the address
   // and why (in use, not an address of this machine).
@@ -85,11 +96,14 @@ class DashboardServer {
 
  private:
   void Route();
+  // Writes `answer` into `res` with the headers every answer gets.
+  void Answer(const httplib::Request& req, HttpAnswer answer, httplib::Response& res) const;
   void CountScrape(bool final);
 
   const DashboardInfo info_;
   MetricsHistory history_;
   DashboardApi api_;
+  std::unique_ptr<RunsApi> runs_;  // Set by ServeSchedule, before Start; then constant.
   std::unique_ptr<httplib::Server> server_;
   std::jthread listener_;
 
