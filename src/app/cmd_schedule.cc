@@ -236,9 +236,7 @@ Result<std::unique_ptr<DashboardServer>> StartScheduleDashboard(
   const DashboardInfo info{"schedule", std::string(SpateVersion()), "", started_at};
   RegisterProcessInfo(Metrics(), info);
   auto server = std::make_unique<DashboardServer>(info);
-  // TODO(web): enable when branch web lands DashboardServer::ServeSchedule (issue 20).
-  // server->ServeSchedule(service);
-  (void)service;
+  server->ServeSchedule(service);
   DashboardServerOptions options;
   options.host = address->host;
   options.port = address->port;
