@@ -338,6 +338,26 @@ const std::vector<PropertyDef>& Table() {
        false,
        "kafka",
        false},
+      // spate schedule (issue 20): the jobs file.
+      [] {
+        PropertyDef def{"jobs", PropType::kList, "",
+                        "The jobs of `spate schedule` (YAML only): a list of mappings with name, "
+                        "schedule, run, options, retries... (docs/scheduling.md)"};
+        def.split_commas = false;  // Each item is one JSON object.
+        def.mapping_items = true;
+        def.nested_key = "options";
+        def.default_text = "none";
+        return def;
+      }(),
+      {"history_store",
+       PropType::kString,
+       "sqlite",
+       "Where `spate schedule` keeps the run history: sqlite (DATA_DIR/schedule.db) or postgres "
+       "(--pg-dsn, table spate_runs)",
+       {"sqlite", "postgres"}},
+      {"timezone", PropType::kString, "UTC",
+       "The time zone of the jobs' schedules and dates unless a job gives its own: an IANA name "
+       "(UTC, Europe/Berlin, America/New_York)"},
       // Interface.
       {"progress",
        PropType::kString,
@@ -400,16 +420,9 @@ size_t EditDistance(std::string_view a, std::string_view b) {
 }
 
 std::string Suggestion(std::string_view key) {
-  const PropertyDef* best = nullptr;
-  size_t best_distance = 3;  // Further than this is not a typo.
-  for (const PropertyDef& def : Table()) {
-    const size_t d = EditDistance(key, def.name);
-    if (d < best_distance) {
-      best_distance = d;
-      best = &def;
-    }
-  }
-  return best ? fmt::format(" (did you mean '{}'?)", best->name) : std::string();
+  std::vector<std::string_view> names;
+  for (const PropertyDef& def : Table()) names.push_back(def.name);
+  return DidYouMean(key, names);
 }
 
 // How a value appears in a message: secrets (a DSN, a password) never do.
@@ -514,6 +527,8 @@ const std::vector<Applicability>& ApplicabilityTable() {
     for (std::string_view p : {"pg_dsn", "pg_timeout"}) {
       t.push_back({p, "sink", "postgres"});
       t.push_back({p, "raw_sink", "postgres"});
+      // spate schedule, runs, trigger, backfill: the run history.
+      t.push_back({p, "history_store", "postgres"});
     }
     for (std::string_view p :
          {"cassandra_hosts", "keyspace", "cassandra_user", "cassandra_password",
@@ -532,67 +547,76 @@ const std::vector<Applicability>& ApplicabilityTable() {
   return table;
 }
 
-// One YAML mapping of a mapping_items list (an aggregation, a rule) as a compact JSON object:
-// scalars as strings, a list of scalars as an array of strings. The module that reads the
-// property parses that object; anything nested deeper has no meaning there, so it is an
-// error here, where the line is still known.
+// One YAML mapping of a mapping_items list (an aggregation, a rule, a job) as a compact JSON
+// object: scalars as strings, a list of scalars as an array of strings, and under
+// `nested_key` (a job's options) a mapping of the same. The module that reads the property
+// parses that object; anything nested deeper has no meaning there, so it is an error here,
+// where the line is still known.
 Result<std::string> MappingItemJson(const YAML::Node& item, std::string_view origin,
-                                    std::string_view key) {
+                                    std::string_view key, std::string_view nested_key) {
   std::string json;
   JsonWriter out(json);
-  out.BeginObject();
-  std::map<std::string, bool> names;
-  for (const auto& entry : item) {
-    const int line = entry.first.Mark().line + 1;
-    if (!entry.first.IsScalar()) {
-      return Status::Fatal(fmt::format(
-          "{}: line {}: {}: a key must be a plain name, not a list or mapping", origin, line, key));
-    }
-    const std::string& name = entry.first.Scalar();
-    if (!names.emplace(name, true).second) {
-      return Status::Fatal(
-          fmt::format("{}: line {}: {}: '{}' is given twice: keep one", origin, line, key, name));
-    }
-    const YAML::Node& value = entry.second;
-    auto plain = [&](const YAML::Node& node) -> Status {
-      if (node.Scalar().find('\0') != std::string::npos) {
+  constexpr std::string_view kTooDeep =
+      "{}: line {}: {}: '{}' is nested too deep: give a value or a list of plain values ([a, b])";
+  // Writes one mapping's entries; `prefix` names them in messages ("options.count").
+  auto write_mapping = [&](const YAML::Node& mapping, const std::string& prefix, bool allow_nested,
+                           auto& self) -> Status {
+    out.BeginObject();
+    std::map<std::string, bool> names;
+    for (const auto& entry : mapping) {
+      const int line = entry.first.Mark().line + 1;
+      if (!entry.first.IsScalar()) {
         return Status::Fatal(
-            fmt::format("{}: line {}: {}: '{}' contains a NUL character", origin, line, key, name));
+            fmt::format("{}: line {}: {}: a key must be a plain name, not a list or mapping",
+                        origin, line, key));
       }
-      return Status::Ok();
-    };
-    if (name.find('\0') != std::string::npos) {
-      return Status::Fatal(
-          fmt::format("{}: line {}: {}: a key contains a NUL character", origin, line, key));
-    }
-    out.Key(name);
-    if (value.IsScalar()) {
-      if (Status s = plain(value); !s.ok()) return s;
-      out.String(value.Scalar());
-    } else if (value.IsSequence()) {
-      out.BeginArray();
-      for (const auto& element : value) {
-        if (!element.IsScalar()) {
-          return Status::Fatal(fmt::format(
-              "{}: line {}: {}: '{}' is nested too deep: give a value or a list of plain values "
-              "([a, b])",
-              origin, element.Mark().line + 1, key, name));
+      const std::string name = prefix + entry.first.Scalar();
+      if (name.find('\0') != std::string::npos) {
+        return Status::Fatal(
+            fmt::format("{}: line {}: {}: a key contains a NUL character", origin, line, key));
+      }
+      if (!names.emplace(entry.first.Scalar(), true).second) {
+        return Status::Fatal(
+            fmt::format("{}: line {}: {}: '{}' is given twice: keep one", origin, line, key, name));
+      }
+      const YAML::Node& value = entry.second;
+      auto plain = [&](const YAML::Node& node) -> Status {
+        if (node.Scalar().find('\0') != std::string::npos) {
+          return Status::Fatal(fmt::format("{}: line {}: {}: '{}' contains a NUL character", origin,
+                                           line, key, name));
         }
-        if (Status s = plain(element); !s.ok()) return s;
-        out.String(element.Scalar());
+        return Status::Ok();
+      };
+      out.Key(entry.first.Scalar());
+      if (value.IsScalar()) {
+        if (Status s = plain(value); !s.ok()) return s;
+        out.String(value.Scalar());
+      } else if (value.IsSequence()) {
+        out.BeginArray();
+        for (const auto& element : value) {
+          if (!element.IsScalar()) {
+            return Status::Fatal(
+                fmt::format(fmt::runtime(kTooDeep), origin, element.Mark().line + 1, key, name));
+          }
+          if (Status s = plain(element); !s.ok()) return s;
+          out.String(element.Scalar());
+        }
+        out.EndArray();
+      } else if (value.IsNull()) {
+        return Status::Fatal(
+            fmt::format("{}: line {}: {}: '{}' has no value", origin, line, key, name));
+      } else if (value.IsMap() && allow_nested && entry.first.Scalar() == nested_key) {
+        if (Status s = self(value, name + ".", false, self); !s.ok()) return s;
+      } else {
+        return Status::Fatal(fmt::format(fmt::runtime(kTooDeep), origin, line, key, name));
       }
-      out.EndArray();
-    } else if (value.IsNull()) {
-      return Status::Fatal(
-          fmt::format("{}: line {}: {}: '{}' has no value", origin, line, key, name));
-    } else {
-      return Status::Fatal(fmt::format(
-          "{}: line {}: {}: '{}' is nested too deep: give a value or a list of plain values "
-          "([a, b])",
-          origin, line, key, name));
     }
+    out.EndObject();
+    return Status::Ok();
+  };
+  if (Status s = write_mapping(item, std::string(), !nested_key.empty(), write_mapping); !s.ok()) {
+    return s;
   }
-  out.EndObject();
   return json;
 }
 
@@ -613,6 +637,30 @@ const PropertyDef* FindProperty(std::string_view name) {
   }
   return nullptr;
 }
+
+const PropertyDef* FindYamlKey(std::string_view key) {
+  if (const PropertyDef* def = FindProperty(key)) return def;
+  const std::string normalized = Normalize(key);
+  for (const PropertyDef& def : Table()) {
+    if (!def.yaml_alias.empty() && def.yaml_alias == normalized) return &def;
+  }
+  return nullptr;
+}
+
+std::string DidYouMean(std::string_view key, std::span<const std::string_view> names) {
+  std::string_view best;
+  size_t best_distance = 3;  // Further than this is not a typo.
+  for (std::string_view name : names) {
+    const size_t d = EditDistance(key, name);
+    if (d < best_distance) {
+      best_distance = d;
+      best = name;
+    }
+  }
+  return best.empty() ? std::string() : fmt::format(" (did you mean '{}'?)", best);
+}
+
+std::string PropertySuggestion(std::string_view key) { return Suggestion(Normalize(key)); }
 
 Result<int64_t> ParseDurationMillis(std::string_view text) {
   int64_t number = 0;
@@ -857,14 +905,7 @@ Status Config::LoadYamlNode(const YAML::Node& root, std::string_view origin) {
                       origin, entry.first.Mark().line + 1));
     }
     const std::string key = entry.first.Scalar();
-    const PropertyDef* def = FindProperty(key);
-    if (def == nullptr) {
-      for (const PropertyDef& candidate : Table()) {
-        if (!candidate.yaml_alias.empty() && candidate.yaml_alias == Normalize(key)) {
-          def = &candidate;
-        }
-      }
-    }
+    const PropertyDef* def = FindYamlKey(key);
     if (def == nullptr) {
       return Status::Fatal(
           fmt::format("{}: unknown key '{}'{}", origin, key, Suggestion(Normalize(key))));
@@ -881,7 +922,7 @@ Status Config::LoadYamlNode(const YAML::Node& root, std::string_view origin) {
       std::vector<std::string> items;
       for (const auto& item : value) {
         if (item.IsMap() && def->mapping_items) {
-          auto json = MappingItemJson(item, origin, key);
+          auto json = MappingItemJson(item, origin, key, def->nested_key);
           if (!json.ok()) return json.status();
           items.push_back(std::move(json).value());
           continue;

@@ -53,6 +53,10 @@ struct PropertyDef {
   // JSON object (scalar values as strings, a list of scalars as an array of strings), which
   // the module that reads the property parses; plain items stay flag shorthand.
   bool mapping_items = false;
+  // For mapping_items: the one key of an item whose value may itself be a mapping (a job's
+  // `options:`); it becomes a JSON object whose values are strings, or arrays of strings for
+  // a list. Anything nested deeper is still an error.
+  std::string_view nested_key = {};
 };
 
 // The longest duration any option takes (about 24 days): the libraries that receive them
@@ -62,6 +66,13 @@ inline constexpr int64_t kMaxDurationMillis = INT32_MAX;
 // Every property spate knows, in documentation order.
 std::span<const PropertyDef> AllProperties();
 const PropertyDef* FindProperty(std::string_view name);
+// The property a YAML key sets: its name in either spelling, or its yaml_alias (kafka).
+const PropertyDef* FindYamlKey(std::string_view key);
+
+// " (did you mean 'count'?)" for the one of `names` closest to `key` when it is near enough
+// to be a typo, else "". PropertySuggestion does it over every property name.
+std::string DidYouMean(std::string_view key, std::span<const std::string_view> names);
+std::string PropertySuggestion(std::string_view key);
 
 // The most records that may wait in one queue between two stages (batch_size x
 // queue_capacity): about a gigabyte of typical users.

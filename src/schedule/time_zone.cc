@@ -108,4 +108,30 @@ std::optional<int64_t> NextFire(const CronSchedule& schedule, const TimeZone& zo
   return std::nullopt;
 }
 
+std::optional<int64_t> PrevFire(const CronSchedule& schedule, const TimeZone& zone,
+                                int64_t before_ms) {
+  if (schedule.is_interval()) {
+    const int64_t step = schedule.interval_ms();
+    const int64_t last = before_ms - 1;
+    return (last >= 0 ? last / step : -((-last + step - 1) / step)) * step;
+  }
+  // Searched forward with NextFire rather than backward over civil minutes, so that the two
+  // agree on every DST rule by construction. The window before `before_ms` doubles until it
+  // holds a fire; then the fires in it are walked to the last one. A window just long enough
+  // holds at most about as many fires as the gap it bridges, so this stays cheap.
+  constexpr int64_t kMinute = 60'000;
+  constexpr int64_t kLimit = int64_t{9} * 366 * 24 * 60 * kMinute;
+  for (int64_t window = kMinute; window <= 2 * kLimit; window *= 2) {
+    std::optional<int64_t> fire = NextFire(schedule, zone, before_ms - window - 1);
+    if (!fire) return std::nullopt;
+    if (*fire >= before_ms) continue;
+    while (true) {
+      const std::optional<int64_t> next = NextFire(schedule, zone, *fire);
+      if (!next || *next >= before_ms) return fire;
+      fire = next;
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace spate

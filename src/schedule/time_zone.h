@@ -54,4 +54,10 @@ class TimeZone {
 std::optional<int64_t> NextFire(const CronSchedule& schedule, const TimeZone& zone,
                                 int64_t after_ms);
 
+// The last instant strictly before `before_ms` at which `schedule` is due in `zone`: always
+// one that NextFire returns too (the same DST rules), so [PrevFire(t), t) is an interval
+// when t is a fire. nullopt when none lies within about 9 years before.
+std::optional<int64_t> PrevFire(const CronSchedule& schedule, const TimeZone& zone,
+                                int64_t before_ms);
+
 }  // namespace spate

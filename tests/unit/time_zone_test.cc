@@ -1,6 +1,7 @@
 #include "schedule/time_zone.h"
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -82,6 +83,50 @@ TEST(TimeZone, IntervalsIgnoreTheZoneAndCivilMinutesRoundTrip) {
   auto utc = TimeZone::Open("UTC");
   ASSERT_TRUE(utc.ok());
   EXPECT_EQ(Fires("0 0 29 2 *", "UTC", Utc(2026, 1, 1, 0, 0), 1), (V{"2028-02-29T00:00Z"}));
+}
+
+// PrevFire against NextFire: walking forward over a span, the fire before each fire is the
+// one NextFire gave just before it, and between two fires PrevFire gives the earlier one.
+TEST(TimeZone, PrevFireIsTheFireBeforeAcrossDstAndSparseSchedules) {
+  struct Case {
+    const char* schedule;
+    const char* zone;
+    int64_t from;
+    int fires;
+  };
+  const Case cases[] = {
+      {"*/30 * * * *", "Europe/Berlin", Utc(2026, 10, 24, 23, 0), 12},
+      {"*/30 * * * *", "Europe/Berlin", Utc(2026, 3, 29, 0, 0), 12},
+      {"30 2 * * *", "America/New_York", Utc(2026, 3, 6, 0, 0), 5},
+      {"0 0 * * *", "Europe/Berlin", Utc(2026, 3, 27, 0, 0), 5},
+      {"0 0 29 2 *", "UTC", Utc(2023, 1, 1, 0, 0), 2},
+      {"every 7s", "UTC", Utc(2026, 12, 6, 12, 0) + 3, 5},
+  };
+  for (const Case& c : cases) {
+    auto s = CronSchedule::Parse(c.schedule);
+    auto z = TimeZone::Open(c.zone);
+    ASSERT_TRUE(s.ok() && z.ok()) << c.schedule;
+    std::optional<int64_t> previous = NextFire(*s, *z, c.from);
+    ASSERT_TRUE(previous) << c.schedule;
+    for (int i = 0; i < c.fires; ++i) {
+      const std::optional<int64_t> next = NextFire(*s, *z, *previous);
+      ASSERT_TRUE(next) << c.schedule;
+      EXPECT_EQ(PrevFire(*s, *z, *next), previous) << c.schedule << " before " << Text(*next);
+      EXPECT_EQ(PrevFire(*s, *z, *next - 1), previous) << c.schedule;
+      EXPECT_EQ(PrevFire(*s, *z, *previous + 1), previous) << c.schedule;
+      previous = next;
+    }
+  }
+  // Known values: Berlin's @daily before 30 March 2026 00:00 CEST is 29 March 00:00 CET, 23
+  // hours earlier (the day of the spring-forward is short).
+  auto daily = CronSchedule::Parse("@daily");
+  auto berlin = TimeZone::Open("Europe/Berlin");
+  ASSERT_TRUE(daily.ok() && berlin.ok());
+  EXPECT_EQ(PrevFire(*daily, *berlin, Utc(2026, 3, 29, 22, 0)), Utc(2026, 3, 28, 23, 0));
+  EXPECT_EQ(PrevFire(*daily, *berlin, Utc(2026, 3, 29, 22, 1)), Utc(2026, 3, 29, 22, 0));
+  auto never = CronSchedule::Parse("0 0 30 2 *");
+  ASSERT_TRUE(never.ok());
+  EXPECT_EQ(PrevFire(*never, *berlin, Utc(2026, 3, 29, 22, 0)), std::nullopt);
 }
 
 TEST(TimeZone, UnknownNamesAreErrors) {
