@@ -84,12 +84,12 @@ struct RunRecord {
 };
 
 struct RunFilter {
-  std::string job;                  // Empty: every job.
-  std::optional<RunState> state;    // Unset: every state.
-  std::vector<RunState> states;     // Non-empty: any of these (ANDed with `state`).
+  std::string job;                          // Empty: every job.
+  std::optional<RunState> state;            // Unset: every state.
+  std::vector<RunState> states;             // Non-empty: any of these (ANDed with `state`).
   std::optional<int64_t> interval_from_ms;  // interval_start >= this.
   std::optional<int64_t> interval_to_ms;    // interval_start <= this.
-  size_t limit = 100;               // Newest first (by interval_start, then run_id).
+  size_t limit = 100;  // Newest first (by interval_start, then run_id); 0: no limit.
 };
 
 struct SchedulerHeartbeat {
@@ -117,24 +117,30 @@ class RunStore {
   // The job's scheduled or backfill run whose interval contains `instant_ms`
   // (start <= instant < end), for depends_on; nullopt when there is none.
   virtual Result<std::optional<RunRecord>> RunCovering(std::string_view job,
-                                                      int64_t instant_ms) = 0;
+                                                       int64_t instant_ms) = 0;
 
   // Takes the one-scheduler lock for as long as this store lives. An error names the
   // holder ("another scheduler (host:pid) is using this history").
   virtual Status Lock(std::string_view holder, int64_t now_ms) = 0;
   // Records that the lock holder is alive (every few seconds).
   virtual Status Heartbeat(int64_t now_ms) = 0;
+  // Whether this store held the lock and lost it: PostgreSQL's advisory lock dies with its
+  // connection, and when the server restarted and another scheduler took the lock before this
+  // store reconnected, every later call fails ("lost the scheduler lock ..."). The scheduler
+  // must then stop (exit 1) rather than log the error at every tick. SQLite's flock cannot be
+  // lost.
+  virtual bool LockLost() const { return false; }
   // The last heartbeat written by any scheduler; nullopt if none ever ran.
   virtual Result<std::optional<SchedulerHeartbeat>> LastHeartbeat() = 0;
 
-  // "sqlite DIR/schedule.db" or "postgres host=... dbname=..." (no password): for messages.
+  // "sqlite DIR/schedule.db" or "postgres postgres://USER@HOST:PORT/DB" (no password): for
+  // messages.
   virtual std::string Describe() const = 0;
 };
 
 // DATA_DIR/schedule.db, created (with its directory) when missing.
 Result<std::unique_ptr<RunStore>> OpenSqliteRunStore(const std::string& data_dir);
 // Creates spate_runs and its companions when missing.
-Result<std::unique_ptr<RunStore>> OpenPostgresRunStore(const std::string& dsn,
-                                                       int64_t timeout_ms);
+Result<std::unique_ptr<RunStore>> OpenPostgresRunStore(const std::string& dsn, int64_t timeout_ms);
 
 }  // namespace spate

@@ -13,18 +13,24 @@
 //      scheduled one (LastScheduledStart): all of them with catchup, only the latest without
 //      (and only the latest on the first start, when there is no history). Never one that
 //      starts before start_date. The store's unique index makes a second create a no-op.
+//      "Without catchup" skips what a pause missed, not what a late tick missed: intervals
+//      after the one due when this scheduler started are all created (a loaded machine that
+//      ticks 2 s late does not lose an every-1s job's interval).
 //   4. Reads the store's unfinished runs (manual and backfill runs appear there from other
 //      processes) and starts what may start, oldest interval first: queued runs, and
 //      up_for_retry runs whose next_try_at has come, while the job has fewer than
 //      max_active_runs running and every depends_on job has a successful run covering this
 //      run's interval start. A dependency that ended failed or skipped makes the run skipped
-//      ("upstream JOB failed"); one not yet run or not final keeps it queued.
+//      ("upstream JOB failed"); one not yet run or not final keeps it queued. A manual run
+//      (trigger) does not wait for its depends_on: its interval [now, now] lies in the
+//      upstream's current interval, which is not due yet, so it would wait up to a whole
+//      period (a day for @daily) when the user asked for a run now.
 //   5. Heartbeat (every few seconds).
 //
 // Start(now) is called once before the first tick: it takes the store's lock and settles
-// what a previous scheduler left (Recover). Shutdown(now) stops starting runs, terminates
-// the running ones and, after the grace period, kills them; runs it ended are failed (or
-// up_for_retry) with "the scheduler stopped".
+// what a previous scheduler left (Recover). BeginShutdown(now) stops starting runs and
+// terminates the running ones; ContinueShutdown(now) reaps them and, after the grace period,
+// kills what is left; runs it ended are failed (or up_for_retry) with "the scheduler stopped".
 //
 // Thread-safety: one thread (the command's main loop).
 #pragma once
@@ -66,7 +72,7 @@ struct ChildExit {
   int exit_code = 0;    // The exit status, or 128 + the signal that ended it.
   int term_signal = 0;  // Non-zero when a signal ended it.
   std::optional<RunCounts> counts;
-  std::string error;    // The last error line of its log, when it failed ("" otherwise).
+  std::string error;  // The last error line of its log, when it failed ("" otherwise).
 };
 
 class Launcher {
@@ -105,8 +111,10 @@ class Scheduler {
   // Takes the store's lock, then settles what a previous scheduler left: a run still
   // "running" was orphaned by a scheduler that died; its child is ended (EndOrphan, when it
   // ran on this host) and the run becomes failed ("orphaned: the scheduler stopped while it
-  // ran") or up_for_retry when attempts remain. Runs of jobs no longer in the file stay as
-  // they are. An error here (lock held, store unreachable) ends `spate schedule` (exit 1).
+  // ran") or up_for_retry when attempts remain. Queued and up_for_retry runs of jobs no
+  // longer in the file stay as they are; a running one of such a job is failed too (no run
+  // stays "running" after Start). An error here (lock held, store unreachable) ends `spate
+  // schedule` (exit 1).
   Status Start(int64_t now_ms);
 
   // One step (see the top). Store errors are returned (the caller logs them and goes on at
@@ -131,7 +139,26 @@ class Scheduler {
     std::optional<int64_t> terminate_at_ms;  // Timeout: when SIGTERM went out.
     bool timed_out = false;
     bool stopping = false;  // Shutdown.
+    bool killed = false;    // SIGKILL went out (once is enough).
   };
+
+  // Settles the runs a previous scheduler left "running" (see Start).
+  Status Recover(int64_t now_ms);
+  // Writes `run` and tells on_change; a failed write is kept and tried again at the next
+  // tick, so a child's end is never lost to a store that is briefly down.
+  Status Write(const RunRecord& run, bool state_changed);
+  Status FlushPending();
+  // Tick's steps (scheduler.h's top).
+  void ReapChildren(int64_t now_ms);
+  void EnforceTimeouts(int64_t now_ms);
+  Status CreateDueRuns(int64_t now_ms);
+  Status StartRunnable(int64_t now_ms);
+  // Ends an attempt that did not succeed: up_for_retry while attempts remain, else failed.
+  Status EndAttempt(RunRecord run, const JobSpec& job, int64_t now_ms, std::string error);
+  // Launches one attempt of `run` (queued or up_for_retry).
+  Status Launch(RunRecord run, const JobSpec& job, int64_t now_ms);
+  int RunningOf(const std::string& job) const;
+
   const JobSet& jobs_;
   RunStore& store_;
   Launcher& launcher_;
@@ -140,6 +167,26 @@ class Scheduler {
   bool shutting_down_ = false;
   int64_t shutdown_at_ms_ = 0;
   int64_t last_heartbeat_ms_ = 0;
+  // Store writes not yet done (the store failed), oldest first, tried again before anything
+  // else: in order, so an older write of a run never overwrites a newer one.
+  struct PendingWrite {
+    RunRecord run;
+    bool state_changed = false;
+  };
+  std::vector<PendingWrite> pending_writes_;
+  // For NextWakeMs, as the last tick saw them: each job's next interval end, the earliest
+  // retry, and whether a catch-up has more intervals to create than one tick makes.
+  std::map<std::string, int64_t> next_due_ms_;
+  std::optional<int64_t> next_retry_ms_;
+  bool more_catchup_ = false;
+  // The latest interval_start each job's tick created or found existing: a backfill run
+  // of the latest interval is not a scheduled one, so LastScheduledStart alone would make
+  // every tick try to create it again.
+  std::map<std::string, int64_t> last_due_start_;
+  // Catch-up off: the latest due interval_start when this scheduler first looked at the job.
+  // Intervals before it are the downtime's, skipped; after it, every interval is created even
+  // when a tick comes late (a loaded machine must not skip an every-1s job's intervals).
+  std::map<std::string, int64_t> floor_start_;
 };
 
 }  // namespace spate

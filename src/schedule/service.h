@@ -5,6 +5,9 @@
 // picks them up at its next tick (within a second), as Airflow's CLI does through its
 // metadata database.
 //
+// Errors: a caller's mistake (unknown job, from after to, too many intervals) is
+// ErrorKind::kInvalidInput (the CLI exits 2, HTTP answers 4xx); anything else is the store's.
+//
 // Thread-safety: every method takes a lock around the store (the HTTP server calls from its
 // worker threads); give it its own RunStore, not the scheduler loop's.
 #pragma once
@@ -52,6 +55,9 @@ class ScheduleService {
   std::string SchedulerWarning(int64_t now_ms, int64_t stale_ms = 15'000);
 
  private:
+  // The job, or an InvalidInput error naming the jobs there are.
+  Result<const JobSpec*> FindJob(std::string_view job) const;
+
   const JobSet& jobs_;
   std::mutex mu_;
   std::unique_ptr<RunStore> store_;  // Guarded by mu_.
