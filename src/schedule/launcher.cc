@@ -16,6 +16,7 @@
 #include <cerrno>
 #include <charconv>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <string_view>
@@ -102,6 +103,17 @@ Status WriteFileAtomically(const std::string& path, std::string_view data, mode_
   return Status::Ok();
 }
 
+// Descriptors 0-2 become the child's stdin, stdout and stderr: one of the child's own there
+// would be overwritten by those dup2s (a scheduler started with closed stdio gets them from
+// open()), so they are moved above.
+Status AboveStdio(Fd& fd) {
+  if (fd.get() > 2) return Status::Ok();
+  const int moved = ::fcntl(fd.get(), F_DUPFD_CLOEXEC, 3);
+  if (moved < 0) return Status::Fatal("fcntl: " + ErrnoText(errno));
+  fd = Fd(moved);
+  return Status::Ok();
+}
+
 Status MakeDirectories(const std::string& dir) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
@@ -114,38 +126,6 @@ bool SafeName(std::string_view name) {
   return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
     return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
   });
-}
-
-// A YAML double-quoted scalar: every value is text to the config table, which parses it.
-std::string YamlQuoted(std::string_view text) {
-  std::string out = "\"";
-  for (const char c : text) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (u < 0x20 || u == 0x7f) {
-      out += fmt::format("\\x{:02x}", u);
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
-
-// The child's config file. TODO(issue 20): OptionsYaml (job.h, owner `jobs`) once it is on
-// main; this writes the same mapping meanwhile.
-std::string ChildConfigYaml(const JobSpec& job) {
-  std::string out = fmt::format("# spate schedule: the options of job {}\n", job.name);
-  for (const auto& [key, values] : job.options) {
-    if (values.size() == 1) {
-      out += fmt::format("{}: {}\n", key, YamlQuoted(values.front()));
-      continue;
-    }
-    out += fmt::format("{}:{}\n", key, values.empty() ? " []" : "");
-    for (const std::string& v : values) out += fmt::format("  - {}\n", YamlQuoted(v));
-  }
-  return out;
 }
 
 // Fields of /proc/PID/stat that the launcher needs.
@@ -437,7 +417,7 @@ Result<LaunchedChild> ProcessLauncher::Start(const LaunchRequest& request) {
 
   // Mode 0600: the options may hold credentials.
   const std::string config_path = fmt::format("{}/{}.yaml", options_.runs_dir, run.run_id);
-  if (Status s = WriteFileAtomically(config_path, ChildConfigYaml(job), 0600); !s.ok()) return s;
+  if (Status s = WriteFileAtomically(config_path, OptionsYaml(job), 0600); !s.ok()) return s;
   Child child;
   child.result_path =
       fmt::format("{}/{}-{}.result.json", options_.runs_dir, run.run_id, run.attempt);
@@ -456,6 +436,9 @@ Result<LaunchedChild> ProcessLauncher::Start(const LaunchRequest& request) {
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return Status::Fatal("pipe: " + ErrnoText(errno));
   Fd report_read(pipe_fds[0]);
   Fd report_write(pipe_fds[1]);
+  for (Fd* fd : {&log, &devnull, &report_write}) {
+    if (Status s = AboveStdio(*fd); !s.ok()) return s;
+  }
 
   // Everything the child needs is built here: after fork it may not allocate.
   const std::string exe = options_.executable.empty() ? "/proc/self/exe" : options_.executable;

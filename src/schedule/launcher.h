@@ -20,8 +20,23 @@
 // SIGTERM in every thread; a child inheriting that and exec'ing something else would ignore
 // them; spate itself blocks them again in main).
 //
+// PR_SET_PDEATHSIG fires when the *thread* that forked exits, not the process: call Start()
+// from the thread that outlives the children (the scheduler's main loop), never from a
+// short-lived worker.
+//
 // Reap() uses waitpid(pid, WNOHANG) for each child it started (never waitpid(-1): the
-// process may have other children, e.g. a test harness's).
+// process may have other children, e.g. a test harness's). A run is over when its child is:
+// what the child left running in its group is SIGKILLed as it is reaped (before the reap,
+// so the group id cannot have been reused). ChildExit::error is the message of the last
+// error line in the log's final 64 KiB (spdlog's "[error]"/"[critical]" lines, or lines
+// starting "error"/"fatal"/"panic" or holding "error:"), else "exited with code N" or
+// "ended by signal N (SIGNAME)".
+//
+// Note for the scheduler: spate run/produce/process stop gracefully on one SIGTERM and exit
+// 0 (summary "(stopped early by a signal)", result file written), so the exit code of a run
+// it terminated (timeout, shutdown) says nothing: the scheduler decides that run's state.
+//
+// A child that cannot exec (no such executable) fails Start() and is collected there.
 //
 // Thread-safety: one thread (the scheduler's).
 #pragma once

@@ -66,6 +66,12 @@ CREATE TABLE IF NOT EXISTS spate_scheduler (
 );
 )sql";
 
+// Whether every object kSchema creates that the store relies on is there.
+constexpr const char* kSchemaPresent =
+    "SELECT to_regclass('spate_runs') IS NOT NULL AND "
+    "to_regclass('spate_runs_one_per_interval') IS NOT NULL AND "
+    "to_regclass('spate_scheduler') IS NOT NULL";
+
 // Milliseconds since the epoch as a timestamptz, exactly (interval arithmetic in microseconds,
 // no floating-point seconds), and back.
 std::string Ts(int param) {
@@ -449,10 +455,19 @@ Result<std::unique_ptr<RunStore>> OpenPostgresRunStore(const std::string& dsn, i
   if (Status s = Configure(conn->get(), timeout); !s.ok()) {
     return s.WithContext(describe);
   }
-  const std::string ddl =
-      fmt::format("BEGIN; SELECT pg_advisory_xact_lock({}); {} COMMIT;", kSchemaLockKey, kSchema);
-  if (Status s = PgExec(conn->get(), ddl.c_str(), "create the run history tables"); !s.ok()) {
-    return s.WithContext(describe);
+  // Only when something is missing: CREATE ... IF NOT EXISTS needs the CREATE privilege even
+  // when the table exists, and `spate runs` may use a role that can only read.
+  PgResult present(PQexec(conn->get(), kSchemaPresent));
+  if (!present || PQresultStatus(present.get()) != PGRES_TUPLES_OK) {
+    return PgError(conn->get(), present.get(), "look for the run history tables")
+        .WithContext(describe);
+  }
+  if (std::string_view(PQgetvalue(present.get(), 0, 0)) != "t") {
+    const std::string ddl =
+        fmt::format("BEGIN; SELECT pg_advisory_xact_lock({}); {} COMMIT;", kSchemaLockKey, kSchema);
+    if (Status s = PgExec(conn->get(), ddl.c_str(), "create the run history tables"); !s.ok()) {
+      return s.WithContext(describe);
+    }
   }
   return std::unique_ptr<RunStore>(
       std::make_unique<PgRunStore>(dsn, timeout, std::move(conn).value()));

@@ -166,13 +166,15 @@ void Scheduler::ReapChildren(int64_t now_ms) {
     }
     const bool exited_ok = exit.exit_code == 0 && exit.term_signal == 0;
     Status written;
+    // spate's commands stop gracefully on SIGTERM and exit 0 (launcher.h), so the exit code
+    // of a child this scheduler terminated says nothing: the reason it was stopped decides.
     if (active.timed_out) {
-      // A timeout fails the attempt even when the child then exits 0 on SIGTERM: it did not
-      // finish its work in the time it had (Airflow's execution_timeout does the same).
+      // Airflow's execution_timeout fails the attempt the same way.
       written = EndAttempt(std::move(run), job, now_ms,
                            "timed out after " + FormatDuration(job.timeout_ms));
+    } else if (active.stopping) {
+      written = EndAttempt(std::move(run), job, now_ms, kStopped);
     } else if (exited_ok) {
-      // Also during a shutdown: a child that exits 0 finished its work before it stopped.
       run.state = RunState::kSuccess;
       run.ended_at_ms = now_ms;
       run.next_try_at_ms.reset();
@@ -180,8 +182,6 @@ void Scheduler::ReapChildren(int64_t now_ms) {
       run.pid.reset();
       run.pid_start.reset();
       written = Write(run, true);
-    } else if (active.stopping) {
-      written = EndAttempt(std::move(run), job, now_ms, kStopped);
     } else {
       written = EndAttempt(std::move(run), job, now_ms, ExitText(exit));
     }
@@ -369,7 +369,9 @@ Status Scheduler::Launch(RunRecord run, const JobSpec& job, int64_t now_ms) {
   run.pid = child->pid;
   run.pid_start = child->pid_start;
   run.log_path = child->log_path;
-  running_[run.run_id] = Active{run, &job};
+  Active& active = running_[run.run_id];
+  active.run = run;
+  active.job = &job;
   // Not a state change; a failure waits in pending_writes_ (the child runs either way).
   if (Status s = Write(run, false); !s.ok()) {
     spdlog::warn("schedule: cannot record the child of run {} yet: {}", run.run_id, s.message());

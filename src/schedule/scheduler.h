@@ -7,6 +7,8 @@
 //   1. Reaps children that ended (Launcher::Reap): exit 0 -> success; otherwise, or when
 //      killed, failed, or up_for_retry with next_try_at = now + the job's backoff while
 //      attempts remain (retries + 1 attempts in all). Counts come from the child's result.
+//      A run this scheduler terminated (timeout, shutdown) is never a success, whatever its
+//      exit code: spate's commands exit 0 when SIGTERM stops them early (launcher.h).
 //   2. Timeouts: a run past its job's timeout gets SIGTERM (Launcher::Terminate), and SIGKILL
 //      kill_grace later; it ends failed (or up_for_retry) with "timed out after D".
 //   3. Creates due scheduled runs: for each job, the intervals that ended since the last

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -12,6 +13,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -33,9 +35,9 @@ constexpr const char* kFakeChild = R"SH(#!/bin/sh
 out="$(dirname "$3")/$SPATE_RUN_ID"
 case "$1" in
   env)
-    { echo "args=$*"; env | grep '^SPATE_' | sort
-      grep -E '^(SigBlk|SigIgn):' /proc/$$/status; } > "$out.env.tmp"
-    mv "$out.env.tmp" "$out.env" ;;
+    { echo "args=$*"; env | grep '^SPATE_' | sort; } > "$out.env"
+    # What the child was given (the shell blocks signals around its own forks).
+    exec grep -E '^(SigBlk|SigIgn):' /proc/self/status > "$out.signals" ;;
   fail)
     echo "starting"
     echo "error: an earlier problem" >&2
@@ -85,6 +87,14 @@ class ScheduleLauncher : public ::testing::Test {
     options_.executable = fake_;
     options_.runs_dir = dir_.File("runs");
     options_.logs_dir = dir_.File("logs");
+    // Orphans (a killed helper's child, a shell's background sleep) come to this process
+    // rather than to PID 1, which in a container may never reap them: TearDown does.
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
+  }
+
+  void TearDown() override {
+    while (waitpid(-1, nullptr, WNOHANG) > 0) {
+    }
   }
 
   JobSpec Job(const std::string& command) {
@@ -121,18 +131,20 @@ class ScheduleLauncher : public ::testing::Test {
     return text;
   }
 
-  static std::optional<ChildExit> AwaitExit(ProcessLauncher& launcher, int64_t run_id,
-                                            std::chrono::milliseconds limit = 60s) {
-    std::optional<ChildExit> found;
+  // Reaps until run `run_id` has ended; exits of other runs are kept for their turn.
+  std::optional<ChildExit> AwaitExit(ProcessLauncher& launcher, int64_t run_id,
+                                     std::chrono::milliseconds limit = 60s) {
     WaitFor(
         [&] {
-          for (ChildExit& e : launcher.Reap()) {
-            if (e.run_id == run_id) found = std::move(e);
-          }
-          return found.has_value();
+          for (ChildExit& e : launcher.Reap()) reaped_[e.run_id] = std::move(e);
+          return reaped_.count(run_id) != 0;
         },
         limit);
-    return found;
+    auto it = reaped_.find(run_id);
+    if (it == reaped_.end()) return std::nullopt;
+    ChildExit exit = std::move(it->second);
+    reaped_.erase(it);
+    return exit;
   }
 
   // Whether process `pid` that started at `start` has ended (a zombie has).
@@ -141,6 +153,7 @@ class ScheduleLauncher : public ::testing::Test {
   TempDir dir_;
   std::string fake_;
   ProcessLauncherOptions options_;
+  std::map<int64_t, ChildExit> reaped_;
 };
 
 TEST_F(ScheduleLauncher, RealSpateRunSucceedsWithItsCountsAndLog) {
@@ -179,6 +192,20 @@ TEST_F(ScheduleLauncher, RealSpateRunSucceedsWithItsCountsAndLog) {
             "{\"records_in\":100,\"records_stored\":100,\"records_rejected\":0,\"exit_code\":0}\n");
 }
 
+TEST_F(ScheduleLauncher, RealSpateWithABadOptionFailsWithItsError) {
+  options_.executable = SPATE_BINARY;
+  ProcessLauncher launcher(options_);
+  JobSpec job = Job("run");
+  job.options = {{"count", {"abc"}}, {"data_dir", {dir_.File("data")}}};
+  ASSERT_TRUE(launcher.Start(Request(job, 8)).ok());
+  auto exit = AwaitExit(launcher, 8, 120s);
+  ASSERT_TRUE(exit.has_value());
+  EXPECT_EQ(exit->exit_code, 2);
+  EXPECT_NE(exit->error.find("count: 'abc' is not an integer"), std::string::npos) << exit->error;
+  EXPECT_EQ(exit->error.find("[error]"), std::string::npos) << "the message, not the log line";
+  EXPECT_FALSE(exit->counts.has_value()) << "it never ran";
+}
+
 TEST_F(ScheduleLauncher, ChildGetsItsArgumentsEnvironmentAndCleanSignalState) {
   // As spate does: SIGTERM and SIGINT blocked, and something ignored.
   sigset_t stop, old;
@@ -210,8 +237,8 @@ TEST_F(ScheduleLauncher, ChildGetsItsArgumentsEnvironmentAndCleanSignalState) {
   EXPECT_NE(env.find("SPATE_ATTEMPT=3\n"), std::string::npos) << env;
   EXPECT_NE(env.find("SPATE_INTERVAL_START=2026-12-06T12:00:00.000Z\n"), std::string::npos) << env;
   EXPECT_NE(env.find("SPATE_INTERVAL_END=2026-12-06T12:00:01.000Z\n"), std::string::npos) << env;
-  EXPECT_NE(env.find("SigBlk:\t0000000000000000\n"), std::string::npos) << env;
-  EXPECT_NE(env.find("SigIgn:\t0000000000000000\n"), std::string::npos) << env;
+  EXPECT_EQ(ReadFile(RunFile(12, ".signals")),
+            "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n");
   EXPECT_TRUE(std::filesystem::exists(options_.logs_dir + "/tick/12-3.log"));
 }
 
@@ -291,6 +318,7 @@ TEST_F(ScheduleLauncher, TerminateLetsTheChildStopGracefully) {
   const JobSpec job = Job("graceful");
   auto started = launcher.Start(Request(job, 1));
   ASSERT_TRUE(started.ok());
+  EXPECT_EQ(getpgid(static_cast<pid_t>(started->pid)), started->pid) << "it leads its own group";
   ASSERT_EQ(AwaitFile(RunFile(1, ".ready")), "ready\n");
   launcher.Terminate(1);
   auto exit = AwaitExit(launcher, 1);
@@ -452,6 +480,37 @@ TEST_F(ScheduleLauncher, DestructorLeavesNoChildOrZombie) {
     EXPECT_EQ(errno, ECHILD);
     EXPECT_FALSE(ProcessStartTime(pid).has_value());
   }
+}
+
+TEST_F(ScheduleLauncher, WorksForASchedulerWithoutStdio) {
+  // In a process of its own: stdin, stdout and stderr closed (a daemon's), so the launcher's
+  // own descriptors get 0-2. Its exit code says what it saw.
+  const pid_t helper = fork();
+  if (helper == 0) {
+    close(0);
+    close(1);
+    close(2);
+    ProcessLauncher launcher(options_);
+    const JobSpec job = Job("fail");
+    auto started = launcher.Start(Request(job, 1));
+    if (!started.ok()) _exit(10);
+    for (int i = 0; i < 6000; ++i) {  // 60 s at most.
+      for (const ChildExit& e : launcher.Reap()) {
+        const std::string log = ReadFile(started->log_path);
+        _exit(e.exit_code == 3 && log.find("starting\n") != std::string::npos &&
+                      log.find("disk full") != std::string::npos
+                  ? 0
+                  : 11);
+      }
+      usleep(10'000);
+    }
+    _exit(12);
+  }
+  ASSERT_GT(helper, 0);
+  int status = 0;
+  ASSERT_EQ(waitpid(helper, &status, 0), helper);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "10: no start, 11: wrong exit or log, 12: no exit";
 }
 
 TEST_F(ScheduleLauncher, ExecutableThatCannotRunFailsTheStart) {

@@ -213,5 +213,27 @@ TEST_F(ScheduleStorePostgres, ErrorsAndDescribeNeverShowThePassword) {
   EXPECT_EQ(describe.find(backend_.rig().password()), std::string::npos) << describe;
 }
 
+TEST_F(ScheduleStorePostgres, ARoleThatCanOnlyReadListsTheHistory) {
+  // `spate runs` with a read-only role: opening must not need the CREATE privilege once the
+  // tables exist (the scheduler made them).
+  auto id = store_->Create(NewRun("tick", RunType::kScheduled, kT0, kT0 + kMinute));
+  ASSERT_TRUE(id.ok() && id->has_value()) << id.status().message();
+  PgStatus role = backend_.rig().Exec("history",
+                                      "CREATE ROLE reader LOGIN PASSWORD 'reader-pw'; "
+                                      "REVOKE CREATE ON SCHEMA public FROM PUBLIC; "
+                                      "GRANT SELECT ON spate_runs, spate_scheduler TO reader");
+  ASSERT_TRUE(role.ok()) << role.error();
+  auto reader =
+      OpenPostgresRunStore(backend_.rig().Dsn("history", "reader", "reader-pw"), kTimeoutMs);
+  ASSERT_TRUE(reader.ok()) << reader.status().message();
+  RunFilter all;
+  auto runs = (*reader)->List(all);
+  ASSERT_TRUE(runs.ok()) << runs.status().message();
+  ASSERT_EQ(runs->size(), 1u);
+  EXPECT_EQ(runs->front().run_id, **id);
+  // Reading is all it may do.
+  EXPECT_FALSE((*reader)->Create(NewRun("tick", RunType::kManual, kT0, kT0)).ok());
+}
+
 }  // namespace
 }  // namespace spate::testing

@@ -463,8 +463,9 @@ TEST(Scheduler, ShutdownTerminatesThenKillsAfterTheGrace) {
   JobSpec polite = MakeJob("polite", "@daily");      // Stops on SIGTERM; may retry.
   polite.retries = 2;
   polite.retry_delay_ms = kMinute;
-  JobSpec done = MakeJob("done", "@daily");  // Had finished its work.
-  SchedulerRig rig({stubborn, polite, done});
+  // Exits 0 on SIGTERM, as spate's commands do: it was stopped all the same (launcher.h).
+  JobSpec graceful = MakeJob("graceful", "@daily");
+  SchedulerRig rig({stubborn, polite, graceful});
   const int64_t t = kMidnight + kHour;
   rig.Start(t);
   rig.Tick(t);
@@ -475,14 +476,15 @@ TEST(Scheduler, ShutdownTerminatesThenKillsAfterTheGrace) {
   const int64_t stop = t + 10 * kSecond;
   EXPECT_TRUE(rig.scheduler->BeginShutdown(stop));
   EXPECT_EQ(std::set<int64_t>(rig.launcher->terminated.begin(), rig.launcher->terminated.end()),
-            (std::set<int64_t>{id["stubborn"], id["polite"], id["done"]}));
+            (std::set<int64_t>{id["stubborn"], id["polite"], id["graceful"]}));
   rig.launcher->Exit(id["polite"], 128 + 15, 15);
-  rig.launcher->Exit(id["done"], 0);
+  rig.launcher->Exit(id["graceful"], 0);
   EXPECT_TRUE(rig.scheduler->ContinueShutdown(stop + 30 * kSecond - 1));
   EXPECT_TRUE(rig.launcher->killed.empty()) << "killed before the grace ended";
   EXPECT_EQ(GetRun(*rig.store, id["polite"]).state, RunState::kUpForRetry);
   EXPECT_EQ(GetRun(*rig.store, id["polite"]).error, "the scheduler stopped");
-  EXPECT_EQ(GetRun(*rig.store, id["done"]).state, RunState::kSuccess);
+  EXPECT_EQ(GetRun(*rig.store, id["graceful"]).state, RunState::kFailed);
+  EXPECT_EQ(GetRun(*rig.store, id["graceful"]).error, "the scheduler stopped");
   EXPECT_EQ(GetRun(*rig.store, id["stubborn"]).state, RunState::kRunning);
 
   // A new interval comes due while stopping: nothing starts.
