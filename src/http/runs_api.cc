@@ -282,20 +282,10 @@ HttpAnswer RunsApi::Backfill(std::string_view name, std::string_view body) const
   if (!from.ok()) return ErrorAnswer(400, "from: " + from.status().message());
   const auto to = ParseDateTime(*to_text, *job->zone);
   if (!to.ok()) return ErrorAnswer(400, "to: " + to.status().message());
-  if (from.value() > to.value()) {
-    return ErrorAnswer(400, fmt::format("from ({}) is after to ({})", *from_text, *to_text));
-  }
-  // Counted here too, so that "too many" is the caller's mistake (400) whatever the
-  // service's error says.
-  const size_t count =
-      IntervalsStartingBetween(*job, from.value(), to.value(), kMaxBackfillRuns + 1).size();
-  if (count > kMaxBackfillRuns) {
-    return ErrorAnswer(400, fmt::format("more than {} intervals of {} start between {} and {}: "
-                                        "backfill a shorter range",
-                                        kMaxBackfillRuns, job->name, *from_text, *to_text));
-  }
   auto result = service_.Backfill(job->name, from.value(), to.value(), now_ms_());
   if (!result.ok()) {
+    // The caller's mistakes (from after to, more than kMaxBackfillRuns intervals) are
+    // InvalidInput; anything else is the store's.
     if (result.status().kind() == ErrorKind::kInvalidInput) {
       return ErrorAnswer(400, result.status().message());
     }
