@@ -71,7 +71,7 @@ std::string Harden(std::string body) {
 }
 
 HttpAnswer Json(int status, std::string body) {
-  return HttpAnswer{status, std::string(kJsonType), Harden(std::move(body))};
+  return HttpAnswer{status, std::string(kJsonType), Harden(std::move(body)), {}};
 }
 
 HttpAnswer Error(int status, std::string_view message) {
@@ -146,7 +146,7 @@ HttpAnswer DashboardApi::Handle(std::string_view method, std::string_view path,
                                   method.substr(0, 16)));
   }
   if (path == "/metrics") {
-    return HttpAnswer{200, std::string(kPrometheusType), sources_.metrics->RenderPrometheus()};
+    return HttpAnswer{200, std::string(kPrometheusType), sources_.metrics->RenderPrometheus(), {}};
   }
   if (path == "/healthz") return Json(200, Healthz());
   if (path == "/readyz") {
@@ -172,7 +172,7 @@ HttpAnswer DashboardApi::Handle(std::string_view method, std::string_view path,
   const std::string_view file = path == "/" ? std::string_view("/index.html") : path;
   for (const DashboardAsset& asset : DashboardAssets()) {
     if (asset.path == file) {
-      return HttpAnswer{200, std::string(asset.content_type), std::string(asset.body)};
+      return HttpAnswer{200, std::string(asset.content_type), std::string(asset.body), {}};
     }
   }
   return Error(404, fmt::format("no such path: {} (see / for the dashboard, /metrics, /api/...)",

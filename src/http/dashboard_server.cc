@@ -172,14 +172,16 @@ void DashboardServer::Route() {
         res.set_content(R"({"error":"internal error"})", std::string(kJsonType));
       });
   // httplib's own errors (a body over the limit: 413) get a JSON body like ours.
-  server_->set_error_handler([](const httplib::Request&, httplib::Response& res) {
+  httplib::Server::HandlerWithResponse on_error = [](const httplib::Request&,
+                                                     httplib::Response& res) {
     if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
     const std::string message =
         res.status == 413 ? fmt::format("the request body is over {} bytes", kMaxRequestBody)
                           : fmt::format("the request could not be read (HTTP {})", res.status);
     res.set_content(fmt::format(R"({{"error":"{}"}})", message), std::string(kJsonType));
     return httplib::Server::HandlerResponse::Handled;
-  });
+  };
+  server_->set_error_handler(std::move(on_error));
   // Every request, whatever its method, is answered here (DashboardApi and RunsApi decide
   // 404, 405 and 415 themselves, so their tests cover what clients get), except a JSON POST
   // to the schedule's POST routes: its body is read (bounded by set_payload_max_length) by

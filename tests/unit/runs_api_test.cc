@@ -196,8 +196,8 @@ void ExpectNothingPrivate(const std::string& body) {
   EXPECT_EQ(body.find("\"pid"), std::string::npos) << body;
 }
 
-simdjson::dom::element RunById(simdjson::dom::element runs, int64_t id) {
-  for (simdjson::dom::element run : runs.get_array()) {
+simdjson::dom::element RunById(simdjson::dom::array runs, int64_t id) {
+  for (simdjson::dom::element run : runs) {
     if (int64_t(run["run_id"]) == id) return run;
   }
   ADD_FAILURE() << "no run " << id << " in " << simdjson::to_string(runs);
@@ -221,7 +221,7 @@ TEST(RunsApi, JobsListsEveryJobWithItsSettingsAndNoOptions) {
   simdjson::dom::parser parser;
   const auto doc = Parse(parser, answer.body);
   EXPECT_EQ(Keys(doc), std::vector<std::string>{"jobs"});
-  const auto jobs = doc["jobs"].get_array();
+  const simdjson::dom::array jobs = doc["jobs"].get_array();
   ASSERT_EQ(jobs.size(), 2u);
   const std::vector<std::string> keys = {
       "name",      "schedule",        "timezone",        "command",
@@ -263,7 +263,7 @@ TEST(RunsApi, RunsHaveEveryKeyNewestFirstAndNullForWhatIsUnknown) {
   simdjson::dom::parser parser;
   const auto doc = Parse(parser, answer.body);
   EXPECT_EQ(Keys(doc), std::vector<std::string>{"runs"});
-  const auto runs = doc["runs"].get_array();
+  const simdjson::dom::array runs = doc["runs"].get_array();
   ASSERT_EQ(runs.size(), 8u);
   std::string previous = "9999";
   for (simdjson::dom::element run : runs) {
@@ -414,7 +414,7 @@ TEST(RunsApi, TriggerQueuesAManualRunNowInTheStore) {
   simdjson::dom::parser parser;
   const auto doc = Parse(parser, answer.body);
   EXPECT_EQ(Keys(doc), std::vector<std::string>{"run"});
-  const auto run = doc["run"];
+  const simdjson::dom::element run = doc["run"];
   EXPECT_EQ(Keys(run), kRunKeys);
   EXPECT_EQ(Str(run["job"]), "load");
   EXPECT_EQ(Str(run["run_type"]), "manual");
