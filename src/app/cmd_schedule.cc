@@ -91,7 +91,7 @@ std::string EndText(const RunRecord& run) {
 }
 
 // One line per state change (SchedulerOptions::on_change), at the level it deserves.
-void LogChange(const RunRecord& run, const JobSet& jobs) {
+void LogChange(const RunRecord& run, const JobSet& jobs, const std::string& logs_dir) {
   const JobSpec* job = jobs.Find(run.job);
   const std::string name = RunName(run);
   const std::string exit_text = run.exit_code ? fmt::format("exit {}", *run.exit_code) : "no exit";
@@ -100,8 +100,9 @@ void LogChange(const RunRecord& run, const JobSet& jobs) {
       spdlog::info("{}: queued ({})", name, RunTypeName(run.type));
       return;
     case RunState::kRunning:
-      spdlog::info("{}: running ({}, pid {}, log {})", name, AttemptText(run, job),
-                   run.pid ? fmt::format("{}", *run.pid) : "?", run.log_path);
+      // The child starts after this change is recorded: its log is where launcher.h puts it.
+      spdlog::info("{}: running ({}, log {}/{}/{}-{}.log)", name, AttemptText(run, job), logs_dir,
+                   run.job, run.run_id, run.attempt);
       return;
     case RunState::kSuccess:
       spdlog::info("{}: success{} ({})", name, EndText(run), CountsText(run));
@@ -280,8 +281,9 @@ const char* SignalName(int sig) { return sig == SIGINT ? "interrupt" : "terminat
 // the exit code: 0, or 130 after a second signal.
 int Shutdown(Scheduler& scheduler, ProcessLauncher& launcher, const ScheduleMetrics& metrics,
              int first_signal, int64_t grace_ms) {
-  spdlog::info("{}: stopping: no new runs; {} running run(s) get SIGTERM and up to {} to end",
-               SignalName(first_signal), scheduler.running(), SecondsText(grace_ms));
+  spdlog::info("{}stopping: no new runs; {} running run(s) get SIGTERM and up to {} to end",
+               first_signal != 0 ? fmt::format("{}: ", SignalName(first_signal)) : "",
+               scheduler.running(), fmt::format("{:g} s", grace_ms / 1000.0));
   bool running = scheduler.BeginShutdown(NowUnixMillis());
   while (running) {
     if (const int sig = WaitForSignal(kLoopWaitMs); sig != 0) {
@@ -342,7 +344,7 @@ int ScheduleCommand(const Config& config) {
   options.host = HostName();
   options.holder = fmt::format("{}:{}", options.host, getpid());
   options.on_change = [&](const RunRecord& run) {
-    LogChange(run, jobs);
+    LogChange(run, jobs, data_dir + "/logs");
     metrics.OnChange(run);
   };
   const int64_t grace_ms = options.shutdown_grace_ms;
@@ -362,8 +364,16 @@ int ScheduleCommand(const Config& config) {
   StoreErrorLog store_errors;
   int64_t now = NowUnixMillis();
   int sig = 0;
+  bool lock_lost = false;
   while (true) {
     store_errors.Record(scheduler.Tick(now));
+    if (store.value()->LockLost()) {
+      // Another scheduler may hold the history now: going on would run intervals twice.
+      spdlog::error("history store: lost the one-scheduler lock ({}); stopping",
+                    store.value()->Describe());
+      lock_lost = true;
+      break;
+    }
     const int64_t wake = scheduler.NextWakeMs(now);
     // At least a few ms: a wake time already past (a store that failed) must not spin.
     const int64_t wait = std::clamp<int64_t>(wake - NowUnixMillis(), 5, kLoopWaitMs);
@@ -374,7 +384,7 @@ int ScheduleCommand(const Config& config) {
   const int code = Shutdown(scheduler, launcher, metrics, sig, grace_ms);
   if (dashboard) dashboard->SetFinished();
   spdlog::info("spate schedule: stopped");
-  return code;
+  return lock_lost && code == kExitOk ? kExitFailure : code;
 }
 
 void AddRunsFlags(CLI::App& command, ScheduleFlags& flags) {

@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "core/clock.h"
@@ -129,7 +130,9 @@ TEST(ScheduleE2e, TheIssuesTickJobRunsOncePerSecondWithTheRightRows) {
     EXPECT_EQ(run.attempt, 1);
     EXPECT_EQ(run.interval_start_ms % 1000, 0);
     EXPECT_EQ(run.interval_end_ms - run.interval_start_ms, 1000);
-    if (i > 0) EXPECT_EQ(run.interval_start_ms, runs[i - 1].interval_start_ms + 1000);
+    if (i > 0) {
+      EXPECT_EQ(run.interval_start_ms, runs[i - 1].interval_start_ms + 1000);
+    }
     EXPECT_TRUE(starts.insert(run.interval_start_ms).second) << "interval run twice";
     EXPECT_EQ(run.records_in, 100);
     EXPECT_EQ(run.records_stored, 100);
