@@ -263,13 +263,13 @@ TEST(ScheduleE2e, SigkillMidRunThenRestartRetriesTheOrphanAndRunsOnlyTheLatestWi
 
   SpateIn second(dir, work, {"schedule", "--config", "jobs.yaml"});
   ASSERT_TRUE(second.WaitForLog("spate schedule: ")) << second.Stderr();
-  // An attempt remained: the orphan is retried (attempt 2) rather than failed.
+  // An attempt remained: the orphan is retried (attempt 2) rather than failed, to the end.
   ASSERT_TRUE(WaitFor(
       [&] {
         const auto orphan = Find(History(data), killed.orphan.run_id);
-        return orphan && orphan->attempt >= 2;
+        return orphan && orphan->attempt >= 2 && IsFinal(orphan->state);
       },
-      seconds(60)))
+      seconds(120)))
       << second.Stderr();
   const int64_t latest_due = (killed.restarted_at_ms / 2000) * 2000 - 2000;
   ASSERT_TRUE(WaitFor(
@@ -297,9 +297,15 @@ TEST(ScheduleE2e, SigkillMidRunThenRestartRetriesTheOrphanAndRunsOnlyTheLatestWi
   EXPECT_GE(next, killed.last_before_kill + 4000) << "missed intervals were caught up";
   EXPECT_GE(next, latest_due);
   const auto orphan = Find(runs, killed.orphan.run_id);
-  EXPECT_GE(orphan->attempt, 2);
-  // Its first attempt's log and its second's.
-  EXPECT_FALSE(ReadFile(fmt::format("{}/logs/slow/{}-2.log", data, orphan->run_id)).empty());
+  EXPECT_EQ(orphan->attempt, 2);
+  EXPECT_EQ(orphan->state, RunState::kSuccess) << orphan->error;
+  EXPECT_EQ(orphan->records_stored, 1500);
+  // Each attempt has its log.
+  for (int attempt : {1, 2}) {
+    EXPECT_FALSE(
+        ReadFile(fmt::format("{}/logs/slow/{}-{}.log", data, orphan->run_id, attempt)).empty())
+        << attempt;
+  }
 }
 
 TEST(ScheduleE2e, SigtermEndsTheRunningChildGracefullyAndExitsZero) {
