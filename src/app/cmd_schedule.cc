@@ -223,7 +223,7 @@ std::vector<std::string> JobNames(const JobSet& jobs) {
 // The job named on the command line; unknown: a usage error listing the jobs there are.
 Result<const JobSpec*> FindJob(const JobSet& jobs, const Config& config, const std::string& name) {
   if (const JobSpec* job = jobs.Find(name)) return job;
-  return Status::Fatal(fmt::format("no job '{}' in {} (its jobs: {})", name, config.Origin("jobs"),
+  return Status::Fatal(fmt::format("no job '{}': {} lists {}", name, config.Origin("jobs"),
                                    fmt::join(JobNames(jobs), ", ")));
 }
 
@@ -394,9 +394,9 @@ void AddRunsFlags(CLI::App& command, ScheduleFlags& flags) {
                   "Only runs in this state: queued, running, success, failed, up_for_retry, "
                   "skipped")
       ->type_name("STATE");
-  command.add_option("--limit", flags.limit, "At most this many runs, newest first")
+  command.add_option("--limit", flags.limit, "At most this many runs, newest first (1-100000)")
+      ->check(CLI::Range(1, 100000).description(""))
       ->type_name("N")
-      ->check(CLI::Range(1, 100000))
       ->default_val(100);
 }
 
