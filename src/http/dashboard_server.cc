@@ -188,7 +188,16 @@ void DashboardServer::Route() {
   // the Post handler below. The pre-routing handler runs before httplib reads any body.
   server_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     if (runs_ && RunsApi::WantsBody(req.method, req.path, req.get_header_value("Content-Type"))) {
-      return httplib::Server::HandlerResponse::Unhandled;
+      // httplib refuses a POST that declares no body at all (400); `curl -X POST -H
+      // 'Content-Type: application/json' .../trigger` sends one, and means "no body".
+      if (req.has_header("Content-Length") || req.has_header("Transfer-Encoding")) {
+        return httplib::Server::HandlerResponse::Unhandled;
+      }
+      Answer(
+          req,
+          runs_->Handle(req.method, req.path, req.params, req.get_header_value("Content-Type"), ""),
+          res);
+      return httplib::Server::HandlerResponse::Handled;
     }
     if (runs_ && RunsApi::Serves(req.path)) {
       Answer(
@@ -200,7 +209,11 @@ void DashboardServer::Route() {
     // Read before answering: a scrape that starts after SetFinished renders final totals.
     const bool final = api_.finished();
     // With a schedule, the page at / is the runs grid (web/schedule.html).
-    const std::string_view path = runs_ && req.path == "/" ? "/schedule.html" : req.path;
+    std::string_view path = req.path;
+    if (runs_ && path == "/") path = "/schedule.html";
+    // Without a schedule the runs grid's files are not the page of this server: the grid
+    // would only say "connection lost".
+    if (!runs_ && path.starts_with("/schedule.")) path = "/no-schedule-here";
     Answer(req, api_.Handle(req.method, path, req.params), res);
     if (req.path == "/metrics" && res.status == 200) CountScrape(final);
     return httplib::Server::HandlerResponse::Handled;

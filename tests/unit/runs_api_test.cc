@@ -4,6 +4,12 @@
 // filters and limits; the 400/404/405/413/415 errors; trigger and backfill checked in the
 // store through a second connection; never a log path, a pid or a job's options in any
 // answer. Then the same through DashboardServer::ServeSchedule on a loopback port.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -585,6 +591,28 @@ TEST(RunsApi, ServesOnlyItsOwnPaths) {
 
 // --- Over HTTP: DashboardServer::ServeSchedule ---
 
+// Sends `request` as it is on a new connection to 127.0.0.1:port and returns all the
+// server answers until it closes (or 5 s pass): for requests httplib's client cannot make.
+std::string RawExchange(int port, const std::string& request) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return "";
+  timeval timeout{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  std::string response;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      ::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+          static_cast<ssize_t>(request.size())) {
+    char buffer[4096];
+    for (ssize_t n; (n = ::recv(fd, buffer, sizeof buffer, 0)) > 0;) response.append(buffer, n);
+  }
+  ::close(fd);
+  return response;
+}
+
 struct ServerWorld {
   MetricsRegistry metrics;
   DeadLetterFeed dead_letters{10};
@@ -618,6 +646,11 @@ TEST(RunsApiServer, ServesTheGridTheApiAndJsonPostsOnly) {
   r = client.Get("/healthz");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
+  // The dashboard's paths are still there (longer than a short string: the server must not
+  // keep a view of a temporary copy of the path).
+  r = client.Get("/api/dead_letters?limit=5");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
 
   r = client.Get("/api/jobs");
   ASSERT_TRUE(r);
@@ -637,6 +670,16 @@ TEST(RunsApiServer, ServesTheGridTheApiAndJsonPostsOnly) {
   EXPECT_EQ(r->status, 201) << r->body;
   EXPECT_EQ(Str(Parse(parser, r->body)["run"]["run_type"]), "manual");
   EXPECT_EQ(w.All().size(), before + 1);
+
+  // What `curl -X POST -H 'Content-Type: application/json' URL` sends: no body, and no
+  // Content-Length saying so.
+  const std::string raw =
+      RawExchange(port.value(),
+                  "POST /api/jobs/load/trigger HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                  "Content-Type: application/json\r\nConnection: close\r\n\r\n");
+  EXPECT_TRUE(raw.starts_with("HTTP/1.1 201 ")) << raw;
+  EXPECT_NE(raw.find("\"run_type\":\"manual\""), std::string::npos) << raw;
+  EXPECT_EQ(w.All().size(), before + 2);
 
   r = client.Post("/api/jobs/stream_data_from_api/backfill",
                   R"({"from":"2026-12-05T06:00","to":"2026-12-05T06:00"})", "application/json");
@@ -682,7 +725,7 @@ TEST(RunsApiServer, ServesTheGridTheApiAndJsonPostsOnly) {
     EXPECT_EQ(r->status, 413) << size;
     EXPECT_EQ(Keys(Parse(parser, r->body)), std::vector<std::string>{"error"}) << size;
   }
-  EXPECT_EQ(w.All().size(), before + 2);
+  EXPECT_EQ(w.All().size(), before + 3);
   server.Stop();
 }
 
@@ -695,6 +738,9 @@ TEST(RunsApiServer, WithoutAScheduleThereIsNoRunsApiAndNoPost) {
   auto r = client.Get("/api/runs");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 404);
+  r = client.Get("/api/dead_letters?limit=5");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
   r = client.Post("/api/jobs/load/trigger", "{}", "application/json");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 405);
@@ -702,6 +748,9 @@ TEST(RunsApiServer, WithoutAScheduleThereIsNoRunsApiAndNoPost) {
   ASSERT_TRUE(r);
   EXPECT_NE(r->body.find("app.js"), std::string::npos) << "/ is the pipeline dashboard";
   EXPECT_EQ(r->body.find("schedule.js"), std::string::npos);
+  r = client.Get("/schedule.html");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 404);
 }
 
 }  // namespace
