@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include "core/clock.h"
+#include "dashboard_rig.h"
 #include "db_query.h"
 #include "schedule_rig.h"
 
@@ -344,6 +345,52 @@ TEST(ScheduleE2e, SigtermEndsTheRunningChildGracefullyAndExitsZero) {
   ASSERT_TRUE(run->records_stored.has_value());
   EXPECT_GT(*run->records_stored, 0);
   EXPECT_LT(*run->records_stored, 100000);
+}
+
+TEST(ScheduleE2e, ASecondSignalKillsTheChildrenAtOnceAndExits130) {
+  TempDir dir;
+  // A child that takes long to end after SIGTERM: it serves /metrics, and once a scraper
+  // has been seen it waits for one more scrape after its summary (cmd_run.cc,
+  // AwaitFinalScrape: up to twice the scrape interval plus 2 s, here about 22 s).
+  const int port = FreePort();
+  ASSERT_NE(port, 0);
+  const std::string work = WorkDir(dir, fmt::format(R"(jobs:
+  - name: scraped
+    schedule: every 1h
+    run: run
+    options: {{count: 100000, rate: 200, seed: scraped, http: "127.0.0.1:{}"}}
+)",
+                                                    port));
+  const std::string data = work + "/spate-data";
+  SpateIn scheduler(dir, work, {"schedule", "--config", "jobs.yaml"});
+  ASSERT_TRUE(WaitFor([&] { return Running(data).has_value(); }, seconds(60)))
+      << scheduler.Stderr();
+  const RunRecord running = *Running(data);
+  ASSERT_TRUE(Eventually([&] {
+    auto res = HttpGet(port, "/metrics");
+    return res && res->status == 200;
+  })) << scheduler.Stderr();
+  // A second scrape 10 s after the first: a scraper with a 10 s interval.
+  std::this_thread::sleep_for(seconds(10));
+  auto scrape = HttpGet(port, "/metrics");
+  ASSERT_TRUE(scrape && scrape->status == 200);
+  const std::string log = fmt::format("{}/logs/scraped/{}-1.log", data, running.run_id);
+  scheduler.Signal(SIGTERM);
+  // The child has drained and waits for the final scrape: the scheduler waits for it.
+  ASSERT_TRUE(WaitFor([&] { return ReadFile(log).find("waiting up to") != std::string::npos; },
+                      seconds(60)))
+      << ReadFile(log);
+  EXPECT_TRUE(ProcessAlive(*running.pid));
+  scheduler.Signal(SIGTERM);
+  const Outcome outcome = scheduler.Wait(seconds(120));
+  EXPECT_EQ(outcome.exit_code, 130) << outcome.err;
+  EXPECT_NE(outcome.err.find("killing the running runs at once"), std::string::npos) << outcome.err;
+  EXPECT_TRUE(WaitFor([&] { return !ProcessAlive(*running.pid); }, seconds(30)));
+  // Recorded before it exited: the run ended by SIGKILL, not left running.
+  const auto run = Find(History(data), running.run_id);
+  ASSERT_TRUE(run.has_value());
+  EXPECT_EQ(run->state, RunState::kFailed);
+  EXPECT_EQ(run->exit_code, 128 + SIGKILL);
 }
 
 }  // namespace
