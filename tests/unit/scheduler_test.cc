@@ -401,6 +401,88 @@ TEST(Scheduler, DependsOnWaitsWhileTheUpstreamHasNoRunForTheInterval) {
   EXPECT_FALSE(RunsOf(*rig.store, "downstream").empty());
 }
 
+TEST(Scheduler, AManualRunDoesNotWaitForItsUpstream) {
+  // Its interval [now, now] lies in the upstream's current interval, due only at its end.
+  JobSpec upstream = MakeJob("upstream", "@daily");
+  JobSpec downstream = MakeJob("downstream", "@daily");
+  downstream.depends_on = {"upstream"};
+  SchedulerRig rig({upstream, downstream});
+  const int64_t t = kMidnight + kHour;
+  rig.Start(t);
+  rig.Tick(t);
+  rig.launcher->ExitAll(1);  // Yesterday's upstream run fails: the scheduled downstream skips.
+  rig.Tick(t + kSecond);
+  RunRecord manual;
+  manual.job = "downstream";
+  manual.type = RunType::kManual;
+  manual.interval_start_ms = manual.interval_end_ms = manual.queued_at_ms = t + 2 * kSecond;
+  auto created = rig.store->Create(manual);
+  ASSERT_TRUE(created.ok() && created.value());
+  rig.Tick(t + 2 * kSecond);
+  ASSERT_FALSE(rig.launcher->starts.empty());
+  EXPECT_EQ(rig.launcher->starts.back().run_id, *created.value());
+  EXPECT_EQ(rig.launcher->starts.back().type, RunType::kManual);
+}
+
+TEST(Scheduler, ACatchupLongerThanOneTickGoesOnAtOnceWithoutDuplicates) {
+  JobSpec job = MakeJob("tick", "every 1s");
+  job.catchup = true;
+  job.start_date_ms = kMidnight - 2500 * kSecond;
+  job.max_active_runs = 1;
+  SchedulerRig rig({job});
+  rig.Start(kMidnight);
+  int ticks = 0;
+  do {
+    rig.Tick(kMidnight);
+    ++ticks;
+  } while (rig.scheduler->NextWakeMs(kMidnight) == kMidnight && ticks < 10);
+  EXPECT_GT(ticks, 1) << "2500 intervals made in one tick";
+  EXPECT_EQ(Starts(RunsOf(*rig.store)),
+            Consecutive(kMidnight - 2500 * kSecond, kMidnight - kSecond, kSecond));
+  EXPECT_GT(rig.scheduler->NextWakeMs(kMidnight), kMidnight);
+}
+
+TEST(Scheduler, RunsOfJobsNoLongerInTheFileAreLeftExceptRunningOnes) {
+  JobSpec kept = MakeJob("kept", "@daily");
+  JobSpec gone = MakeJob("gone", "@daily");
+  gone.max_active_runs = 1;
+  SchedulerRig rig({kept, gone});
+  const int64_t t = kMidnight + kHour;
+  rig.Start(t);
+  rig.Tick(t);
+  RunRecord queued;  // A manual run of "gone" still waiting.
+  queued.job = "gone";
+  queued.type = RunType::kManual;
+  queued.interval_start_ms = queued.interval_end_ms = queued.queued_at_ms = t;
+  auto queued_id = rig.store->Create(queued);
+  ASSERT_TRUE(queued_id.ok() && queued_id.value());
+  const std::string dir = rig.dir();
+  rig.scheduler.reset();  // Dies; restarts with "gone" removed from the jobs file.
+  rig.store.reset();
+
+  JobSet only_kept = MakeJobs({kept});
+  std::unique_ptr<RunStore> store = OpenStore(dir);
+  ASSERT_NE(store, nullptr);
+  FakeLauncher launcher;
+  SchedulerOptions options;
+  options.holder = "testhost:2";
+  options.host = "testhost";
+  Scheduler scheduler(only_kept, *store, launcher, options);
+  ASSERT_TRUE(scheduler.Start(t + kMinute).ok());
+  ASSERT_TRUE(scheduler.Tick(t + kMinute).ok());
+  ExpectNoneRunning(*store);
+  for (const RunRecord& run : RunsOf(*store)) {
+    if (run.run_id == *queued_id.value()) {
+      EXPECT_EQ(run.state, RunState::kQueued) << "a run of a removed job was touched";
+    } else {
+      EXPECT_EQ(run.state, RunState::kFailed) << run.job;
+      EXPECT_EQ(run.error, "orphaned: the scheduler stopped while it ran");
+    }
+  }
+  EXPECT_EQ(launcher.orphans.size(), 2u);
+  EXPECT_TRUE(launcher.starts.empty());
+}
+
 TEST(Scheduler, RestartSettlesOrphanedRunsAndNeverRunsAnIntervalTwice) {
   JobSpec once = MakeJob("once", "@daily");  // retries 0: failed.
   JobSpec again = MakeJob("again", "@daily");
