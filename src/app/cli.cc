@@ -1,8 +1,103 @@
 #include "app/cli.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 namespace spate {
+namespace {
+
+using Names = std::vector<std::string_view>;
+
+Names Concat(Names a, const Names& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+const Names kSourceOptions = {"source",
+                              "count",
+                              "seed",
+                              "nat",
+                              "url",
+                              "page_size",
+                              "timeout",
+                              "connect_timeout",
+                              "retries",
+                              "retry_backoff",
+                              "retry_backoff_max",
+                              "input",
+                              "rate",
+                              "duration"};
+const Names kKafkaOptions = {
+    "brokers",         "topic",         "dlq_topic",          "kafka_opt",
+    "partitions",      "kafka_timeout", "replication_factor", "compression",
+    "delivery_timeout"};
+// cassandra_password has no flag: credentials come from the config file or
+// SPATE_CASSANDRA_PASSWORD, never a command line that `ps` shows.
+const Names kCassandraOptions = {"cassandra_hosts",
+                                 "keyspace",
+                                 "cassandra_user",
+                                 "cassandra_consistency",
+                                 "cassandra_replication_factor",
+                                 "cassandra_datacenters",
+                                 "cassandra_in_flight",
+                                 "cassandra_compression",
+                                 "cassandra_timeout"};
+// What run and process apply to the rows they make (issue 19).
+const Names kAnalyticsOptions = {"where", "rule", "aggregate"};
+// The long-running commands; --http serves their dashboard and metrics.
+const Names kCommonOptions = {"batch_size", "queue_capacity", "linger",
+                              "progress",   "log_level",      "http"};
+// Where the run history is (issue 20): what every schedule command needs.
+const Names kHistoryOptions = {"history_store", "data_dir", "pg_dsn", "pg_timeout", "log_level"};
+
+}  // namespace
+
+std::vector<std::string_view> CommandProperties(std::string_view command) {
+  if (command == "run") {
+    return Concat(
+        Concat(Concat(Concat(kSourceOptions, {"sink", "data_dir", "max_record_bytes", "transport",
+                                              "group", "from", "raw_sink", "pg_dsn", "pg_timeout"}),
+                      kCassandraOptions),
+               kKafkaOptions),
+        Concat(kAnalyticsOptions, kCommonOptions));
+  }
+  if (command == "produce") {
+    return Concat(Concat(Concat(kSourceOptions, kKafkaOptions),
+                         {"raw_sink", "pg_dsn", "pg_timeout", "max_record_bytes"}),
+                  Concat(kAnalyticsOptions, kCommonOptions));
+  }
+  if (command == "process") {
+    return Concat(Concat(Concat(kKafkaOptions, Concat({"group", "from", "sink", "data_dir",
+                                                       "max_record_bytes", "pg_dsn", "pg_timeout"},
+                                                      kCassandraOptions)),
+                         {"exit_at_end"}),
+                  Concat(kAnalyticsOptions, kCommonOptions));
+  }
+  if (command == "mock-api") return {"host", "port", "log_level"};
+  if (command == "query") {
+    return Concat({"sink", "data_dir", "samples", "pg_dsn", "pg_timeout", "log_level"},
+                  kCassandraOptions);
+  }
+  if (command == "schema") return Concat({"sink", "log_level", "aggregate"}, kCassandraOptions);
+  // `jobs` is a flag of schedule only so that CommandOptions handles it like every property;
+  // main.cc hides it (a list of mappings belongs in the jobs file).
+  if (command == "schedule") return Concat({"jobs", "timezone", "http"}, kHistoryOptions);
+  if (command == "runs") return kHistoryOptions;
+  if (command == "trigger" || command == "backfill") return Concat({"timezone"}, kHistoryOptions);
+  return {};
+}
+
+bool CommandTakes(std::string_view command, std::string_view property) {
+  // produce takes the analytics flags only to say where they belong (main.cc), and from a
+  // config file it ignores them: a job giving them to produce would be silently ignored.
+  if (command == "produce" && std::find(kAnalyticsOptions.begin(), kAnalyticsOptions.end(),
+                                        property) != kAnalyticsOptions.end()) {
+    return false;
+  }
+  const Names names = CommandProperties(command);
+  return std::find(names.begin(), names.end(), property) != names.end();
+}
 
 CommandOptions::CommandOptions(CLI::App& command, const std::vector<std::string_view>& properties)
     : command_(command) {

@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -15,6 +16,17 @@
 #include "config/config.h"
 
 namespace spate {
+
+// The properties (flags) of each subcommand: "run", "produce", "process", "mock-api",
+// "query", "schema", "schedule", "runs", "trigger", "backfill". main.cc makes the flags from
+// these lists, and a scheduled job's options are checked against them (CommandTakes), so the
+// two cannot disagree. Empty for an unknown command.
+std::vector<std::string_view> CommandProperties(std::string_view command);
+
+// Whether `command` takes `property` (its canonical name) as a setting it reads: what a job
+// of the jobs file may give in its `options:` (JobSet::Parse). produce lists --where, --rule
+// and --aggregate only to refuse them, so it does not take them here.
+bool CommandTakes(std::string_view command, std::string_view property);
 
 class CommandOptions {
  public:

@@ -3,6 +3,8 @@
 // 130 aborted by a second interrupt (unstored records were dropped).
 #pragma once
 
+#include <string>
+
 #include "config/config.h"
 
 namespace CLI {
@@ -29,6 +31,28 @@ struct SchemaFlags {
 };
 void AddSchemaFlags(CLI::App& command, SchemaFlags& flags);
 int SchemaCommand(const Config& config, const SchemaFlags& flags);
+
+// Orchestration (issue 20, cmd_schedule.cc). `spate schedule`: runs the jobs file's jobs
+// until SIGTERM/SIGINT (exit 0), 2 for a bad jobs file, 1 when the history store cannot be
+// opened or another scheduler holds it.
+int ScheduleCommand(const Config& config);
+// The own flags (not configuration properties) of runs, trigger and backfill.
+struct ScheduleFlags {
+  std::string job;    // runs --job J; trigger/backfill: the JOB argument.
+  std::string state;  // runs --state S.
+  int limit = 100;    // runs --limit N.
+  std::string from;   // backfill --from DATE.
+  std::string to;     // backfill --to DATE.
+};
+void AddRunsFlags(CLI::App& command, ScheduleFlags& flags);
+void AddTriggerFlags(CLI::App& command, ScheduleFlags& flags);
+void AddBackfillFlags(CLI::App& command, ScheduleFlags& flags);
+// `spate runs`: the history as a table on stdout, newest first.
+int RunsCommand(const Config& config, const ScheduleFlags& flags);
+// `spate trigger JOB`: queues a manual run, prints its id.
+int TriggerCommand(const Config& config, const ScheduleFlags& flags);
+// `spate backfill JOB --from --to`: queues the intervals starting in [from, to].
+int BackfillCommand(const Config& config, const ScheduleFlags& flags);
 
 // Blocks SIGINT and SIGTERM (and the wake-up signal) in the calling thread, and so in every
 // thread started after: the commands wait for them synchronously with WaitForSignal instead

@@ -16,27 +16,6 @@
 
 namespace {
 
-const std::vector<std::string_view> kSourceOptions = {"source",
-                                                      "count",
-                                                      "seed",
-                                                      "nat",
-                                                      "url",
-                                                      "page_size",
-                                                      "timeout",
-                                                      "connect_timeout",
-                                                      "retries",
-                                                      "retry_backoff",
-                                                      "retry_backoff_max",
-                                                      "input",
-                                                      "rate",
-                                                      "duration"};
-
-std::vector<std::string_view> Concat(std::vector<std::string_view> a,
-                                     const std::vector<std::string_view>& b) {
-  a.insert(a.end(), b.begin(), b.end());
-  return a;
-}
-
 void SetupLogging(const spate::Config& config) {
   // Logs go to stderr so stdout stays clean for data (mock-api's URL, query output).
   if (spdlog::get("spate")) return;
@@ -57,7 +36,8 @@ bool Contains(const std::vector<std::string>& list, std::string_view item) {
 spate::Status CheckBeforeStart(const spate::CommandOptions& options, const spate::Config& config) {
   auto has = [&](std::string_view name) { return options.Takes(name); };
   const bool postgres = (has("sink") && Contains(config.GetList("sink"), "postgres")) ||
-                        (has("raw_sink") && Contains(config.GetList("raw_sink"), "postgres"));
+                        (has("raw_sink") && Contains(config.GetList("raw_sink"), "postgres")) ||
+                        (has("history_store") && config.GetString("history_store") == "postgres");
   if (postgres && has("pg_dsn")) {
     if (spate::Status s = spate::CheckDsn(config.GetString("pg_dsn")); !s.ok()) {
       return s.WithContext(config.Origin("pg_dsn"));
@@ -168,53 +148,20 @@ int Main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "spate 0.1.0");
 
-  const std::vector<std::string_view> kafka_options = {
-      "brokers",         "topic",         "dlq_topic",          "kafka_opt",
-      "partitions",      "kafka_timeout", "replication_factor", "compression",
-      "delivery_timeout"};
-  // cassandra_password has no flag: credentials come from the config file or
-  // SPATE_CASSANDRA_PASSWORD, never a command line that `ps` shows.
-  const std::vector<std::string_view> cassandra_options = {"cassandra_hosts",
-                                                           "keyspace",
-                                                           "cassandra_user",
-                                                           "cassandra_consistency",
-                                                           "cassandra_replication_factor",
-                                                           "cassandra_datacenters",
-                                                           "cassandra_in_flight",
-                                                           "cassandra_compression",
-                                                           "cassandra_timeout"};
-  const std::vector<std::string_view> process_options =
-      Concat({"group", "from", "sink", "data_dir", "max_record_bytes", "pg_dsn", "pg_timeout"},
-             cassandra_options);
-  // What run and process apply to the rows they make (issue 19).
-  const std::vector<std::string_view> analytics_options = {"where", "rule", "aggregate"};
-  // The long-running commands; --http serves their dashboard and metrics.
-  const std::vector<std::string_view> common_options = {"batch_size", "queue_capacity", "linger",
-                                                        "progress",   "log_level",      "http"};
-
   CLI::App* run = app.add_subcommand(
       "run",
       "Run the whole pipeline in one process: source -> bounded in-memory queue -> transform "
       "-> sinks. Defaults: built-in generator, 100000 records, SQLite at ./spate-data/spate.db.");
-  spate::CommandOptions run_options(
-      *run, Concat(Concat(Concat(Concat(kSourceOptions,
-                                        {"sink", "data_dir", "max_record_bytes", "transport",
-                                         "group", "from", "raw_sink", "pg_dsn", "pg_timeout"}),
-                                 cassandra_options),
-                          kafka_options),
-                   Concat(analytics_options, common_options)));
+  spate::CommandOptions run_options(*run, spate::CommandProperties("run"));
 
   CLI::App* produce = app.add_subcommand(
       "produce",
       "Ingest from a source (same flags as run) into a Kafka topic: the raw user object with "
       "login secrets removed, keyed by login.uuid. A record counts only once Kafka confirmed "
       "it. Bad input goes to the dead-letter topic (<topic>.dlq) with the reason in a header.");
-  spate::CommandOptions produce_options(
-      *produce, Concat(Concat(Concat(kSourceOptions, kafka_options),
-                              {"raw_sink", "pg_dsn", "pg_timeout", "max_record_bytes"}),
-                       Concat(analytics_options, common_options)));
+  spate::CommandOptions produce_options(*produce, spate::CommandProperties("produce"));
   // Taken only to say where they belong (RefuseOnProduce), so not shown in produce --help.
-  for (std::string_view name : analytics_options) {
+  for (std::string_view name : {"where", "rule", "aggregate"}) {
     produce->get_option(spate::FlagName(name))->group("");
   }
 
@@ -223,34 +170,60 @@ int Main(int argc, char** argv) {
       "Consume the topic as a member of a consumer group (--group), transform, store in the "
       "sinks; run several copies to share the partitions. Offsets are committed only for "
       "records the sinks have stored. Dead letters go to the table and the dead-letter topic.");
-  spate::CommandOptions process_options_(
-      *process, Concat(Concat(Concat(kafka_options, process_options), {"exit_at_end"}),
-                       Concat(analytics_options, common_options)));
+  spate::CommandOptions process_options_(*process, spate::CommandProperties("process"));
 
   CLI::App* mock = app.add_subcommand(
       "mock-api",
       "Serve a local randomuser-compatible API (GET /api/?results=&seed=&page=&nat=) with "
       "generator data, so the randomuser source can be used without internet. Prints its URL.");
-  spate::CommandOptions mock_options(*mock, {"host", "port", "log_level"});
+  spate::CommandOptions mock_options(*mock, spate::CommandProperties("mock-api"));
 
   CLI::App* query =
       app.add_subcommand("query",
                          "Show what landed: row counts, rejected records by reason, top countries, "
                          "sample rows.");
   query->alias("stats");
-  spate::CommandOptions query_options(
-      *query, Concat({"sink", "data_dir", "samples", "pg_dsn", "pg_timeout", "log_level"},
-                     cassandra_options));
+  spate::CommandOptions query_options(*query, spate::CommandProperties("query"));
 
   CLI::App* schema = app.add_subcommand(
       "schema",
       "Print the statements that create the tables of the --sink store (sqlite, postgres, "
       "cassandra), for an admin to run so spate can run as a role that only reads and writes "
       "them; --upgrade-from N prints the upgrade of an older schema instead.");
-  spate::CommandOptions schema_options(
-      *schema, Concat({"sink", "log_level", "aggregate"}, cassandra_options));
+  spate::CommandOptions schema_options(*schema, spate::CommandProperties("schema"));
   spate::SchemaFlags schema_flags;
   spate::AddSchemaFlags(*schema, schema_flags);
+
+  // Orchestration (issue 20): the scheduler, and what a user asks of its history.
+  CLI::App* schedule = app.add_subcommand(
+      "schedule",
+      "Run the jobs of a jobs file (--config jobs.yaml) on their schedules until SIGTERM or "
+      "Ctrl-C: each run a child spate process with its own log, with retries, timeouts, "
+      "catch-up and dependencies, and its history in DATA_DIR/schedule.db (or PostgreSQL).");
+  spate::CommandOptions schedule_options(*schedule, spate::CommandProperties("schedule"));
+  // A list of mappings belongs in the jobs file, not on a command line.
+  schedule->get_option(spate::FlagName("jobs"))->group("");
+
+  spate::ScheduleFlags schedule_flags;
+  CLI::App* runs =
+      app.add_subcommand("runs", "List the run history of spate schedule, newest first.");
+  spate::CommandOptions runs_options(*runs, spate::CommandProperties("runs"));
+  spate::AddRunsFlags(*runs, schedule_flags);
+
+  CLI::App* trigger = app.add_subcommand(
+      "trigger",
+      "Queue a run of a job now (a manual run); the running scheduler starts it within a "
+      "second or so. Needs the jobs file (--config).");
+  spate::CommandOptions trigger_options(*trigger, spate::CommandProperties("trigger"));
+  spate::AddTriggerFlags(*trigger, schedule_flags);
+
+  CLI::App* backfill = app.add_subcommand(
+      "backfill",
+      "Queue runs of a job for the past intervals that start between --from and --to (dates "
+      "in the job's time zone); intervals already run are left as they are. Needs the jobs "
+      "file (--config).");
+  spate::CommandOptions backfill_options(*backfill, spate::CommandProperties("backfill"));
+  spate::AddBackfillFlags(*backfill, schedule_flags);
 
   try {
     app.parse(argc, argv);
@@ -260,8 +233,9 @@ int Main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : spate::kExitUsage;
   }
 
-  for (auto* options : {&run_options, &produce_options, &process_options_, &mock_options,
-                        &query_options, &schema_options}) {
+  for (auto* options :
+       {&run_options, &produce_options, &process_options_, &mock_options, &query_options,
+        &schema_options, &schedule_options, &runs_options, &trigger_options, &backfill_options}) {
     if (!options->command().parsed()) continue;
     spate::Config config;
     spate::Status status = options->Build(config);
@@ -285,6 +259,10 @@ int Main(int argc, char** argv) {
     }
     if (options == &mock_options) return spate::MockApiCommand(config);
     if (options == &schema_options) return spate::SchemaCommand(config, schema_flags);
+    if (options == &schedule_options) return spate::ScheduleCommand(config);
+    if (options == &runs_options) return spate::RunsCommand(config, schedule_flags);
+    if (options == &trigger_options) return spate::TriggerCommand(config, schedule_flags);
+    if (options == &backfill_options) return spate::BackfillCommand(config, schedule_flags);
     return spate::QueryCommand(config);
   }
   return spate::kExitUsage;
