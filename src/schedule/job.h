@@ -80,8 +80,7 @@ struct JobSpec {
 
 // Whether `command` (run, produce, process) takes `property` (its canonical name): the
 // app layer knows which flags each command has.
-using TakesProperty =
-    std::function<bool(std::string_view command, std::string_view property)>;
+using TakesProperty = std::function<bool(std::string_view command, std::string_view property)>;
 
 class JobSet {
  public:
