@@ -23,11 +23,12 @@ struct Outcome {
   std::string err;
 };
 
-// A spate child with stdout/stderr captured into files in `dir`.
+// A spate child with stdout/stderr captured into files in `dir`, running in `cwd` (empty:
+// the test's own working directory).
 class SpateProcess {
  public:
   SpateProcess(const TempDir& dir, std::vector<std::string> args,
-               const std::string& stdin_file = "")
+               const std::string& stdin_file = "", const std::string& cwd = "")
       : out_path_(dir.File("stdout-" + std::to_string(counter_))),
         err_path_(dir.File("stderr-" + std::to_string(counter_++))) {
     std::vector<char*> argv;
@@ -36,6 +37,7 @@ class SpateProcess {
     argv.push_back(nullptr);
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
+    if (!cwd.empty()) posix_spawn_file_actions_addchdir_np(&actions, cwd.c_str());
     posix_spawn_file_actions_addopen(
         &actions, 0, stdin_file.empty() ? "/dev/null" : stdin_file.c_str(), O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&actions, 1, out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
@@ -59,6 +61,7 @@ class SpateProcess {
     }
   }
 
+  pid_t pid() const { return pid_; }
   void Signal(int sig) { kill(pid_, sig); }
   std::string Stdout() const { return ReadFile(out_path_); }
   std::string Stderr() const { return ReadFile(err_path_); }
