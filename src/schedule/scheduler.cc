@@ -314,13 +314,21 @@ Status Scheduler::StartRunnable(int64_t now_ms) {
     if (RunningOf(job->name) >= job->max_active_runs) continue;
     bool ready = true;
     std::string upstream_failed;
+    std::string upstream_passed;
     if (run.type != RunType::kManual) {
       for (const std::string& upstream : job->depends_on) {
         auto covering = store_.RunCovering(upstream, run.interval_start_ms);
         if (!covering.ok()) return covering.status();
         const std::optional<RunRecord>& up = covering.value();
         if (!up) {
-          ready = false;  // Not created yet: it will be, when its interval is due.
+          // Not created yet: it will be when its interval is due, unless the upstream's
+          // schedule has already passed this instant (scheduled runs are made oldest first,
+          // and a pause without catch-up or its start_date skipped this one). Then none will
+          // ever come, and waiting would leave this run queued for good.
+          auto last = store_.LastScheduledStart(upstream);
+          if (!last.ok()) return last.status();
+          if (last.value() && *last.value() > run.interval_start_ms) upstream_passed = upstream;
+          ready = false;
           break;
         }
         if (up->state == RunState::kSuccess) continue;
@@ -331,11 +339,16 @@ Status Scheduler::StartRunnable(int64_t now_ms) {
         break;
       }
     }
-    if (!upstream_failed.empty()) {
+    if (!upstream_failed.empty() || !upstream_passed.empty()) {
       run.state = RunState::kSkipped;
       run.ended_at_ms = now_ms;
       run.next_try_at_ms.reset();
-      run.error = fmt::format("upstream {} failed", upstream_failed);
+      run.error = !upstream_failed.empty()
+                      ? fmt::format("upstream {} failed", upstream_failed)
+                      : fmt::format(
+                            "upstream {} has no run for this interval (its schedule passed it: a "
+                            "pause without catch-up, or its start_date)",
+                            upstream_passed);
       if (Status s = Write(run, true); !s.ok()) return s;
       continue;
     }

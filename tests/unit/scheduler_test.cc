@@ -401,6 +401,37 @@ TEST(Scheduler, DependsOnWaitsWhileTheUpstreamHasNoRunForTheInterval) {
   EXPECT_FALSE(RunsOf(*rig.store, "downstream").empty());
 }
 
+TEST(Scheduler, DependsOnSkipsWhenTheUpstreamsSchedulePassedTheInterval) {
+  // The downstream's first interval starts a second before the upstream's first: without
+  // catch-up the upstream never runs [t-2s, t-1s), so the downstream run of [t-2s, t) would
+  // wait for ever. It is skipped, saying why; the next one runs after the upstream's.
+  JobSpec upstream = MakeJob("upstream", "every 1s");
+  JobSpec downstream = MakeJob("downstream", "every 2s");
+  downstream.depends_on = {"upstream"};
+  SchedulerRig rig({upstream, downstream});
+  const int64_t t = kMidnight + 1000 * kSecond;  // A multiple of 2 s.
+  rig.Start(t + kSecond);
+  rig.Tick(t + kSecond);  // upstream [t, t+1s) and downstream [t-2s, t) are due.
+  std::vector<RunRecord> down = RunsOf(*rig.store, "downstream");
+  ASSERT_EQ(down.size(), 1u);
+  EXPECT_EQ(down[0].interval_start_ms, t - 2 * kSecond);
+  EXPECT_EQ(down[0].state, RunState::kSkipped);
+  EXPECT_NE(down[0].error.find("upstream upstream has no run for this interval"), std::string::npos)
+      << down[0].error;
+  rig.launcher->ExitAll(0);
+  rig.Tick(t + 2 * kSecond);
+  rig.launcher->ExitAll(0);
+  rig.Tick(t + 3 * kSecond);  // upstream [t+1s, t+2s) and downstream [t, t+2s) are due.
+  rig.launcher->ExitAll(0);
+  rig.Tick(t + 3 * kSecond + 10);
+  down = RunsOf(*rig.store, "downstream");
+  bool ran = false;
+  for (const RunRecord& run : down) {
+    if (run.interval_start_ms == t) ran = run.state == RunState::kSuccess;
+  }
+  EXPECT_TRUE(ran) << "the downstream run of [t, t+2s) did not run after its upstream";
+}
+
 TEST(Scheduler, AManualRunDoesNotWaitForItsUpstream) {
   // Its interval [now, now] lies in the upstream's current interval, due only at its end.
   JobSpec upstream = MakeJob("upstream", "@daily");
