@@ -164,12 +164,14 @@ void PrintSummary(const char* command, const PipelineStats& s, const DriveResult
 }
 
 // The counts of a summary, for `spate schedule`'s run history (SPATE_RUN_RESULT, launcher.h):
-// one sink's own, as its summary line gives them, or what process made of the records.
-RunCounts SummaryCounts(const PipelineStats& s) {
+// one sink's own, as its summary line gives them, or what process made of the records; and
+// whether the work was done without a signal cutting it short.
+RunCounts SummaryCounts(const PipelineStats& s, const DriveResult& drive) {
   const bool one = s.sinks.size() == 1;
   return {static_cast<int64_t>(s.ingested.load()),
           static_cast<int64_t>(one ? s.sinks.front().stored.load() : s.stored.load()),
-          static_cast<int64_t>(one ? s.sinks.front().rejected.load() : s.rejected.load())};
+          static_cast<int64_t>(one ? s.sinks.front().rejected.load() : s.rejected.load()),
+          drive.interrupts == 0};
 }
 
 // Ends a command: the error first (so that nothing after it reads like success), then the
@@ -345,7 +347,7 @@ int RunMemory(const Config& config, const Analytics& analytics, Source& source,
     PrintSummary("spate run", s, drive, sinks.value(), config, analytics, ending,
                  /*busy_rate=*/false);
   });
-  WriteRunResult(SummaryCounts(s), code);
+  WriteRunResult(SummaryCounts(s, drive), code);
   AwaitFinalScrape(dashboard, code);
   return code;
 }
@@ -437,7 +439,7 @@ int RunKafka(const Config& config, const Analytics& analytics, Source& source,
                Thousands(produced.stored.load()), config.GetString("topic"),
                Thousands(produced.rejected.load()), DlqTopic(config));
   });
-  WriteRunResult(SummaryCounts(s), code);
+  WriteRunResult(SummaryCounts(s, drive), code);
   AwaitFinalScrape(dashboard, code);
   return code;
 }
@@ -526,7 +528,7 @@ int ProduceCommand(const Config& config) {
   });
   WriteRunResult(
       {static_cast<int64_t>(s.ingested.load()), static_cast<int64_t>(delivered.stored.load()),
-       static_cast<int64_t>(delivered.rejected.load())},
+       static_cast<int64_t>(delivered.rejected.load()), drive.interrupts == 0},
       code);
   AwaitFinalScrape(dashboard, code);
   return code;
@@ -590,7 +592,7 @@ int ProcessCommand(const Config& config) {
                      /*busy_rate=*/!exit_at_end);
       },
       /*runs_until_stopped=*/!exit_at_end);
-  WriteRunResult(SummaryCounts(s), code);
+  WriteRunResult(SummaryCounts(s, drive), code);
   AwaitFinalScrape(dashboard, code);
   return code;
 }

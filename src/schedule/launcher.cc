@@ -203,7 +203,9 @@ std::optional<RunCounts> ReadRunResult(const std::string& path) {
   const auto stored = JsonInt(text, "records_stored");
   const auto rejected = JsonInt(text, "records_rejected");
   if (!in || !stored || !rejected) return std::nullopt;
-  return RunCounts{*in, *stored, *rejected};
+  // Absent (an older spate) or anything but true: not known to be complete.
+  const bool completed = text.find("\"completed\":true") != std::string_view::npos;
+  return RunCounts{*in, *stored, *rejected, completed};
 }
 
 std::string Lower(std::string_view s) {
@@ -590,6 +592,8 @@ void WriteRunResult(const RunCounts& counts, int exit_code) {
   w.Int(counts.records_stored);
   w.Key("records_rejected");
   w.Int(counts.records_rejected);
+  w.Key("completed");
+  w.Bool(counts.completed);
   w.Key("exit_code");
   w.Int(exit_code);
   w.EndObject();

@@ -8,7 +8,8 @@
 //   SPATE_RUN_RESULT=RUNS_DIR/RUN_ID-ATTEMPT.result.json
 //   SPATE_RUN_ID, SPATE_JOB, SPATE_ATTEMPT, SPATE_INTERVAL_START, SPATE_INTERVAL_END (RFC 3339)
 // `spate run/produce/process` write their counts to SPATE_RUN_RESULT as they exit:
-//   {"records_in":N,"records_stored":N,"records_rejected":N,"exit_code":N}
+//   {"records_in":N,"records_stored":N,"records_rejected":N,"completed":B,"exit_code":N}
+// (completed: no signal cut the work short; see RunCounts)
 // (written to a temporary name and renamed, so a half-written file is never read).
 //
 // stdout and stderr go to LOGS_DIR/JOB/RUN_ID-ATTEMPT.log (created, appended, 0640).

@@ -165,14 +165,17 @@ void Scheduler::ReapChildren(int64_t now_ms) {
       run.records_rejected = exit.counts->records_rejected;
     }
     const bool exited_ok = exit.exit_code == 0 && exit.term_signal == 0;
+    // A child that finished all its work before the signal reached it says so in its result.
+    const bool completed = exited_ok && exit.counts && exit.counts->completed;
     Status written;
     // spate's commands stop gracefully on SIGTERM and exit 0 (launcher.h), so the exit code
-    // of a child this scheduler terminated says nothing: the reason it was stopped decides.
-    if (active.timed_out) {
+    // of a child this scheduler terminated says nothing: the reason it was stopped decides,
+    // unless the child's result says its work was complete.
+    if (active.timed_out && !completed) {
       // Airflow's execution_timeout fails the attempt the same way.
       written = EndAttempt(std::move(run), job, now_ms,
                            "timed out after " + FormatDuration(job.timeout_ms));
-    } else if (active.stopping) {
+    } else if (active.stopping && !completed) {
       written = EndAttempt(std::move(run), job, now_ms, kStopped);
     } else if (exited_ok) {
       run.state = RunState::kSuccess;

@@ -56,6 +56,10 @@ struct RunCounts {
   int64_t records_in = 0;
   int64_t records_stored = 0;
   int64_t records_rejected = 0;
+  // The child did all its work: no signal cut it short (spate's "stopped early"). A child
+  // the scheduler signalled (timeout, shutdown) that says so finished before the signal
+  // reached it, and its run is a success.
+  bool completed = false;
 };
 
 struct LaunchRequest {

@@ -178,6 +178,7 @@ TEST_F(ScheduleLauncher, RealSpateRunSucceedsWithItsCountsAndLog) {
   EXPECT_EQ(exit->counts->records_in, 100);
   EXPECT_EQ(exit->counts->records_stored, 100);
   EXPECT_EQ(exit->counts->records_rejected, 0);
+  EXPECT_TRUE(exit->counts->completed) << "no signal cut it short";
   EXPECT_NE(log.find("spate run: 100 records in"), std::string::npos) << log;
   EXPECT_NE(log.find("100 rows stored, 0 rejected"), std::string::npos) << log;
   EXPECT_TRUE(std::filesystem::exists(data + "/spate.db")) << "data_dir reached the child";
@@ -189,7 +190,8 @@ TEST_F(ScheduleLauncher, RealSpateRunSucceedsWithItsCountsAndLog) {
   ASSERT_EQ(::stat(started->log_path.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0007, 0u) << "the log is not for every user";
   EXPECT_EQ(ReadFile(RunFile(7, "-1.result.json")),
-            "{\"records_in\":100,\"records_stored\":100,\"records_rejected\":0,\"exit_code\":0}\n");
+            "{\"records_in\":100,\"records_stored\":100,\"records_rejected\":0,\"completed\":true,"
+            "\"exit_code\":0}\n");
 }
 
 TEST_F(ScheduleLauncher, RealSpateWithABadOptionFailsWithItsError) {
@@ -530,13 +532,14 @@ TEST(ScheduleLauncherResult, WriteRunResultWritesTheNamedFileWhole) {
   TempDir dir;
   const std::string path = dir.File("r.json");
   ::unsetenv("SPATE_RUN_RESULT");
-  WriteRunResult({1, 2, 3}, 1);  // Not a run of a scheduler: nothing to write.
+  WriteRunResult({1, 2, 3, true}, 1);  // Not a run of a scheduler: nothing to write.
   EXPECT_FALSE(std::filesystem::exists(path));
   ::setenv("SPATE_RUN_RESULT", path.c_str(), 1);
-  WriteRunResult({5, 4, 1}, 0);
+  WriteRunResult({5, 4, 1, true}, 0);
   ::unsetenv("SPATE_RUN_RESULT");
   EXPECT_EQ(ReadFile(path),
-            "{\"records_in\":5,\"records_stored\":4,\"records_rejected\":1,\"exit_code\":0}\n");
+            "{\"records_in\":5,\"records_stored\":4,\"records_rejected\":1,\"completed\":true,"
+            "\"exit_code\":0}\n");
   EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
 }
 

@@ -571,6 +571,38 @@ TEST(Scheduler, OrphansOfAnotherHostAreFailedWithoutSignals) {
   EXPECT_EQ(runs[0].state, RunState::kFailed);
 }
 
+TEST(Scheduler, AChildWhoseWorkWasCompleteWhenSignalledIsASuccess) {
+  // The stop signal and the child's own end crossed: its result says no signal cut its work
+  // short, so the run is what it did (a success), not what the scheduler asked.
+  JobSpec quick = MakeJob("quick", "@daily");
+  JobSpec cut = MakeJob("cut", "@daily");
+  JobSpec slow = MakeJob("slow", "@daily");
+  slow.timeout_ms = 5 * kSecond;
+  SchedulerRig rig({quick, cut, slow});
+  const int64_t t = kMidnight + kHour;
+  rig.Start(t);
+  rig.Tick(t);
+  std::map<std::string, int64_t> id;
+  for (const auto& call : rig.launcher->starts) id[call.job] = call.run_id;
+  ASSERT_EQ(id.size(), 3u);
+
+  rig.Tick(t + 6 * kSecond);  // slow's timeout: SIGTERM.
+  ASSERT_EQ(rig.launcher->terminated, std::vector<int64_t>{id["slow"]});
+  rig.launcher->Exit(id["slow"], 0, 0, RunCounts{100, 100, 0, true});
+  rig.Tick(t + 7 * kSecond);
+  EXPECT_EQ(GetRun(*rig.store, id["slow"]).state, RunState::kSuccess)
+      << GetRun(*rig.store, id["slow"]).error;
+
+  EXPECT_TRUE(rig.scheduler->BeginShutdown(t + 8 * kSecond));
+  rig.launcher->Exit(id["quick"], 0, 0, RunCounts{100, 100, 0, true});
+  rig.launcher->Exit(id["cut"], 0, 0, RunCounts{40, 40, 0, false});
+  EXPECT_FALSE(rig.scheduler->ContinueShutdown(t + 9 * kSecond));
+  EXPECT_EQ(GetRun(*rig.store, id["quick"]).state, RunState::kSuccess);
+  EXPECT_EQ(GetRun(*rig.store, id["quick"]).records_stored, 100);
+  EXPECT_EQ(GetRun(*rig.store, id["cut"]).state, RunState::kFailed);
+  EXPECT_EQ(GetRun(*rig.store, id["cut"]).error, "the scheduler stopped");
+}
+
 TEST(Scheduler, ShutdownTerminatesThenKillsAfterTheGrace) {
   JobSpec stubborn = MakeJob("stubborn", "@daily");  // Ignores SIGTERM; retries 0.
   JobSpec polite = MakeJob("polite", "@daily");      // Stops on SIGTERM; may retry.
