@@ -466,9 +466,10 @@ int RunsCommand(const Config& config, const ScheduleFlags& flags) {
   for (const RunRecord& run : runs.value()) {
     std::string error = run.error;
     std::replace(error.begin(), error.end(), '\n', ' ');
+    // STARTED in whole seconds (the column stays one width); DURATION has the precision.
     rows.push_back({fmt::format("{}", run.run_id), run.job, UtcText(run.interval_start_ms),
                     std::string(RunStateName(run.state)), fmt::format("{}", run.attempt),
-                    run.started_at_ms ? UtcText(*run.started_at_ms) : "-",
+                    run.started_at_ms ? UtcText(*run.started_at_ms / 1000 * 1000) : "-",
                     run.started_at_ms && run.ended_at_ms
                         ? SecondsText(*run.ended_at_ms - *run.started_at_ms)
                         : "-",
