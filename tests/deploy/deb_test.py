@@ -172,9 +172,50 @@ class DebianPackage(unittest.TestCase):
         self.assertRegex(postinst, r"adduser --system|useradd --system")
         self.assertIn("getent passwd spate", postinst)  # idempotent: only when missing
         self.assertRegex(postinst, r"install -d -o spate -g spate -m 0750 /var/lib/spate")
-        self.assertNotRegex(postinst, r"systemctl[^\n]*(enable|start)")
+        code = "\n".join(l for l in postinst.splitlines() if not l.lstrip().startswith("#"))
+        self.assertNotRegex(code, r"systemctl[^\n]*(enable|start)")
         with open(os.path.join(self.control, "conffiles")) as f:
             self.assertEqual(sorted(f.read().split()), sorted(CONFFILES))
+
+    def test_postinst_creates_the_user_once(self):
+        # postinst run twice against stand-ins for the commands it changes the system with
+        # (they log their arguments; getent answers from what the stand-ins created), so
+        # nothing on this machine changes: the first run creates the group, the user and
+        # /var/lib/spate; the second finds them and creates nothing.
+        stubs = os.path.join(self.tmp, "stubs")
+        state = os.path.join(self.tmp, "stub-state")
+        os.makedirs(stubs)
+        os.makedirs(state)
+        log = os.path.join(state, "log")
+        scripts = {
+            "getent": f'[ -e "{state}/$1" ]',
+            "addgroup": f'echo "addgroup $*" >>{log}; touch "{state}/group"',
+            "groupadd": f'echo "groupadd $*" >>{log}; touch "{state}/group"',
+            "adduser": f'echo "adduser $*" >>{log}; touch "{state}/passwd"',
+            "useradd": f'echo "useradd $*" >>{log}; touch "{state}/passwd"',
+        }
+        for name in ["install", "chown", "chmod", "systemctl", "deluser", "userdel"]:
+            scripts[name] = f'echo "{name} $*" >>{log}'
+        for name, body in scripts.items():
+            path = os.path.join(stubs, name)
+            with open(path, "w") as f:
+                f.write(f"#!/bin/sh\n{body}\n")
+            os.chmod(path, 0o755)
+        env = dict(os.environ, PATH=f"{stubs}:/usr/bin:/bin")
+        postinst = os.path.join(self.control, "postinst")
+        runs = []
+        for _ in range(2):
+            open(log, "w").close()
+            check(["sh", postinst, "configure", ""], env=env)
+            with open(log) as f:
+                runs.append(f.read())
+        self.assertRegex(runs[0], r"(?m)^addgroup --system .*spate$")
+        self.assertRegex(runs[0], r"(?m)^adduser --system .*--ingroup spate .*spate$")
+        self.assertIn("install -d -o spate -g spate -m 0750 /var/lib/spate", runs[0])
+        self.assertNotRegex(runs[1], r"(?m)^(add|user|group)")
+        self.assertIn("install -d -o spate -g spate -m 0750 /var/lib/spate", runs[1])
+        for run_log in runs:
+            self.assertNotRegex(run_log, r"systemctl.*(enable|start)")
 
     def test_contents(self):
         listing = check(["dpkg-deb", "--contents", self.deb])
