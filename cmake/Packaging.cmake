@@ -9,6 +9,10 @@
 # /lib/systemd/system.
 include(GNUInstallDirs)
 
+# Installing (and so cpack) does not build the whole tree first, tests and benchmarks
+# included: `make install` and `make deb` build spate_dist (all that is installed) first.
+set(CMAKE_SKIP_INSTALL_ALL_DEPENDENCY ON)
+
 set(SPATE_PKG_DIR ${PROJECT_BINARY_DIR}/packaging)
 file(MAKE_DIRECTORY ${SPATE_PKG_DIR})
 set(SPATE_DOCS_SCRIPT ${PROJECT_SOURCE_DIR}/cmake/spate_help_docs.sh)
