@@ -327,11 +327,14 @@ struct ExecPlan {
   // Its own process group: Terminate/Kill reach what it starts, a Ctrl-C at the scheduler's
   // terminal does not (the parent sets it too, so that it holds before fork returns there).
   ::setpgid(0, 0);
-  struct sigaction dfl {};
-  dfl.sa_handler = SIG_DFL;
-  sigemptyset(&dfl.sa_mask);
+  // Every disposition back to the default: an ignored one would outlive exec. Through the
+  // kernel, not glibc's sigaction, which refuses the two signals it reserves (32 and 33), so
+  // that one inherited as ignored from whatever started the scheduler is reset too. The
+  // kernel's struct for SIG_DFL, no flags and an empty mask is all zeros, whatever the
+  // architecture's field order.
+  alignas(8) const unsigned char dfl[32] = {};
   for (int sig = 1; sig < NSIG; ++sig) {
-    if (sig != SIGKILL && sig != SIGSTOP) ::sigaction(sig, &dfl, nullptr);  // EINVAL: reserved.
+    if (sig != SIGKILL && sig != SIGSTOP) ::syscall(SYS_rt_sigaction, sig, dfl, nullptr, 8);
   }
   // The parent (the forking thread: fork from the thread that outlives the children) dying
   // sends SIGTERM. If it died before this line, no signal will come: check, and end now.
