@@ -48,8 +48,11 @@ std::string Normalize(std::string_view key) {
 // of those. Numbers and booleans (from code rather than Config) are taken as their text.
 struct Field {
   enum class Kind { kScalar, kList, kObject } kind = Kind::kScalar;
-  std::vector<std::string> strings;                    // kScalar: one; kList: the items.
-  std::vector<std::pair<std::string, Field>> members;  // kObject.
+  std::vector<std::string> strings;  // kScalar: one; kList: the items.
+  // kObject: keys[i] names values[i]. Two vectors, not one of pairs: a pair of an incomplete
+  // type is undefined (libstdc++ under clang refuses it), a vector of one is allowed.
+  std::vector<std::string> keys;
+  std::vector<Field> values;
 };
 
 Result<std::string> ScalarText(simdjson::dom::element element) {
@@ -92,7 +95,8 @@ Result<Field> ToField(simdjson::dom::element element, bool allow_object) {
     for (const simdjson::dom::key_value_pair member : element.get_object()) {
       auto value = ToField(member.value, false);
       if (!value.ok()) return value.status().WithContext(std::string(member.key));
-      field.members.emplace_back(std::string(member.key), std::move(value).value());
+      field.keys.emplace_back(member.key);
+      field.values.push_back(std::move(value).value());
     }
     return field;
   }
@@ -416,7 +420,9 @@ class ItemParser {
     Config config;
     std::map<std::string, std::string> seen;  // Property -> the key that set it.
     std::vector<const PropertyDef*> given;
-    for (const auto& [key, value] : options.members) {
+    for (size_t i = 0; i < options.keys.size(); ++i) {
+      const std::string& key = options.keys[i];
+      const Field& value = options.values[i];
       const PropertyDef* def = FindYamlKey(key);
       if (def == nullptr) {
         return Fail("options", fmt::format("unknown key '{}'{}", key, PropertySuggestion(key)));

@@ -261,8 +261,11 @@ Result<std::vector<std::string>> CassandraSink::AlterCql(std::string_view keyspa
   }
   std::vector<std::string> alters;
   for (const auto& [name, type] : ExpectedColumns(table)) {
+    // A plain reference for the lambda: clang 14 (the fuzz build) cannot capture a
+    // structured binding, which C++20 allows.
+    const auto& wanted = name;
     auto found = std::find_if(existing.begin(), existing.end(),
-                              [&](const Column& c) { return c.name == name; });
+                              [&](const Column& c) { return c.name == wanted; });
     if (found == existing.end()) {
       if (name != "id") {  // A missing id is a different key, said above.
         alters.push_back(fmt::format("ALTER TABLE {}.{} ADD {} {}", keyspace, table, name, type));
