@@ -267,9 +267,13 @@ class DebianPackage(unittest.TestCase):
 
     def test_unpacked_binary_runs_the_pipeline(self):
         data = os.path.join(self.tmp, "data")
+        # With the package's bin first on PATH, as after an install: the summary's hint
+        # names plain `spate`.
+        env = dict(os.environ, PATH=f"{os.path.dirname(self.spate)}:{os.environ['PATH']}")
         r = run([self.spate, "run", "--count", "1000", "--data-dir", data, "--progress", "never"],
-                cwd=self.tmp, timeout=120)
+                cwd=self.tmp, timeout=120, env=env)
         self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(f"look: spate query --data-dir {data}", r.stderr)
         db = sqlite3.connect(os.path.join(data, "spate.db"))
         try:
             stored = db.execute("SELECT count(*) FROM created_users").fetchone()[0]
@@ -278,6 +282,17 @@ class DebianPackage(unittest.TestCase):
             db.close()
         self.assertEqual(stored + rejected, 1000)
         self.assertGreater(stored, 900)
+
+    def test_summary_names_the_binary_by_its_path_when_not_on_path(self):
+        # Not on PATH (a build tree, an unpacked root): `spate query` would not run, so the
+        # hint gives the path, relative to the working directory it lies under.
+        data = os.path.join(self.tmp, "data-off-path")
+        env = dict(os.environ, PATH="/usr/bin:/bin")
+        r = run([self.spate, "run", "--count", "10", "--data-dir", data, "--progress", "never"],
+                cwd=self.tmp, timeout=120, env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(f"look: {os.path.relpath(self.spate, self.tmp)} query --data-dir {data}",
+                      r.stderr)
 
     def test_units_verify(self):
         # The units as installed, with ExecStart pointed at the unpacked binary (verify checks
