@@ -7,7 +7,8 @@ FUZZ_SECONDS ?= 300
 JOBS ?= $(shell nproc)
 CMAKE_GEN := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 
-.PHONY: all setup build run test test-unit test-asan test-fuzz fuzz bench format format-check clean
+.PHONY: all setup build run test test-unit test-asan test-fuzz fuzz bench format format-check clean \
+	install deb
 
 all: build
 
@@ -65,6 +66,27 @@ fuzz: setup $(FUZZ_BUILD)/CMakeCache.txt
 	  name=$$(basename $$f _fuzz); \
 	  fuzz/run_fuzzer.sh $$f fuzz/corpus/$$name $(FUZZ_SECONDS) $(FUZZ_BUILD)/fuzz-work || exit 1; \
 	done
+
+# Installs under PREFIX (DESTDIR honoured, for staging): bin/spate, the man page, the bash
+# completion, share/doc/spate/examples. Nothing outside PREFIX: /etc/spate and the systemd
+# units come with the Debian package (make deb).
+PREFIX ?= /usr/local
+install: setup $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS) --target spate_dist
+	DESTDIR="$(DESTDIR)" cmake --install $(BUILD) --prefix $(PREFIX)
+
+# The Debian package, build/spate_<version>_<arch>.deb (CPack; Depends from dpkg-shlibdeps).
+# Its own tree without -march=native, so the package runs on any x86-64 (or arm64) host, not
+# only on CPUs like the one that built it; no tests or benchmarks in that tree.
+DEB_BUILD ?= build/deb
+$(DEB_BUILD)/CMakeCache.txt:
+	cmake -S . -B $(DEB_BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Release -DSPATE_NATIVE=OFF \
+	  -DSPATE_BUILD_TESTS=OFF -DSPATE_BUILD_BENCH=OFF
+
+deb: setup $(DEB_BUILD)/CMakeCache.txt
+	cmake --build $(DEB_BUILD) -j $(JOBS) --target spate_dist
+	cd $(DEB_BUILD) && cpack -G DEB -B $(CURDIR)/build
+	@ls -l build/*.deb
 
 bench: build
 	bench/run.sh $(BUILD)

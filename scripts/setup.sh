@@ -13,6 +13,7 @@ packages=(
   python3-kafka python3-cassandra python3-lz4
   clang-14 libclang-rt-14-dev
   prometheus chromium python3-websocket
+  docker-compose python3-yaml help2man systemd
 )
 
 missing=()

@@ -1,8 +1,13 @@
 // spate run: the whole pipeline in one process. With --transport memory (the default):
 // source -> bounded in-memory queue -> transform -> sinks. With --transport kafka: produce to
 // the topic and, at the same time, consume it back as `spate process` would.
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
@@ -24,6 +29,39 @@ namespace {
 
 // What one sink holds, in words: "1,000 rows stored, 2 rejected". A discard sink stores
 // nothing, so it says so.
+// How the user runs this binary again, for the summary's hints: `spate` when that name on
+// PATH is this very file (installed), else its path (a build tree's build/release/spate is
+// not on PATH, and a hint naming `spate` would fail there), relative to the working
+// directory when it lies under it.
+std::string SelfCommand() {
+  std::error_code ec;
+  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return "spate";
+  struct stat mine {};
+  if (::stat(self.c_str(), &mine) != 0) return "spate";
+  const char* path = std::getenv("PATH");
+  std::string_view dirs = path != nullptr ? path : "";
+  while (!dirs.empty()) {
+    const size_t colon = dirs.find(':');
+    const std::string_view dir = dirs.substr(0, colon);
+    dirs = colon == std::string_view::npos ? std::string_view() : dirs.substr(colon + 1);
+    const std::string candidate = fmt::format("{}/spate", dir.empty() ? "." : dir);
+    struct stat found {};
+    if (::stat(candidate.c_str(), &found) != 0) continue;
+    // The first spate on PATH is the one the shell runs.
+    if (found.st_dev == mine.st_dev && found.st_ino == mine.st_ino) return "spate";
+    break;
+  }
+  const std::filesystem::path cwd = std::filesystem::current_path(ec);
+  if (!ec) {
+    const std::filesystem::path rel = self.lexically_relative(cwd);
+    if (!rel.empty() && *rel.begin() != "..") {
+      return rel.has_parent_path() ? rel.string() : "./" + rel.string();
+    }
+  }
+  return self.string();
+}
+
 std::string SinkText(const std::string& name, const SinkCounts& counts) {
   if (name == "discard") {
     return fmt::format("{} rows and {} dead letters discarded", Thousands(counts.stored.load()),
@@ -159,7 +197,8 @@ void PrintSummary(const char* command, const PipelineStats& s, const DriveResult
   fmt::print(stderr, "{}", EndToEndLatencyText(Metrics(), kafka ? "process" : "run"));
   fmt::print(stderr, "{}", AnalyticsText(s, sinks, analytics));
   if (std::find(names.begin(), names.end(), "sqlite") != names.end()) {
-    fmt::print(stderr, "  look: spate query --data-dir {}\n", config.GetString("data_dir"));
+    fmt::print(stderr, "  look: {} query --data-dir {}\n", SelfCommand(),
+               config.GetString("data_dir"));
   }
 }
 
