@@ -220,8 +220,14 @@ std::vector<std::string> JobNames(const JobSet& jobs) {
   return names;
 }
 
-// The job named on the command line; unknown: a usage error listing the jobs there are.
-Result<const JobSpec*> FindJob(const JobSet& jobs, const Config& config, const std::string& name) {
+// The jobs file and the job named on the command line, for trigger and backfill. A mistake in
+// either is a usage error; an unknown name lists the jobs there are. The job points into
+// `jobs`, which holds the file.
+Result<const JobSpec*> LoadNamedJob(const Config& config, std::string_view command,
+                                    const std::string& name, JobSet& jobs) {
+  auto loaded = LoadJobs(config, command);
+  if (!loaded.ok()) return loaded.status();
+  jobs = std::move(loaded).value();
   if (const JobSpec* job = jobs.Find(name)) return job;
   return Status::Fatal(fmt::format("no job '{}': {} lists {}", name, config.Origin("jobs"),
                                    fmt::join(JobNames(jobs), ", ")));
@@ -494,12 +500,8 @@ int RunsCommand(const Config& config, const ScheduleFlags& flags) {
 }
 
 int TriggerCommand(const Config& config, const ScheduleFlags& flags) {
-  auto jobs = LoadJobs(config, "trigger");
-  if (!jobs.ok()) {
-    spdlog::error("{}", jobs.status().message());
-    return kExitUsage;
-  }
-  if (auto job = FindJob(jobs.value(), config, flags.job); !job.ok()) {
+  JobSet jobs;
+  if (auto job = LoadNamedJob(config, "trigger", flags.job, jobs); !job.ok()) {
     spdlog::error("{}", job.status().message());
     return kExitUsage;
   }
@@ -508,7 +510,7 @@ int TriggerCommand(const Config& config, const ScheduleFlags& flags) {
     spdlog::error("history store: {}", store.status().message());
     return kExitFailure;
   }
-  ScheduleService service(jobs.value(), std::move(store).value());
+  ScheduleService service(jobs, std::move(store).value());
   const int64_t now = NowUnixMillis();
   auto run = service.Trigger(flags.job, now);
   if (!run.ok()) {
@@ -524,12 +526,8 @@ int TriggerCommand(const Config& config, const ScheduleFlags& flags) {
 }
 
 int BackfillCommand(const Config& config, const ScheduleFlags& flags) {
-  auto jobs = LoadJobs(config, "backfill");
-  if (!jobs.ok()) {
-    spdlog::error("{}", jobs.status().message());
-    return kExitUsage;
-  }
-  auto found = FindJob(jobs.value(), config, flags.job);
+  JobSet jobs;
+  auto found = LoadNamedJob(config, "backfill", flags.job, jobs);
   if (!found.ok()) {
     spdlog::error("{}", found.status().message());
     return kExitUsage;
@@ -563,7 +561,7 @@ int BackfillCommand(const Config& config, const ScheduleFlags& flags) {
     spdlog::error("history store: {}", store.status().message());
     return kExitFailure;
   }
-  ScheduleService service(jobs.value(), std::move(store).value());
+  ScheduleService service(jobs, std::move(store).value());
   const int64_t now = NowUnixMillis();
   auto result = service.Backfill(job.name, *from, *to, now);
   if (!result.ok()) {
