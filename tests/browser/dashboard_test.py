@@ -537,16 +537,9 @@ def run(args, tmp):
         spate.stop()
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--spate", required=True)
-    ap.add_argument("--fixture", required=True, help="an API response document of users")
-    ap.add_argument("--out-dir", required=True, help="where dashboard.png is saved")
-    ap.add_argument("--screenshot", help="also save the screenshot here (docs/dashboard.png)")
-    ap.add_argument("--hold", type=float, default=0,
-                    help="seconds to let the run go on before the screenshot (fuller charts)")
-    ap.add_argument("--chromium", default="/usr/bin/chromium")
-    args = ap.parse_args()
+def run_test(run, args):
+    """Calls run(args, tmp) with a fresh temporary directory, removed after: the exit code of
+    a browser test, 0 (PASS) or 1 (FAIL and why)."""
     tmp = tempfile.mkdtemp(prefix="spate-browser-")
     try:
         run(args, tmp)
@@ -557,6 +550,19 @@ def main():
         shutil.rmtree(tmp, ignore_errors=True)
     log("PASS")
     return 0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--spate", required=True)
+    ap.add_argument("--fixture", required=True, help="an API response document of users")
+    ap.add_argument("--out-dir", required=True, help="where dashboard.png is saved")
+    ap.add_argument("--screenshot", help="also save the screenshot here (docs/dashboard.png)")
+    ap.add_argument("--hold", type=float, default=0,
+                    help="seconds to let the run go on before the screenshot (fuller charts)")
+    ap.add_argument("--chromium", default="/usr/bin/chromium")
+    args = ap.parse_args()
+    return run_test(run, args)
 
 
 if __name__ == "__main__":

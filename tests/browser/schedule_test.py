@@ -23,18 +23,16 @@ Usage: schedule_test.py --server BIN --out-dir DIR [--screenshot PNG] [--chromiu
 import argparse
 import json
 import os
-import shutil
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
 sys.dont_write_bytecode = True  # no __pycache__ left in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cdp  # noqa: E402
-from dashboard_test import Failure, Watch, log, screenshot  # noqa: E402
+from dashboard_test import Failure, Watch, log, run_test, screenshot  # noqa: E402
 
 STATES = ["queued", "running", "success", "failed", "up_for_retry", "skipped"]
 TRIGGERED_JOB = "aggregate_users"
@@ -101,6 +99,11 @@ READ_LEGEND = """(() => [...document.querySelectorAll('[data-testid="legend"] [d
   (k) => ({state: k.getAttribute('data-state'), text: k.textContent.trim(),
            colour: getComputedStyle(k.querySelector('.cell')).borderTopColor})))()"""
 
+READ_LEGEND_TYPES = """(() => [...document.querySelectorAll('[data-testid="legend"] [data-run-type]')].map(
+  (k) => ({type: k.getAttribute('data-run-type'),
+           fill: getComputedStyle(k.querySelector('.cell')).backgroundColor,
+           panel: getComputedStyle(k.closest('section, .panel, body')).backgroundColor})))()"""
+
 
 def state_name(value):
     """The store's state column: its name, whatever the store writes (text or a number)."""
@@ -147,6 +150,11 @@ def check_grid(page, runs):
                           f"{legend[state]['colour']}")
     if len({legend[s]["colour"] for s in STATES}) != len(STATES):
         raise Failure(f"two states share a colour: {[(s, legend[s]['colour']) for s in STATES]}")
+    # The run types' keys: a fill under the shape and the dot, else the backfill key's dot
+    # (drawn in the panel's colour) is invisible and it looks like the queued key.
+    for key in page.evaluate(READ_LEGEND_TYPES):
+        if key["fill"] in ("transparent", "rgba(0, 0, 0, 0)") or key["fill"] == key["panel"]:
+            raise Failure(f"the legend's {key['type']} key has no fill to show its mark: {key}")
     missing = [s for s in STATES if s not in colours]
     if missing:
         raise Failure(f"the fixture has no run in states {missing}")
@@ -275,16 +283,7 @@ def main():
     ap.add_argument("--screenshot", help="also save the screenshot here (docs/schedule.png)")
     ap.add_argument("--chromium", default="/usr/bin/chromium")
     args = ap.parse_args()
-    tmp = tempfile.mkdtemp(prefix="spate-browser-")
-    try:
-        run(args, tmp)
-    except (Failure, cdp.CdpError) as e:
-        print(f"FAIL: {e}", file=sys.stderr, flush=True)
-        return 1
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    log("PASS")
-    return 0
+    return run_test(run, args)
 
 
 if __name__ == "__main__":

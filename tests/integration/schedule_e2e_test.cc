@@ -217,6 +217,28 @@ void ExpectNoDuplicateNoneRunning(const std::vector<RunRecord>& runs) {
   }
 }
 
+// The start of the latest 2 s interval due when the second scheduler started.
+int64_t LatestDue(const KilledMidRun& killed) {
+  return (killed.restarted_at_ms / 2000) * 2000 - 2000;
+}
+
+// The end of both restart tests: waits until the restarted scheduler has created the latest
+// interval due, stops it with SIGTERM (exit 0), and checks the history holds no interval
+// twice and nothing left running.
+void CatchUpThenStop(SpateIn& scheduler, const std::string& data, const KilledMidRun& killed) {
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        const auto runs = Scheduled(History(data));
+        return !runs.empty() && runs.back().interval_start_ms >= LatestDue(killed);
+      },
+      seconds(60)))
+      << scheduler.Stderr();
+  scheduler.Signal(SIGTERM);
+  const Outcome outcome = scheduler.Wait(seconds(120));
+  EXPECT_EQ(outcome.exit_code, 0) << outcome.err;
+  ExpectNoDuplicateNoneRunning(History(data));
+}
+
 TEST(ScheduleE2e, SigkillMidRunThenRestartFailsTheOrphanAndCatchesUp) {
   TempDir dir;
   const std::string work = WorkDir(dir, SlowJobs(/*catchup=*/true, /*retries=*/0));
@@ -232,20 +254,8 @@ TEST(ScheduleE2e, SigkillMidRunThenRestartFailsTheOrphanAndCatchesUp) {
   EXPECT_EQ(orphan->state, RunState::kFailed);
   EXPECT_NE(orphan->error.find("orphaned"), std::string::npos) << orphan->error;
   // Every interval missed while it was down is created: up to the latest due at restart.
-  const int64_t latest_due = (killed.restarted_at_ms / 2000) * 2000 - 2000;
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        const auto runs = Scheduled(History(data));
-        return !runs.empty() && runs.back().interval_start_ms >= latest_due;
-      },
-      seconds(60)))
-      << second.Stderr();
-  second.Signal(SIGTERM);
-  const Outcome outcome = second.Wait(seconds(120));
-  EXPECT_EQ(outcome.exit_code, 0) << outcome.err;
-
+  ASSERT_NO_FATAL_FAILURE(CatchUpThenStop(second, data, killed));
   const std::vector<RunRecord> runs = History(data);
-  ExpectNoDuplicateNoneRunning(runs);
   const std::vector<RunRecord> scheduled = Scheduled(runs);
   for (size_t i = 1; i < scheduled.size(); ++i) {
     EXPECT_EQ(scheduled[i].interval_start_ms, scheduled[i - 1].interval_start_ms + 2000)
@@ -272,20 +282,8 @@ TEST(ScheduleE2e, SigkillMidRunThenRestartRetriesTheOrphanAndRunsOnlyTheLatestWi
       },
       seconds(120)))
       << second.Stderr();
-  const int64_t latest_due = (killed.restarted_at_ms / 2000) * 2000 - 2000;
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        const auto runs = Scheduled(History(data));
-        return !runs.empty() && runs.back().interval_start_ms >= latest_due;
-      },
-      seconds(60)))
-      << second.Stderr();
-  second.Signal(SIGTERM);
-  const Outcome outcome = second.Wait(seconds(120));
-  EXPECT_EQ(outcome.exit_code, 0) << outcome.err;
-
+  ASSERT_NO_FATAL_FAILURE(CatchUpThenStop(second, data, killed));
   const std::vector<RunRecord> runs = History(data);
-  ExpectNoDuplicateNoneRunning(runs);
   // Without catch-up the downtime's intervals are skipped: after the last one before the
   // kill, the next is the latest due at restart, at least one interval later.
   int64_t next = INT64_MAX;
@@ -296,7 +294,7 @@ TEST(ScheduleE2e, SigkillMidRunThenRestartRetriesTheOrphanAndRunsOnlyTheLatestWi
   }
   ASSERT_NE(next, INT64_MAX);
   EXPECT_GE(next, killed.last_before_kill + 4000) << "missed intervals were caught up";
-  EXPECT_GE(next, latest_due);
+  EXPECT_GE(next, LatestDue(killed));
   const auto orphan = Find(runs, killed.orphan.run_id);
   EXPECT_EQ(orphan->attempt, 2);
   EXPECT_EQ(orphan->state, RunState::kSuccess) << orphan->error;

@@ -16,11 +16,14 @@
 #include "http/dashboard_api.h"
 #include "http/dashboard_server.h"
 #include "http/metrics_history.h"
+#include "json_test_util.h"
 #include "observe/feeds.h"
 #include "observe/metrics.h"
 
 namespace spate {
 namespace {
+
+using spate::testing::ParseJson;
 
 using std::chrono::hours;
 using std::chrono::milliseconds;
@@ -91,14 +94,6 @@ StoreAggregates Sample() {
   return out;
 }
 
-simdjson::dom::element Parse(simdjson::dom::parser& parser, const std::string& body) {
-  simdjson::dom::element doc;
-  const auto error = parser.parse(body).get(doc);
-  EXPECT_EQ(error, simdjson::SUCCESS) << body;
-  if (error != simdjson::SUCCESS) return parser.parse(std::string_view("{}")).value();
-  return doc;
-}
-
 TEST(DashboardAggregates, WithoutAReaderThereAreNone) {
   World w;
   DashboardApi api(w.info(), w.sources(), w.history);
@@ -106,7 +101,7 @@ TEST(DashboardAggregates, WithoutAReaderThereAreNone) {
   EXPECT_EQ(answer.status, 200);
   EXPECT_EQ(answer.content_type, kJsonType);
   simdjson::dom::parser parser;
-  simdjson::dom::element doc = Parse(parser, answer.body);
+  simdjson::dom::element doc = ParseJson(parser, answer.body);
   EXPECT_TRUE(doc["aggregations"].is_array());
   EXPECT_EQ(doc["aggregations"].get_array().size(), 0u);
   EXPECT_TRUE(doc["error"].is_null());
@@ -125,7 +120,7 @@ TEST(DashboardAggregates, EveryKeyAndValueOfTheReading) {
   EXPECT_EQ(answer.body.find('\xff'), std::string::npos);
 
   simdjson::dom::parser parser;
-  simdjson::dom::element doc = Parse(parser, answer.body);
+  simdjson::dom::element doc = ParseJson(parser, answer.body);
   EXPECT_EQ(std::string_view(doc["error"]), sample.error);
   simdjson::dom::array list = doc["aggregations"].get_array();
   ASSERT_EQ(list.size(), 2u);
@@ -234,9 +229,9 @@ TEST(DashboardAggregates, ASlowReadingHoldsNoOtherRequest) {
   release.set_value();
   slow.join();
   simdjson::dom::parser parser;
-  EXPECT_EQ(
-      int64_t(Parse(parser, api.AggregatesJson())["aggregations"].at(0)["windows"].at(0)["users"]),
-      7);
+  EXPECT_EQ(int64_t(ParseJson(parser, api.AggregatesJson())["aggregations"].at(0)["windows"].at(
+                0)["users"]),
+            7);
 }
 
 TEST(DashboardAggregates, TheServerRoutesItToTheReader) {
@@ -251,7 +246,7 @@ TEST(DashboardAggregates, TheServerRoutesItToTheReader) {
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(r->get_header_value("Content-Type"), "application/json; charset=utf-8");
   simdjson::dom::parser parser;
-  simdjson::dom::element doc = Parse(parser, r->body);
+  simdjson::dom::element doc = ParseJson(parser, r->body);
   EXPECT_EQ(std::string_view(doc["aggregations"].at(0)["name"]), "users_per_minute_by_country");
   server.Stop();
 }

@@ -22,12 +22,15 @@
 #include "http/dashboard_assets.h"
 #include "http/dashboard_server.h"
 #include "http/metrics_history.h"
+#include "json_test_util.h"
 #include "observe/feeds.h"
 #include "observe/metrics.h"
 #include "test_util.h"
 
 namespace spate {
 namespace {
+
+using spate::testing::ParseJson;
 
 using std::chrono::milliseconds;
 using std::chrono::seconds;
@@ -80,15 +83,6 @@ Histogram& Commit(MetricsRegistry& m) {
   return m.GetHistogram("spate_sink_commit_seconds", "h", Run("sink", "sqlite"), kLatencyBuckets);
 }
 
-simdjson::dom::element Parse(simdjson::dom::parser& parser, const std::string& body) {
-  simdjson::dom::element doc;
-  const auto error = parser.parse(body).get(doc);
-  EXPECT_EQ(error, simdjson::SUCCESS) << body;
-  // Not JSON: an empty object, so the checks that follow fail instead of crashing.
-  if (error != simdjson::SUCCESS) return parser.parse(std::string_view("{}")).value();
-  return doc;
-}
-
 void ExpectKeys(simdjson::dom::element object, const std::vector<std::string>& keys) {
   ASSERT_TRUE(object.is_object()) << simdjson::to_string(object);
   for (const std::string& key : keys) {
@@ -117,7 +111,7 @@ TEST(DashboardApi, OverviewHasEveryKeyAndTheRunsNumbers) {
 
   simdjson::dom::parser parser;
   const std::string body = api.Overview();
-  simdjson::dom::element doc = Parse(parser, body);
+  simdjson::dom::element doc = ParseJson(parser, body);
   ExpectKeys(doc, {"command", "version", "started_at", "now", "uptime_seconds", "state", "nodes",
                    "edges", "totals", "latency"});
   EXPECT_EQ(std::string_view(doc["command"]), "run");
@@ -176,7 +170,7 @@ TEST(DashboardApi, OverviewHasEveryKeyAndTheRunsNumbers) {
   EXPECT_EQ(int64_t(doc["latency"]["commit"]["count"]), 4);
 
   api.SetFinished();
-  EXPECT_EQ(std::string_view(Parse(parser, api.Overview())["state"]), "finished");
+  EXPECT_EQ(std::string_view(ParseJson(parser, api.Overview())["state"]), "finished");
 }
 
 TEST(DashboardApi, NoObservationsMeansNullLatencyNotZero) {
@@ -184,7 +178,7 @@ TEST(DashboardApi, NoObservationsMeansNullLatencyNotZero) {
   FillRun(w.metrics, 10);
   DashboardApi api(w.info(), w.sources(), w.history);
   simdjson::dom::parser parser;
-  simdjson::dom::element doc = Parse(parser, api.Overview());
+  simdjson::dom::element doc = ParseJson(parser, api.Overview());
   EXPECT_TRUE(doc["latency"]["end_to_end"]["p50_seconds"].is_null());
   EXPECT_TRUE(doc["latency"]["commit"]["max_seconds"].is_null());
   EXPECT_EQ(int64_t(doc["latency"]["end_to_end"]["count"]), 0);
@@ -213,7 +207,7 @@ TEST(DashboardApi, RatesComeFromTheDifferenceOfTwoSamples) {
 
   DashboardApi api(w.info(), w.sources(), w.history);
   simdjson::dom::parser parser;
-  simdjson::dom::element doc = Parse(parser, api.Overview());
+  simdjson::dom::element doc = ParseJson(parser, api.Overview());
   EXPECT_DOUBLE_EQ(double(NodeById(doc, "source:generator")["rate"]), 3000.0 / 5);
   EXPECT_DOUBLE_EQ(double(NodeById(doc, "process:run")["rate"]), 3000.0 / 5);
 }
@@ -231,7 +225,7 @@ TEST(DashboardApi, SeriesQuantilesAreOfTheirIntervalOnly) {
 
   DashboardApi api(w.info(), w.sources(), w.history);
   simdjson::dom::parser parser;
-  simdjson::dom::element doc = Parse(parser, api.Series(300));
+  simdjson::dom::element doc = ParseJson(parser, api.Series(300));
   ExpectKeys(doc, {"interval_seconds", "points"});
   EXPECT_EQ(int64_t(doc["interval_seconds"]), 1);
   simdjson::dom::array points = doc["points"];
@@ -255,7 +249,7 @@ TEST(DashboardApi, SeriesQuantilesAreOfTheirIntervalOnly) {
   EXPECT_DOUBLE_EQ(double(points.at(0)["queue_fill"]), 7);
 
   // ?seconds= keeps the newest points.
-  EXPECT_EQ(Parse(parser, api.Series(1))["points"].get_array().size(), 1u);
+  EXPECT_EQ(ParseJson(parser, api.Series(1))["points"].get_array().size(), 1u);
 }
 
 TEST(DashboardApi, HistoryKeepsItsCapacity) {
@@ -294,7 +288,7 @@ TEST(DashboardApi, KafkaRunIsTwoPipelinesJoinedByTheTopic) {
 
   DashboardApi api(w.info("run", "users_created"), w.sources(), w.history);
   simdjson::dom::parser parser;
-  simdjson::dom::element doc = Parse(parser, api.Overview());
+  simdjson::dom::element doc = ParseJson(parser, api.Overview());
   ExpectKeys(NodeById(doc, "topic:users_created"), {"id", "kind", "name", "lag"});
   EXPECT_EQ(int64_t(NodeById(doc, "topic:users_created")["lag"]), 61);
   bool into_topic = false, out_of_topic = false;
@@ -310,7 +304,7 @@ TEST(DashboardApi, KafkaRunIsTwoPipelinesJoinedByTheTopic) {
   EXPECT_EQ(int64_t(doc["totals"]["stored"]), 390) << "the last pipeline's store, not the DLQ";
   EXPECT_EQ(int64_t(doc["totals"]["rejected"]), 10);
 
-  simdjson::dom::element kafka = Parse(parser, api.KafkaJson());
+  simdjson::dom::element kafka = ParseJson(parser, api.KafkaJson());
   ExpectKeys(kafka, {"partitions", "producer_queue_messages"});
   EXPECT_EQ(int64_t(kafka["producer_queue_messages"]), 42);
   simdjson::dom::array partitions = kafka["partitions"];
@@ -325,7 +319,7 @@ TEST(DashboardApi, KafkaRunIsTwoPipelinesJoinedByTheTopic) {
   // The series carries lag per partition.
   w.history.Sample(kW0, kT0);
   w.history.Sample(kW0 + seconds(1), kT0 + seconds(1));
-  simdjson::dom::element series = Parse(parser, api.Series(10));
+  simdjson::dom::element series = ParseJson(parser, api.Series(10));
   EXPECT_EQ(int64_t(series["points"].at(0)["lag"]["users_created/2"]), 30);
 }
 
@@ -341,7 +335,7 @@ TEST(DashboardApi, ProduceAloneEndsAtTheTopicWithUnknownLag) {
   m.GetCounter("spate_sink_rows_total", "h", {{"pipeline", "produce"}, {"sink", "kafka"}}).Add(300);
   DashboardApi api(w.info("produce", "users_created"), w.sources(), w.history);
   simdjson::dom::parser parser;
-  simdjson::dom::element doc = Parse(parser, api.Overview());
+  simdjson::dom::element doc = ParseJson(parser, api.Overview());
   EXPECT_TRUE(NodeById(doc, "topic:users_created")["lag"].is_null())
       << "no consumer here: the lag is not known, not 0";
   EXPECT_EQ(std::string_view(NodeById(doc, "process:produce")["name"]), "ingest");
@@ -357,7 +351,7 @@ TEST(DashboardApi, KafkaIsEmptyWhenNotOnKafka) {
   FillRun(w.metrics, 10);
   DashboardApi api(w.info(), w.sources(), w.history);
   simdjson::dom::parser parser;
-  simdjson::dom::element doc = Parse(parser, api.KafkaJson());
+  simdjson::dom::element doc = ParseJson(parser, api.KafkaJson());
   EXPECT_EQ(doc["partitions"].get_array().size(), 0u);
   EXPECT_EQ(int64_t(doc["producer_queue_messages"]), 0);
 }
@@ -381,7 +375,7 @@ TEST(DashboardApi, HostileDeadLetterIsValidEscapedJson) {
   EXPECT_EQ(answer.body.find('<'), std::string::npos) << answer.body;
   EXPECT_EQ(answer.body.find('>'), std::string::npos) << answer.body;
   simdjson::dom::parser parser;  // Validates UTF-8 as it parses.
-  simdjson::dom::element doc = Parse(parser, answer.body);
+  simdjson::dom::element doc = ParseJson(parser, answer.body);
   ExpectKeys(doc, {"total", "dead_letters"});
   EXPECT_EQ(int64_t(doc["total"]), 2);
   simdjson::dom::array list = doc["dead_letters"];
@@ -401,11 +395,11 @@ TEST(DashboardApi, HostileDeadLetterIsValidEscapedJson) {
                 fffd + " ok \xc3\xa9");
 
   // ?limit= bounds the list.
-  EXPECT_EQ(
-      Parse(parser, api.Handle("GET", "/api/dead_letters", {{"limit", "1"}}).body)["dead_letters"]
-          .get_array()
-          .size(),
-      1u);
+  EXPECT_EQ(ParseJson(parser,
+                      api.Handle("GET", "/api/dead_letters", {{"limit", "1"}}).body)["dead_letters"]
+                .get_array()
+                .size(),
+            1u);
 }
 
 TEST(DashboardApi, ValidUtf8KeepsValidTextAndReplacesTheRest) {
@@ -433,7 +427,7 @@ TEST(DashboardApi, LandedHasCountsByCountryGenderAndAge) {
   w.landed.Add(rows);
   DashboardApi api(w.info(), w.sources(), w.history);
   simdjson::dom::parser parser;
-  simdjson::dom::element doc = Parse(parser, api.Handle("GET", "/api/landed", {}).body);
+  simdjson::dom::element doc = ParseJson(parser, api.Handle("GET", "/api/landed", {}).body);
   ExpectKeys(doc, {"rows", "by_country", "by_gender", "by_age"});
   EXPECT_EQ(int64_t(doc["rows"]), 3);
   simdjson::dom::element top = doc["by_country"].at(0);
@@ -455,13 +449,13 @@ TEST(DashboardApi, ReadyOnlyWhenEveryCheckIsReady) {
   simdjson::dom::parser parser;
   HttpAnswer answer = api.Handle("GET", "/readyz", {});
   EXPECT_EQ(answer.status, 503) << "no check yet: not ready";
-  EXPECT_EQ(std::string_view(Parse(parser, answer.body)["status"]), "not_ready");
+  EXPECT_EQ(std::string_view(ParseJson(parser, answer.body)["status"]), "not_ready");
 
   w.health.Set("source generator", true);
   w.health.Set("sink sqlite", false, "opening");
   answer = api.Handle("GET", "/readyz", {});
   EXPECT_EQ(answer.status, 503);
-  simdjson::dom::element doc = Parse(parser, answer.body);
+  simdjson::dom::element doc = ParseJson(parser, answer.body);
   ExpectKeys(doc, {"status", "checks"});
   bool found = false;
   for (simdjson::dom::element c : doc["checks"].get_array()) {
@@ -477,11 +471,11 @@ TEST(DashboardApi, ReadyOnlyWhenEveryCheckIsReady) {
   w.health.Set("sink sqlite", true);
   answer = api.Handle("GET", "/readyz", {});
   EXPECT_EQ(answer.status, 200);
-  EXPECT_EQ(std::string_view(Parse(parser, answer.body)["status"]), "ready");
+  EXPECT_EQ(std::string_view(ParseJson(parser, answer.body)["status"]), "ready");
 
   answer = api.Handle("GET", "/healthz", {});
   EXPECT_EQ(answer.status, 200);
-  doc = Parse(parser, answer.body);
+  doc = ParseJson(parser, answer.body);
   ExpectKeys(doc, {"status", "uptime_seconds"});
   EXPECT_EQ(std::string_view(doc["status"]), "ok");
 }
@@ -492,7 +486,7 @@ TEST(DashboardApi, MetricsAsJsonListsEverySeries) {
   EndToEnd(w.metrics).Observe(0.01, 3);
   DashboardApi api(w.info(), w.sources(), w.history);
   simdjson::dom::parser parser;
-  simdjson::dom::element doc = Parse(parser, api.Handle("GET", "/api/metrics", {}).body);
+  simdjson::dom::element doc = ParseJson(parser, api.Handle("GET", "/api/metrics", {}).body);
   simdjson::dom::array list = doc["metrics"];
   EXPECT_EQ(list.size(), w.metrics.Collect().size());
   bool counter = false, histogram = false;
@@ -564,7 +558,7 @@ TEST(DashboardApi, ErrorsAreJsonWithTheRightStatus) {
     const HttpAnswer answer = api.Handle(c.method, c.path, c.params);
     EXPECT_EQ(answer.status, c.status) << c.method << " " << c.path;
     EXPECT_EQ(answer.content_type, "application/json; charset=utf-8");
-    simdjson::dom::element doc = Parse(parser, answer.body);
+    simdjson::dom::element doc = ParseJson(parser, answer.body);
     ExpectKeys(doc, {"error"});
     EXPECT_EQ(answer.body.find('<'), std::string::npos) << answer.body;
   }
@@ -638,13 +632,13 @@ TEST(DashboardServer, AnswersOverHttpWithStatusTypesAndHeaders) {
   r = client.Get("/no/such/thing");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 404);
-  ExpectKeys(Parse(parser, r->body), {"error"});
+  ExpectKeys(ParseJson(parser, r->body), {"error"});
 
   r = client.Post("/api/overview", "{}", "application/json");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 405);
   EXPECT_EQ(r->get_header_value("Allow"), "GET, HEAD");
-  ExpectKeys(Parse(parser, r->body), {"error"});
+  ExpectKeys(ParseJson(parser, r->body), {"error"});
 
   httplib::Client again("127.0.0.1", port.value());
   r = again.Get("/api/series?seconds=zz");
@@ -654,7 +648,7 @@ TEST(DashboardServer, AnswersOverHttpWithStatusTypesAndHeaders) {
   r = again.Get("/api/overview");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
-  EXPECT_EQ(int64_t(Parse(parser, r->body)["totals"]["stored"]), 99);
+  EXPECT_EQ(int64_t(ParseJson(parser, r->body)["totals"]["stored"]), 99);
 
   server.Stop();
   server.Stop();  // Idempotent.

@@ -25,6 +25,7 @@
 #include "http/dashboard_api.h"
 #include "http/dashboard_server.h"
 #include "http/runs_api.h"
+#include "json_test_util.h"
 #include "observe/feeds.h"
 #include "observe/metrics.h"
 #include "schedule/job.h"
@@ -34,6 +35,8 @@
 
 namespace spate {
 namespace {
+
+using spate::testing::ParseJson;
 
 using Params = std::multimap<std::string, std::string>;
 
@@ -171,14 +174,6 @@ struct World {
   }
 };
 
-simdjson::dom::element Parse(simdjson::dom::parser& parser, const std::string& body) {
-  simdjson::dom::element doc;
-  const auto error = parser.parse(body).get(doc);
-  EXPECT_EQ(error, simdjson::SUCCESS) << body;
-  if (error != simdjson::SUCCESS) return parser.parse(std::string_view("{}")).value();
-  return doc;
-}
-
 std::vector<std::string> Keys(simdjson::dom::element object) {
   std::vector<std::string> keys;
   if (!object.is_object()) return keys;
@@ -225,7 +220,7 @@ TEST(RunsApi, JobsListsEveryJobWithItsSettingsAndNoOptions) {
   EXPECT_EQ(answer.content_type, kJsonType);
   ExpectNothingPrivate(answer.body);
   simdjson::dom::parser parser;
-  const auto doc = Parse(parser, answer.body);
+  const auto doc = ParseJson(parser, answer.body);
   EXPECT_EQ(Keys(doc), std::vector<std::string>{"jobs"});
   const simdjson::dom::array jobs = doc["jobs"].get_array();
   ASSERT_EQ(jobs.size(), 2u);
@@ -267,7 +262,7 @@ TEST(RunsApi, RunsHaveEveryKeyNewestFirstAndNullForWhatIsUnknown) {
   ExpectNothingPrivate(answer.body);
   EXPECT_EQ(answer.body.find('<'), std::string::npos) << "markup in " << answer.body;
   simdjson::dom::parser parser;
-  const auto doc = Parse(parser, answer.body);
+  const auto doc = ParseJson(parser, answer.body);
   EXPECT_EQ(Keys(doc), std::vector<std::string>{"runs"});
   const simdjson::dom::array runs = doc["runs"].get_array();
   ASSERT_EQ(runs.size(), 8u);
@@ -327,7 +322,7 @@ TEST(RunsApi, RunsFilterByJobAndStateAndLimit) {
   auto count = [&](Params params) -> int64_t {
     const HttpAnswer answer = w.Get("/api/runs", params);
     EXPECT_EQ(answer.status, 200) << answer.body;
-    return static_cast<int64_t>(Parse(parser, answer.body)["runs"].get_array().size());
+    return static_cast<int64_t>(ParseJson(parser, answer.body)["runs"].get_array().size());
   };
   EXPECT_EQ(count({{"job", "stream_data_from_api"}}), 6);
   EXPECT_EQ(count({{"job", "load"}}), 1);
@@ -344,13 +339,14 @@ TEST(RunsApi, RunsFilterByJobAndStateAndLimit) {
   EXPECT_EQ(count({{"limit", "99999999999999999999999"}}), 8);
 
   const HttpAnswer newest = w.Get("/api/runs", {{"limit", "1"}, {"job", "stream_data_from_api"}});
-  EXPECT_EQ(int64_t(Parse(parser, newest.body)["runs"].at(0)["run_id"]), w.ids[RunState::kQueued]);
+  EXPECT_EQ(int64_t(ParseJson(parser, newest.body)["runs"].at(0)["run_id"]),
+            w.ids[RunState::kQueued]);
 
   for (Params bad : {Params{{"state", "done"}}, Params{{"state", "FAILED"}},
                      Params{{"limit", "ten"}}, Params{{"limit", "5x"}}}) {
     const HttpAnswer answer = w.Get("/api/runs", bad);
     EXPECT_EQ(answer.status, 400) << bad.begin()->second;
-    EXPECT_EQ(Keys(Parse(parser, answer.body)), std::vector<std::string>{"error"});
+    EXPECT_EQ(Keys(ParseJson(parser, answer.body)), std::vector<std::string>{"error"});
   }
 }
 
@@ -418,7 +414,7 @@ TEST(RunsApi, TriggerQueuesAManualRunNowInTheStore) {
   ASSERT_EQ(answer.status, 201) << answer.body;
   ExpectNothingPrivate(answer.body);
   simdjson::dom::parser parser;
-  const auto doc = Parse(parser, answer.body);
+  const auto doc = ParseJson(parser, answer.body);
   EXPECT_EQ(Keys(doc), std::vector<std::string>{"run"});
   const simdjson::dom::element run = doc["run"];
   EXPECT_EQ(Keys(run), kRunKeys);
@@ -441,7 +437,7 @@ TEST(RunsApi, TriggerQueuesAManualRunNowInTheStore) {
   // A second trigger is a second run (manual runs are not unique per interval).
   const HttpAnswer again = w.Post("/api/jobs/load/trigger", "");
   ASSERT_EQ(again.status, 201) << again.body;
-  EXPECT_NE(int64_t(Parse(parser, again.body)["run"]["run_id"]), id);
+  EXPECT_NE(int64_t(ParseJson(parser, again.body)["run"]["run_id"]), id);
   EXPECT_EQ(w.All().size(), before + 2);
 }
 
@@ -462,7 +458,7 @@ TEST(RunsApi, TriggerRefusesUnknownJobsOtherMethodsAndOtherContentTypes) {
         "application/jsonx", "text/json"}) {
     answer = w.Post("/api/jobs/load/trigger", "{}", type);
     EXPECT_EQ(answer.status, 415) << type;
-    EXPECT_EQ(Keys(Parse(parser, answer.body)), std::vector<std::string>{"error"});
+    EXPECT_EQ(Keys(ParseJson(parser, answer.body)), std::vector<std::string>{"error"});
   }
   for (std::string_view type : {"application/json; charset=utf-8", "Application/JSON",
                                 " application/json ;charset=UTF-8"}) {
@@ -499,7 +495,7 @@ TEST(RunsApi, BackfillQueuesTheMissingIntervalsAndCountsTheRest) {
   HttpAnswer answer = w.Post("/api/jobs/stream_data_from_api/backfill",
                              R"({"from":"2026-12-05","to":"2026-12-05T07:00"})");
   ASSERT_EQ(answer.status, 201) << answer.body;
-  auto doc = Parse(parser, answer.body);
+  auto doc = ParseJson(parser, answer.body);
   EXPECT_EQ(Keys(doc), (std::vector<std::string>{"created", "existed"}));
   EXPECT_EQ(int64_t(doc["created"]), 2);
   EXPECT_EQ(int64_t(doc["existed"]), 6);
@@ -522,7 +518,7 @@ TEST(RunsApi, BackfillQueuesTheMissingIntervalsAndCountsTheRest) {
   answer = w.Post("/api/jobs/stream_data_from_api/backfill",
                   R"({"from":"2026-12-05","to":"2026-12-05T07:00"})");
   ASSERT_EQ(answer.status, 201) << answer.body;
-  doc = Parse(parser, answer.body);
+  doc = ParseJson(parser, answer.body);
   EXPECT_EQ(int64_t(doc["created"]), 0);
   EXPECT_EQ(int64_t(doc["existed"]), 8);
 }
@@ -535,7 +531,7 @@ TEST(RunsApi, BackfillDatesAreInTheJobsZone) {
   const HttpAnswer answer =
       w.Post("/api/jobs/load/backfill", R"({"from":"2026-12-05T01:00","to":"2026-12-05 01:10"})");
   ASSERT_EQ(answer.status, 201) << answer.body;
-  const auto doc = Parse(parser, answer.body);
+  const auto doc = ParseJson(parser, answer.body);
   // 00:00Z has load's success already.
   EXPECT_EQ(int64_t(doc["created"]), 2);
   EXPECT_EQ(int64_t(doc["existed"]), 1);
@@ -565,7 +561,7 @@ TEST(RunsApi, BackfillRefusesBadBodiesDatesAndTooManyIntervals) {
         R"({"from":"2020-01-01","to":"2026-01-01"})"}) {
     const HttpAnswer answer = w.Post(path, body);
     EXPECT_EQ(answer.status, 400) << body << " -> " << answer.body;
-    EXPECT_EQ(Keys(Parse(parser, answer.body)), std::vector<std::string>{"error"}) << body;
+    EXPECT_EQ(Keys(ParseJson(parser, answer.body)), std::vector<std::string>{"error"}) << body;
   }
   const HttpAnswer many = w.Post(path, R"({"from":"2020-01-01","to":"2026-01-01"})");
   EXPECT_NE(many.body.find("10000"), std::string::npos) << many.body;
@@ -655,11 +651,11 @@ TEST(RunsApiServer, ServesTheGridTheApiAndJsonPostsOnly) {
   r = client.Get("/api/jobs");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
-  EXPECT_EQ(Parse(parser, r->body)["jobs"].get_array().size(), 2u);
+  EXPECT_EQ(ParseJson(parser, r->body)["jobs"].get_array().size(), 2u);
   r = client.Get("/api/runs?state=failed&job=stream_data_from_api");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
-  EXPECT_EQ(Parse(parser, r->body)["runs"].get_array().size(), 1u);
+  EXPECT_EQ(ParseJson(parser, r->body)["runs"].get_array().size(), 1u);
   r = client.Get("/api/runs?limit=x");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 400);
@@ -668,7 +664,7 @@ TEST(RunsApiServer, ServesTheGridTheApiAndJsonPostsOnly) {
   r = client.Post("/api/jobs/load/trigger", "{}", "application/json");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 201) << r->body;
-  EXPECT_EQ(Str(Parse(parser, r->body)["run"]["run_type"]), "manual");
+  EXPECT_EQ(Str(ParseJson(parser, r->body)["run"]["run_type"]), "manual");
   EXPECT_EQ(w.All().size(), before + 1);
 
   // What `curl -X POST -H 'Content-Type: application/json' URL` sends: no body, and no
@@ -685,7 +681,7 @@ TEST(RunsApiServer, ServesTheGridTheApiAndJsonPostsOnly) {
                   R"({"from":"2026-12-05T06:00","to":"2026-12-05T06:00"})", "application/json");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 201) << r->body;
-  EXPECT_EQ(int64_t(Parse(parser, r->body)["created"]), 1);
+  EXPECT_EQ(int64_t(ParseJson(parser, r->body)["created"]), 1);
 
   // What a page on another site can send without a preflight: refused, nothing created.
   httplib::Client other("127.0.0.1", port.value());
@@ -693,7 +689,7 @@ TEST(RunsApiServer, ServesTheGridTheApiAndJsonPostsOnly) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 415);
   EXPECT_EQ(r->get_header_value("Connection"), "close");
-  EXPECT_EQ(Keys(Parse(parser, r->body)), std::vector<std::string>{"error"});
+  EXPECT_EQ(Keys(ParseJson(parser, r->body)), std::vector<std::string>{"error"});
   r = other.Post("/api/jobs/load/trigger", "{}", "text/plain");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 415);
@@ -723,7 +719,7 @@ TEST(RunsApiServer, ServesTheGridTheApiAndJsonPostsOnly) {
     r = big.Post("/api/jobs/load/trigger", std::string(size, ' '), "application/json");
     ASSERT_TRUE(r) << size;
     EXPECT_EQ(r->status, 413) << size;
-    EXPECT_EQ(Keys(Parse(parser, r->body)), std::vector<std::string>{"error"}) << size;
+    EXPECT_EQ(Keys(ParseJson(parser, r->body)), std::vector<std::string>{"error"}) << size;
   }
   EXPECT_EQ(w.All().size(), before + 3);
   server.Stop();
