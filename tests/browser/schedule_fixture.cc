@@ -80,6 +80,7 @@ RunRecord Run(const std::string& job, int64_t start, RunState state, int attempt
     run.error = "kafka: broker 127.0.0.1:9092 <img src=x onerror=window.__xss=1> unreachable";
   } else {
     run.error = "timed out after 5m";
+    run.ended_at_ms = *run.started_at_ms + 300'000;  // The job's timeout, as the error says.
     run.next_try_at_ms = *run.ended_at_ms + 20'000;
   }
   return run;
